@@ -1,0 +1,391 @@
+"""The canonical events of ../shared/contracts/events.md as msgspec Structs.
+
+Every source (the gateway, `import`, the CRM adapters) is turned into these before
+anything is published, so the event log only ever holds events that decode here.
+The envelope is one tagged union on `type`; each member carries its own `data`
+Struct, so one `decode_events` call validates a whole request body and names the
+first bad field by its JSON path.
+
+Fields may be added to the contract but never renamed or removed: add new optional
+fields at the end of a data Struct, with a default.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal, Union
+
+import msgspec
+
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Source = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Key = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Instant = Annotated[datetime, msgspec.Meta(tz=True)]
+Period = Annotated[str, msgspec.Meta(pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")]
+Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+Scope = Literal["team", "region", "product_line", "rep"]
+Metric = Literal["bookings", "collections", "deals_won", "new_customers"]
+Stage = Literal["lead", "qualified", "negotiation"]
+DealKind = Literal["new", "renewal", "upsell"]
+ActivityKind = Literal["call", "visit", "meeting", "email", "demo", "other"]
+
+# Money larger than this is a typo or an attack, not a deal.
+MONEY_LIMIT = Decimal("1e15")
+_FIELD_MARK = re.compile(r"^\[field:(?P<field>[^\]]+)\] (?P<reason>.*)$")
+
+
+def _invalid(field: str, reason: str) -> ValueError:
+    """A post-init error that `contract_error` can turn into a path naming the field."""
+    return ValueError(f"[field:{field}] {reason}")
+
+
+def _check_money(field: str, value: Decimal | None, *, positive: bool = False) -> None:
+    if value is None:
+        return
+    if not value.is_finite():
+        raise _invalid(field, "must be a finite decimal")
+    if abs(value) >= MONEY_LIMIT:
+        raise _invalid(field, f"must be below {MONEY_LIMIT:,.0f}")
+    if positive and value <= 0:
+        raise _invalid(field, "must be greater than 0")
+    if value < 0:
+        raise _invalid(field, "must be at least 0")
+
+
+class _Data(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of every `data` object: unknown fields are ignored, as the contract says."""
+
+
+# --- data per type -----------------------------------------------------------------
+
+
+class RepOnboardedData(_Data):
+    rep_id: Key
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    team: Key
+    region: Key
+    hired_on: date | None = None
+    mentor_id: Key | None = None
+
+
+class RepTransferredData(_Data):
+    rep_id: Key
+    region: Key
+    team: Key | None = None
+
+
+class RepOffboardedData(_Data):
+    rep_id: Key
+
+
+class TargetSetData(_Data):
+    scope: Scope
+    scope_id: Key
+    period: Period
+    metric: Metric
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        _check_money("amount", self.amount)
+
+
+class CustomerCreatedData(_Data):
+    customer_id: Key
+    name: str | None = None
+    segment: str | None = None
+
+
+class DealCreatedData(_Data):
+    deal_id: Key
+    rep_id: Key
+    customer_id: Key
+    product_line: Key
+    amount: Decimal
+    kind: DealKind = "new"
+    source_channel: Key = "unknown"
+
+    def __post_init__(self) -> None:
+        _check_money("amount", self.amount)
+
+
+class DealUpdatedData(_Data):
+    deal_id: Key
+    amount: Decimal | None = None
+    product_line: Key | None = None
+    kind: DealKind | None = None
+
+    def __post_init__(self) -> None:
+        _check_money("amount", self.amount)
+
+
+class DealStageChangedData(_Data):
+    deal_id: Key
+    stage: Stage
+
+
+class DealReassignedData(_Data):
+    deal_id: Key
+    rep_id: Key
+
+
+class CreditShare(msgspec.Struct, frozen=True, kw_only=True):
+    rep_id: Key
+    share: Decimal
+
+
+class DealCreditSplitData(_Data):
+    deal_id: Key
+    splits: Annotated[list[CreditShare], msgspec.Meta(min_length=1, max_length=100)]
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for i, split in enumerate(self.splits):
+            if not split.share.is_finite() or split.share <= 0:
+                raise _invalid(f"splits[{i}].share", "must be greater than 0")
+            if split.rep_id in seen:
+                raise _invalid(f"splits[{i}].rep_id", f"rep {split.rep_id!r} is listed twice")
+            seen.add(split.rep_id)
+        if sum(s.share for s in self.splits) != 1:
+            raise _invalid("splits", "shares must sum to exactly 1")
+
+
+class DealWonData(_Data):
+    deal_id: Key
+    amount: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        _check_money("amount", self.amount)
+
+
+class DealLostData(_Data):
+    deal_id: Key
+    reason: str | None = None
+
+
+class ActivityLoggedData(_Data):
+    activity_id: Key
+    rep_id: Key
+    kind: ActivityKind
+    deal_id: Key | None = None
+    customer_id: Key | None = None
+
+
+class PaymentData(_Data):
+    payment_id: Key
+    deal_id: Key
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        _check_money("amount", self.amount, positive=True)
+
+
+class RulesetRef(msgspec.Struct, frozen=True, kw_only=True):
+    id: Key
+    hash: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class PeriodClosedData(_Data):
+    period: Month
+    ruleset: RulesetRef | None = None
+
+
+class RulesetAppliedData(_Data):
+    """A correction applied by `replay --apply`: the ruleset file, by content, for a period.
+
+    An addition to the contract (events.md allows additions): the correction itself is
+    an event, so that rebuilds and replays see it and pay its deltas as adjustments.
+    """
+
+    period: Month
+    ruleset: RulesetRef
+    toml: Annotated[str, msgspec.Meta(min_length=1, max_length=200_000)]
+
+
+# --- the envelope, one Struct per type ---------------------------------------------
+
+
+class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
+    id: EventId
+    occurred_at: Instant
+    source: Source = "api"
+
+
+class RepOnboarded(_Envelope, tag="rep.onboarded"):
+    data: RepOnboardedData
+
+
+class RepTransferred(_Envelope, tag="rep.transferred"):
+    data: RepTransferredData
+
+
+class RepOffboarded(_Envelope, tag="rep.offboarded"):
+    data: RepOffboardedData
+
+
+class TargetSet(_Envelope, tag="target.set"):
+    data: TargetSetData
+
+
+class CustomerCreated(_Envelope, tag="customer.created"):
+    data: CustomerCreatedData
+
+
+class DealCreated(_Envelope, tag="deal.created"):
+    data: DealCreatedData
+
+
+class DealUpdated(_Envelope, tag="deal.updated"):
+    data: DealUpdatedData
+
+
+class DealStageChanged(_Envelope, tag="deal.stage_changed"):
+    data: DealStageChangedData
+
+
+class DealReassigned(_Envelope, tag="deal.reassigned"):
+    data: DealReassignedData
+
+
+class DealCreditSplit(_Envelope, tag="deal.credit_split"):
+    data: DealCreditSplitData
+
+
+class DealWon(_Envelope, tag="deal.won"):
+    data: DealWonData
+
+
+class DealLost(_Envelope, tag="deal.lost"):
+    data: DealLostData
+
+
+class ActivityLogged(_Envelope, tag="activity.logged"):
+    data: ActivityLoggedData
+
+
+class PaymentReceived(_Envelope, tag="payment.received"):
+    data: PaymentData
+
+
+class PaymentRefunded(_Envelope, tag="payment.refunded"):
+    data: PaymentData
+
+
+class PeriodClosed(_Envelope, tag="period.closed"):
+    data: PeriodClosedData
+
+
+class RulesetApplied(_Envelope, tag="ruleset.applied"):
+    data: RulesetAppliedData
+
+
+Event = Union[  # noqa: UP007 - msgspec needs a real Union object for the tagged union
+    RepOnboarded,
+    RepTransferred,
+    RepOffboarded,
+    TargetSet,
+    CustomerCreated,
+    DealCreated,
+    DealUpdated,
+    DealStageChanged,
+    DealReassigned,
+    DealCreditSplit,
+    DealWon,
+    DealLost,
+    ActivityLogged,
+    PaymentReceived,
+    PaymentRefunded,
+    PeriodClosed,
+    RulesetApplied,
+]
+EVENT_TYPES: tuple[type, ...] = Event.__args__
+TYPE_NAMES: tuple[str, ...] = tuple(t.__struct_config__.tag for t in EVENT_TYPES)
+
+# What refers to what: the entity an event belongs to, for indexing the log.
+_DEAL_TYPES = {
+    "deal.created", "deal.updated", "deal.stage_changed", "deal.reassigned",
+    "deal.credit_split", "deal.won", "deal.lost", "payment.received", "payment.refunded",
+}
+
+
+class ContractError(ValueError):
+    """Input that does not fit the contract: `path` names the first bad field."""
+
+    def __init__(self, reason: str, path: str = "$") -> None:
+        super().__init__(f"{reason} at {path}")
+        self.reason = reason
+        self.path = path
+
+
+def contract_error(exc: Exception, prefix: str = "$") -> ContractError:
+    """Turn a msgspec error into a ContractError with a JSON path (`$.data.amount`)."""
+    text = str(exc)
+    path = "$"
+    if " - at `" in text:
+        text, _, rest = text.rpartition(" - at `")
+        path = rest.rstrip("`")
+    marked = _FIELD_MARK.match(text)
+    if marked:
+        text = marked["reason"]
+        field = marked["field"]
+        path = f"{path}.{field}"
+    elif text.startswith("Object missing required field `"):
+        field = text.split("`")[1]
+        path = f"{path}.{field}"
+    if prefix != "$":
+        path = prefix + path[1:]
+    return ContractError(text, path)
+
+
+_one = msgspec.json.Decoder(Event)
+_many = msgspec.json.Decoder(Union[Event, list[Event]])  # noqa: UP007
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+def decode_event(raw: bytes | str) -> Event:
+    """Decode one canonical event; raise ContractError naming the first bad field."""
+    try:
+        return _one.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise contract_error(exc) from None
+    except ArithmeticError:
+        raise ContractError("not a valid decimal", "$.data") from None
+
+
+def decode_events(raw: bytes | str) -> list[Event]:
+    """Decode a request body: one event or an array of events."""
+    try:
+        decoded = _many.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise contract_error(exc) from None
+    except ArithmeticError:
+        raise ContractError("not a valid decimal", "$") from None
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def encode_event(event: Event) -> bytes:
+    """The canonical bytes of an event: what is published, stored and hashed."""
+    return _encoder.encode(event)
+
+
+def event_type(event: Event) -> str:
+    return event.__struct_config__.tag
+
+
+def stream_key(event: Event) -> str:
+    """The entity an event is about (`deal:D1`, `rep:zhang`): the log indexes it."""
+    kind = event_type(event)
+    data = event.data
+    if kind in _DEAL_TYPES:
+        return f"deal:{data.deal_id}"
+    if kind.startswith("rep."):
+        return f"rep:{data.rep_id}"
+    if kind == "target.set":
+        return f"target:{data.scope}:{data.scope_id}"
+    if kind == "customer.created":
+        return f"customer:{data.customer_id}"
+    if kind == "activity.logged":
+        return f"rep:{data.rep_id}"
+    return f"period:{data.period}"

@@ -1,0 +1,118 @@
+"""Rulesets (../shared/contracts/ruleset.md) as msgspec Structs.
+
+A ruleset is data, never code: these Structs are everything a TOML file can say.
+Numbers may be written as TOML strings or numbers and are always read as Decimal
+(`load_ruleset` in projections/rulesets.py parses floats as Decimal so that 0.015 is
+exactly 0.015). Validation beyond types (ascending tiers, known timezone) lives in
+`__post_init__` so every caller gets it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+from schemas.events import Month, _invalid
+
+Ratio = Decimal
+Money = Decimal
+
+
+class _Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base: a misspelt key in a ruleset is an error, never silently ignored."""
+
+
+class Definitions(_Rule):
+    closed_when: Literal["signed", "signed_and_collected"] = "signed"
+    min_collected_ratio: Ratio = Decimal("0.30")
+    red_below: Ratio = Decimal("0.80")
+    green_from: Ratio = Decimal("1.00")
+
+    def __post_init__(self) -> None:
+        if not Decimal(0) <= self.min_collected_ratio <= 1:
+            raise _invalid("min_collected_ratio", "must be between 0 and 1")
+        if self.red_below > self.green_from:
+            raise _invalid("red_below", "must not be above green_from")
+
+
+class Tier(_Rule):
+    from_: Annotated[Ratio, msgspec.Meta()] = msgspec.field(name="from")
+    rate: Ratio
+    bonus: Money = Decimal(0)
+
+
+class Tiered(_Rule):
+    mode: Literal["whole", "marginal"] = "whole"
+    tiers: Annotated[list[Tier], msgspec.Meta(min_length=1)]
+
+    def __post_init__(self) -> None:
+        _ascending("tiers", [t.from_ for t in self.tiers])
+
+
+class Bracket(_Rule):
+    from_: Money = msgspec.field(name="from")
+    rate: Ratio
+    bonus: Money = Decimal(0)
+
+
+class Brackets(_Rule):
+    mode: Literal["whole", "marginal"] = "whole"
+    brackets: Annotated[list[Bracket], msgspec.Meta(min_length=1)]
+
+    def __post_init__(self) -> None:
+        _ascending("brackets", [b.from_ for b in self.brackets])
+
+
+class Renewal(_Rule):
+    multiplier: Decimal
+
+
+class Referral(_Rule):
+    bonus: Money
+
+
+class TeamAward(_Rule):
+    scope: Literal["region"] = "region"
+    from_: Ratio = msgspec.field(name="from")
+    per_member: Money
+
+
+class RankAward(_Rule):
+    every: Literal["quarter"] = "quarter"
+    prizes: Annotated[list[Money], msgspec.Meta(min_length=1)]
+
+
+class Mentor(_Rule):
+    bonus: Money
+    within_months: Annotated[int, msgspec.Meta(ge=0, le=120)]
+
+
+class Incentive(_Rule):
+    period: Literal["month", "quarter"] = "month"
+    basis: Literal["bookings", "collections"] = "bookings"
+    clawback: bool = False
+    cap: Money | None = None
+    tiered: Tiered | None = None
+    brackets: Brackets | None = None
+    product_rates: dict[str, Ratio] = {}
+    renewal: Renewal | None = None
+    referral: Referral | None = None
+    team_awards: list[TeamAward] = []
+    rank_awards: list[RankAward] = []
+    mentor: Mentor | None = None
+
+
+class Ruleset(_Rule):
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    effective_from: Month
+    timezone: str = "Asia/Shanghai"
+    definitions: Definitions = Definitions()
+    incentive: Incentive = Incentive()
+
+
+def _ascending(field: str, values: list[Decimal]) -> None:
+    for i in range(1, len(values)):
+        if values[i] <= values[i - 1]:
+            raise _invalid(f"{field}[{i}].from", "must be above the previous entry's `from` (list them in ascending order)")
