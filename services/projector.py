@@ -1,0 +1,224 @@
+"""The projector: tails the event log by position and keeps the read models current.
+
+It is the I/O shell around `projections.Projection`, the pure fold. The same
+`Catchup.run_until` serves three callers, so there is one path, never three:
+- the live projector (`run_projector`): small batches as events arrive, a change
+  notice on NATS after each commit so the TUI refreshes;
+- a restart: the fold is replayed in memory up to the store's checkpoint (nothing
+  written), then the projector continues where the checkpoint says;
+- `rebuild`: a fresh store filled from position 1 in large batches beside the live
+  one, then swapped in atomically.
+
+Documents and the checkpoint are committed in one SQLite transaction (ReadStore.write),
+so a crash at any instant leaves figures and checkpoint in agreement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from events.log import EventLog
+from projections.projection import Changes, Projection
+from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset, load_ruleset_dir
+from schemas.events import decode_event
+from services.readstore import Doc, ReadStore, current_path, encode_doc, new_store_path, swap_current
+
+log = logging.getLogger("quotaboard.projector")
+
+NOTICE_SUBJECT = "quotaboard.changes"
+LIVE_BATCH = 5_000
+REBUILD_BATCH = 50_000
+
+
+def log_path(data_dir: Path | str) -> Path:
+    return Path(data_dir) / "log.sqlite"
+
+
+def live_rulesets(data_dir: Path | str) -> RulesetSet:
+    """The live set: `<data>/rulesets/*.toml`, else the repository's default set."""
+    folder = Path(data_dir) / "rulesets"
+    if folder.is_dir() and any(folder.glob("*.toml")):
+        return load_ruleset_dir(folder)
+    from projections.rulesets import default_rulesets_dir
+
+    return load_ruleset_dir(default_rulesets_dir())
+
+
+def _rulesets_meta(rulesets: RulesetSet) -> str:
+    return json.dumps([{"text": r.text, "path": r.path} for r in rulesets.loaded], ensure_ascii=False)
+
+
+def _rulesets_from_meta(raw: str) -> RulesetSet:
+    items = json.loads(raw)
+    loaded: list[LoadedRuleset] = [load_ruleset(i["text"], name=i.get("path")) for i in items]
+    return RulesetSet(loaded)
+
+
+def documents(projection: Projection, changes: Changes) -> list[Doc]:
+    """The JSON documents a batch of changes rewrites: what readers will see."""
+    docs: list[Doc] = []
+    for period in sorted(changes.periods):
+        standings = projection.standings(period)
+        docs.append(("standings", period, "", encode_doc(standings)))
+        docs.append(("funnel", period, "", encode_doc(projection.funnel(period))))
+        for rep_id in sorted(changes.reps & standings.get("reps", {}).keys()):
+            docs.append(("statement", period, rep_id, encode_doc(projection.statement(rep_id, period))))
+        frozen = projection.frozen(period)
+        if frozen is not None:
+            docs.append(("frozen", period, "", encode_doc(frozen)))
+    docs.append(("unmatched", "", "", encode_doc(projection.unmatched())))
+    return docs
+
+
+def all_changes(projection: Projection) -> Changes:
+    """Every period and rep: what a fresh store must be given."""
+    periods = set(projection.periods())
+    reps: set[str] = set()
+    for period in periods:
+        reps |= projection.standings(period).get("reps", {}).keys()
+    return Changes(position=projection.position, periods=periods, reps=reps)
+
+
+@dataclass
+class Catchup:
+    """A Projection bound to a store: reads the log from the fold's position onward."""
+
+    log: EventLog
+    projection: Projection
+    store: ReadStore | None
+    batch: int = LIVE_BATCH
+    pending: Changes = field(default_factory=lambda: Changes(position=0, periods=set(), reps=set()))
+
+    def step(self, until: int | None = None) -> Changes | None:
+        """Apply the next batch from the log; None when there is nothing new."""
+        start = self.projection.position + 1
+        if until is not None and start > until:
+            return None
+        end = start + self.batch - 1 if until is None else min(until, start + self.batch - 1)
+        batch = [(r.position, decode_event(r.payload)) for r in self.log.read(start, until_position=end)]
+        if not batch:
+            return None
+        return self.projection.apply(batch)
+
+    def run_until(self, until: int | None = None, *, write: bool = True,
+                  progress: Callable[[int], None] | None = None) -> Changes:
+        """Fold up to `until` (or the head); write the documents once at the end."""
+        total = Changes(position=self.projection.position, periods=set(), reps=set())
+        while (changes := self.step(until)) is not None:
+            total.position = changes.position
+            total.periods |= changes.periods
+            total.reps |= changes.reps
+            if progress:
+                progress(changes.position)
+        if write and self.store is not None and total.position > self.store.position():
+            self.store.write(documents(self.projection, total), total.position)
+        return total
+
+
+def open_projection(data_dir: Path | str) -> tuple[Catchup, Path]:
+    """Open the live store (creating it on first start) and warm the fold to its checkpoint."""
+    store_file = current_path(data_dir)
+    if store_file is None or not store_file.exists():
+        store_file = new_store_path(data_dir)
+        store = ReadStore(store_file, writer=True)
+        rulesets = live_rulesets(data_dir)
+        store.write([], 0, {"rulesets": _rulesets_meta(rulesets)})
+        swap_current(data_dir, store_file)
+    else:
+        store = ReadStore(store_file, writer=True)
+        rulesets = _rulesets_from_meta(store.meta("rulesets") or "[]")
+    event_log = EventLog(log_path(data_dir), readonly=True)
+    catchup = Catchup(event_log, Projection(rulesets), store, batch=REBUILD_BATCH)
+    checkpoint = store.position()
+    if checkpoint:
+        catchup.run_until(checkpoint, write=False)
+        log.info("warmed the fold to checkpoint %d", checkpoint)
+    catchup.batch = LIVE_BATCH
+    return catchup, store_file
+
+
+async def run_projector(data_dir: Path | str, connect: Callable | None = None,
+                        poll_seconds: float = 0.05) -> None:
+    """The live projector loop: apply, commit, notify; follow a rebuild's swap."""
+    data_dir = Path(data_dir)
+    while not log_path(data_dir).exists():
+        await asyncio.sleep(poll_seconds)
+    catchup, store_file = open_projection(data_dir)
+    nc = None
+    try:
+        while True:
+            if current_path(data_dir) != store_file:
+                log.info("read models swapped to %s; following", current_path(data_dir))
+                catchup.store.close()
+                catchup.log.close()
+                catchup, store_file = open_projection(data_dir)
+            if nc is None and connect is not None:
+                nc = await _try_connect(connect)
+            changes = catchup.step()
+            if changes is None:
+                await asyncio.sleep(poll_seconds)
+                continue
+            # Take what else is already waiting, so a burst becomes one commit.
+            more = catchup.run_until(catchup.log.last_position(), write=False)
+            changes.periods |= more.periods
+            changes.reps |= more.reps
+            changes.position = catchup.projection.position
+            catchup.store.write(documents(catchup.projection, changes), changes.position)
+            if nc is not None:
+                await _notify(nc, changes)
+    finally:
+        if nc is not None:
+            await nc.close()
+        catchup.store.close()
+        catchup.log.close()
+
+
+async def _try_connect(connect: Callable):
+    try:
+        return await connect()
+    except Exception as exc:  # the notices are best effort; figures are already stored
+        log.warning("change notices off, broker unreachable: %s", exc)
+        return None
+
+
+async def _notify(nc, changes: Changes) -> None:
+    notice = {"position": changes.position, "periods": sorted(changes.periods), "reps": sorted(changes.reps)}
+    try:
+        await nc.publish(NOTICE_SUBJECT, json.dumps(notice).encode())
+    except Exception as exc:
+        log.warning("change notice not sent: %s", exc)
+
+
+def rebuild(data_dir: Path | str, *, rulesets: RulesetSet | None = None,
+            progress: Callable[[int, int], None] | None = None) -> tuple[Path, int]:
+    """Build a fresh store from position 1 beside the live one, catch up, then swap.
+
+    The live projector keeps serving the old store meanwhile and follows the swap.
+    Killed halfway, this leaves only a stray file: the pointer still names the old store.
+    """
+    data_dir = Path(data_dir)
+    rulesets = rulesets or live_rulesets(data_dir)
+    path = new_store_path(data_dir)
+    store = ReadStore(path, writer=True)
+    event_log = EventLog(log_path(data_dir), readonly=True)
+    try:
+        catchup = Catchup(event_log, Projection(rulesets), store, batch=REBUILD_BATCH)
+        head = event_log.last_position()
+        catchup.run_until(head, write=False, progress=(lambda p: progress(p, head)) if progress else None)
+        # Catch up with what arrived meanwhile, then write everything once and swap.
+        while (head := event_log.last_position()) > catchup.projection.position:
+            catchup.run_until(head, write=False)
+        store.write(documents(catchup.projection, all_changes(catchup.projection)),
+                    catchup.projection.position, {"rulesets": _rulesets_meta(rulesets),
+                                                  "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        swap_current(data_dir, path)
+        return path, catchup.projection.position
+    finally:
+        store.close()
+        event_log.close()
