@@ -24,7 +24,7 @@ class _Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Base: a misspelt key in a ruleset is an error, never silently ignored."""
 
 
-class Definitions(_Rule):
+class Definitions(_Rule, kw_only=True):
     closed_when: Literal["signed", "signed_and_collected"] = "signed"
     min_collected_ratio: Ratio = Decimal("0.30")
     red_below: Ratio = Decimal("0.80")
@@ -37,13 +37,13 @@ class Definitions(_Rule):
             raise _invalid("red_below", "must not be above green_from")
 
 
-class Tier(_Rule):
+class Tier(_Rule, kw_only=True):
     from_: Annotated[Ratio, msgspec.Meta()] = msgspec.field(name="from")
     rate: Ratio
     bonus: Money = Decimal(0)
 
 
-class Tiered(_Rule):
+class Tiered(_Rule, kw_only=True):
     mode: Literal["whole", "marginal"] = "whole"
     tiers: Annotated[list[Tier], msgspec.Meta(min_length=1)]
 
@@ -51,13 +51,13 @@ class Tiered(_Rule):
         _ascending("tiers", [t.from_ for t in self.tiers])
 
 
-class Bracket(_Rule):
+class Bracket(_Rule, kw_only=True):
     from_: Money = msgspec.field(name="from")
     rate: Ratio
     bonus: Money = Decimal(0)
 
 
-class Brackets(_Rule):
+class Brackets(_Rule, kw_only=True):
     mode: Literal["whole", "marginal"] = "whole"
     brackets: Annotated[list[Bracket], msgspec.Meta(min_length=1)]
 
@@ -65,31 +65,31 @@ class Brackets(_Rule):
         _ascending("brackets", [b.from_ for b in self.brackets])
 
 
-class Renewal(_Rule):
+class Renewal(_Rule, kw_only=True):
     multiplier: Decimal
 
 
-class Referral(_Rule):
+class Referral(_Rule, kw_only=True):
     bonus: Money
 
 
-class TeamAward(_Rule):
+class TeamAward(_Rule, kw_only=True):
     scope: Literal["region"] = "region"
     from_: Ratio = msgspec.field(name="from")
     per_member: Money
 
 
-class RankAward(_Rule):
+class RankAward(_Rule, kw_only=True):
     every: Literal["quarter"] = "quarter"
     prizes: Annotated[list[Money], msgspec.Meta(min_length=1)]
 
 
-class Mentor(_Rule):
+class Mentor(_Rule, kw_only=True):
     bonus: Money
     within_months: Annotated[int, msgspec.Meta(ge=0, le=120)]
 
 
-class Incentive(_Rule):
+class Incentive(_Rule, kw_only=True):
     period: Literal["month", "quarter"] = "month"
     basis: Literal["bookings", "collections"] = "bookings"
     clawback: bool = False
@@ -104,7 +104,7 @@ class Incentive(_Rule):
     mentor: Mentor | None = None
 
 
-class Ruleset(_Rule):
+class Ruleset(_Rule, kw_only=True):
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     effective_from: Month
     timezone: str = "Asia/Shanghai"
