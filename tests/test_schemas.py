@@ -1,0 +1,104 @@
+"""The published JSON Schemas (schemas/*.schema.json) match the msgspec Structs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from schemas import publish
+from schemas.events import EVENT_TYPES, TYPE_NAMES
+
+
+@pytest.mark.parametrize("name", [publish.EVENT_FILE, publish.RULESET_FILE])
+def test_committed_schema_matches_the_code(name):
+    committed = (publish.HERE / name).read_text(encoding="utf-8")
+    assert committed == publish.generated()[name], (
+        f"schemas/{name} is stale: run `make schemas` and commit it"
+    )
+
+
+def test_output_is_deterministic():
+    assert publish.generated() == publish.generated()
+    for text in publish.generated().values():
+        assert text.endswith("}\n")
+        json.loads(text)
+
+
+@pytest.fixture(scope="module")
+def events():
+    return json.loads((publish.HERE / publish.EVENT_FILE).read_text(encoding="utf-8"))
+
+
+def test_every_event_type_is_published(events):
+    defs = events["$defs"]
+    mapping = defs["Event"]["discriminator"]["mapping"]
+    assert set(mapping) == set(TYPE_NAMES)
+    assert len(defs["Event"]["anyOf"]) == len(EVENT_TYPES)
+    for tag, ref in mapping.items():
+        member = defs[ref.rsplit("/", 1)[-1]]
+        assert member["properties"]["type"] == {"enum": [tag]}
+        assert {"type", "id", "occurred_at", "data"} <= set(member["required"])
+
+
+def test_one_event_or_a_batch(events):
+    assert events["$schema"] == publish.DIALECT
+    assert events["anyOf"] == [{"$ref": "#/$defs/Event"}, {"$ref": "#/$defs/EventBatch"}]
+    assert events["$defs"]["EventBatch"] == {
+        "title": "EventBatch",
+        "description": "A batch of canonical events, in order.",
+        "type": "array",
+        "items": {"$ref": "#/$defs/Event"},
+    }
+
+
+def test_deal_won_requires_deal_id(events):
+    defs = events["$defs"]
+    won = defs[defs["Event"]["discriminator"]["mapping"]["deal.won"].rsplit("/", 1)[-1]]
+    data = defs[won["properties"]["data"]["$ref"].rsplit("/", 1)[-1]]
+    assert "deal_id" in data["required"]
+    assert "amount" not in data["required"]
+
+
+def test_money_is_a_decimal_string_or_a_number(events):
+    amount = events["$defs"]["DealCreatedData"]["properties"]["amount"]
+    assert amount == {"anyOf": [{"type": "string", "format": "decimal"}, {"type": "number"}]}
+    # No decimal is left string-only: the decoder accepts numbers too.
+    decimal = {"type": "string", "format": "decimal"}
+    found = 0
+
+    def walk(node):
+        nonlocal found
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            if node.get("format") == "decimal":
+                assert node == decimal, node
+            if decimal in node.get("anyOf", []):
+                found += 1
+                assert {"type": "number"} in node["anyOf"], node
+            for value in node.values():
+                walk(value)
+
+    for text in publish.generated().values():
+        walk(json.loads(text))
+    assert found > 10
+
+
+def test_ruleset_schema_forbids_unknown_keys_and_spells_from():
+    ruleset = json.loads((publish.HERE / publish.RULESET_FILE).read_text(encoding="utf-8"))
+    defs = ruleset["$defs"]
+    assert ruleset["$ref"] == "#/$defs/Ruleset"
+    assert set(defs["Ruleset"]["required"]) == {"id", "effective_from"}
+    for name in ("Ruleset", "Definitions", "Incentive", "Tiered", "Tier", "Bracket"):
+        assert defs[name]["additionalProperties"] is False, name
+    assert "from" in defs["Tier"]["properties"] and "from_" not in defs["Tier"]["properties"]
+
+
+def test_check_mode_reports_drift(tmp_path, monkeypatch):
+    for name, text in publish.generated().items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert publish.stale(tmp_path) == []
+    (tmp_path / publish.RULESET_FILE).write_text("{}\n", encoding="utf-8")
+    assert publish.stale(tmp_path) == [publish.RULESET_FILE]
