@@ -86,7 +86,11 @@ def total(lines: Iterable[Line]) -> Decimal:
 
 def line_json(line: Line) -> dict[str, str]:
     """A line as the CLI contract shows it: `{"component", "amount", "explanation"}`."""
-    return {"component": line.component, "amount": f"{line.amount:.2f}", "explanation": line.explanation}
+    return {
+        "component": line.component,
+        "amount": f"{line.amount:.2f}",
+        "explanation": line.explanation,
+    }
 
 
 # --- formatting for explanations ------------------------------------------------------
@@ -145,7 +149,14 @@ def _tiered(plan: Incentive, rep: RepFacts) -> list[_Raw]:
             return []
         tier = reached[-1]
         out.append(
-            _Raw("tiered", tier.rate * b, f"{_attainment(a)} of target: {_pct(tier.rate)} of {_money(b)}", b, tier.rate, True)
+            _Raw(
+                "tiered",
+                tier.rate * b,
+                f"{_attainment(a)} of target: {_pct(tier.rate)} of {_money(b)}",
+                b,
+                tier.rate,
+                True,
+            )
         )
     else:
         for i, tier in enumerate(tiers):
@@ -157,8 +168,19 @@ def _tiered(plan: Incentive, rep: RepFacts) -> list[_Raw]:
             if hi is None:
                 span = f"marginal tier above {_pct(tier.from_)} of target"
             else:
-                span = f"marginal tier from {_pct(tier.from_)} to {_pct(tiers[i + 1].from_)} of target"
-            out.append(_Raw("tiered", tier.rate * part, f"{span}: {_pct(tier.rate)} of {_money(part)}", part, tier.rate, True))
+                span = (
+                    f"marginal tier from {_pct(tier.from_)} to {_pct(tiers[i + 1].from_)} of target"
+                )
+            out.append(
+                _Raw(
+                    "tiered",
+                    tier.rate * part,
+                    f"{span}: {_pct(tier.rate)} of {_money(part)}",
+                    part,
+                    tier.rate,
+                    True,
+                )
+            )
     if reached and reached[-1].bonus:
         tier = reached[-1]
         out.append(_Raw("tiered", tier.bonus, f"bonus for reaching {_pct(tier.from_)}"))
@@ -183,15 +205,37 @@ def _brackets(plan: Incentive, rep: RepFacts) -> list[_Raw]:
             if i + 1 < len(rows)
             else f"bracket above {_money(row.from_)}"
         )
-        out.append(_Raw("brackets", row.rate * b, f"{_money(b)} in {span}: {_pct(row.rate)} of {_money(b)}", b, row.rate, True))
+        out.append(
+            _Raw(
+                "brackets",
+                row.rate * b,
+                f"{_money(b)} in {span}: {_pct(row.rate)} of {_money(b)}",
+                b,
+                row.rate,
+                True,
+            )
+        )
     else:
         for i, row in enumerate(rows):
             hi = rows[i + 1].from_ if i + 1 < len(rows) else None
             part = (b if hi is None else min(b, hi)) - row.from_
             if part <= 0:
                 continue
-            span = f"bracket {_money(row.from_)}–{_money(hi)}" if hi is not None else f"bracket above {_money(row.from_)}"
-            out.append(_Raw("brackets", row.rate * part, f"{span}: {_pct(row.rate)} of {_money(part)}", part, row.rate, True))
+            span = (
+                f"bracket {_money(row.from_)}–{_money(hi)}"
+                if hi is not None
+                else f"bracket above {_money(row.from_)}"
+            )
+            out.append(
+                _Raw(
+                    "brackets",
+                    row.rate * part,
+                    f"{span}: {_pct(row.rate)} of {_money(part)}",
+                    part,
+                    row.rate,
+                    True,
+                )
+            )
     if reached and reached[-1].bonus:
         row = reached[-1]
         out.append(_Raw("brackets", row.bonus, f"bonus for reaching {_money(row.from_)}"))
@@ -203,7 +247,14 @@ def _product_rates(plan: Incentive, rep: RepFacts) -> list[_Raw]:
     for product_line, rate in plan.product_rates.items():
         amount = rep.bookings_by_product_line.get(product_line, ZERO)
         out.append(
-            _Raw("product_rates", rate * amount, f"{product_line}: {_pct(rate)} of {_money(amount)}", amount, rate, True)
+            _Raw(
+                "product_rates",
+                rate * amount,
+                f"{product_line}: {_pct(rate)} of {_money(amount)}",
+                amount,
+                rate,
+                True,
+            )
         )
     return out
 
@@ -218,7 +269,9 @@ def _rate_from(rep: RepFacts, plan: Incentive, raws: Iterable[_Raw]) -> Decimal 
 def effective_rate(plan: Incentive, rep: RepFacts) -> Decimal | None:
     """Unrounded (tiered + brackets + product_rates) / B, bonuses and renewal excluded;
     None when B is 0."""
-    return _rate_from(rep, plan, _tiered(plan, rep) + _brackets(plan, rep) + _product_rates(plan, rep))
+    return _rate_from(
+        rep, plan, _tiered(plan, rep) + _brackets(plan, rep) + _product_rates(plan, rep)
+    )
 
 
 def _renewal(plan: Incentive, rep: RepFacts, r: Decimal | None) -> list[_Raw]:
@@ -236,7 +289,9 @@ def _referral(plan: Incentive, rep: RepFacts) -> list[_Raw]:
         return []
     n = rep.referral_closes
     noun = "referral deal" if n == 1 else "referral deals"
-    return [_Raw("referral", plan.referral.bonus * n, f"{n} {noun} × {_money(plan.referral.bonus)}")]
+    return [
+        _Raw("referral", plan.referral.bonus * n, f"{n} {noun} × {_money(plan.referral.bonus)}")
+    ]
 
 
 def _team_awards(plan: Incentive, facts: PeriodFacts, rep: RepFacts) -> list[_Raw]:
@@ -255,7 +310,11 @@ def _team_awards(plan: Incentive, facts: PeriodFacts, rep: RepFacts) -> list[_Ra
     for award in plan.team_awards:
         if a >= award.from_:
             out.append(
-                _Raw("team_awards", award.per_member, f"region {region} reached {_attainment(a)} (≥ {_pct(award.from_)})")
+                _Raw(
+                    "team_awards",
+                    award.per_member,
+                    f"region {region} reached {_attainment(a)} (≥ {_pct(award.from_)})",
+                )
             )
     return out
 
@@ -324,12 +383,18 @@ def _mentor(plan: Incentive, facts: PeriodFacts) -> dict[str, list[_Raw]]:
     return out
 
 
-def _clawback(plan: Incentive, facts: PeriodFacts, rep: RepFacts, own_rate: Decimal | None, rate_of: RateOf) -> list[_Raw]:
+def _clawback(
+    plan: Incentive, facts: PeriodFacts, rep: RepFacts, own_rate: Decimal | None, rate_of: RateOf
+) -> list[_Raw]:
     if not plan.clawback or plan.basis != "bookings":
         return []
     out: list[_Raw] = []
     for refund in rep.refunds:
-        r = own_rate if refund.close_period == facts.period else rate_of(rep.rep_id, refund.close_period)
+        r = (
+            own_rate
+            if refund.close_period == facts.period
+            else rate_of(rep.rep_id, refund.close_period)
+        )
         if r is None:
             continue
         base = refund.amount * refund.share
@@ -379,6 +444,8 @@ def statement_lines(plan: Incentive, facts: PeriodFacts, rate_of: RateOf) -> dic
         if plan.cap is not None:
             so_far = total(lines)
             if so_far > plan.cap:
-                lines += _finish([_Raw("cap", plan.cap - so_far, f"cap {_money(plan.cap)}", so_far)])
+                lines += _finish(
+                    [_Raw("cap", plan.cap - so_far, f"cap {_money(plan.cap)}", so_far)]
+                )
         out[rep_id] = lines
     return out

@@ -49,7 +49,9 @@ _RULESETS_DIRNAME = "rulesets"
 class RulesetError(ValueError):
     """A ruleset that does not fit the contract. `str()` is one line for a person."""
 
-    def __init__(self, source: str, reason: str, *, line: int | None = None, key: str | None = None):
+    def __init__(
+        self, source: str, reason: str, *, line: int | None = None, key: str | None = None
+    ):
         self.source = source
         self.line = line
         self.key = key
@@ -95,7 +97,9 @@ def load_ruleset(source: Path | str | bytes, *, name: str | None = None) -> Load
     (default: the path, else "ruleset").
     """
     path: str | None = None
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and "\n" not in source and "=" not in source
+    ):
         p = Path(source)
         path = str(p)
         label = name or path
@@ -293,7 +297,9 @@ def _words(want: str, rest: str) -> str:
     return text
 
 
-def _validation_error(name: str, text: str, data: Any, exc: msgspec.ValidationError) -> RulesetError:
+def _validation_error(
+    name: str, text: str, data: Any, exc: msgspec.ValidationError
+) -> RulesetError:
     message = str(exc)
     path = "$"
     if " - at `" in message:
@@ -304,7 +310,11 @@ def _validation_error(name: str, text: str, data: Any, exc: msgspec.ValidationEr
     marked = _FIELD_MARK.match(message)
     if marked:
         segments = segments + _split_field(marked["field"])
-        reason = f"expected {marked['reason']}" if not marked["reason"].startswith("must") else marked["reason"]
+        reason = (
+            f"expected {marked['reason']}"
+            if not marked["reason"].startswith("must")
+            else marked["reason"]
+        )
         found, value = _value_at(data, segments)
         if found:
             reason += f", got {_show(value)}"
@@ -352,7 +362,9 @@ def _validation_error(name: str, text: str, data: Any, exc: msgspec.ValidationEr
                 reason = "expected one of the allowed values"
         if found:
             reason += f", got {_show(value)}"
-    return RulesetError(name, reason, line=_line_of(text, segments), key=_key_text(segments) or None)
+    return RulesetError(
+        name, reason, line=_line_of(text, segments), key=_key_text(segments) or None
+    )
 
 
 def _describe(t: msgspec.inspect.Type | None) -> str:
@@ -382,7 +394,10 @@ def _check_values(name: str, text: str, ruleset: Ruleset) -> None:
         if isinstance(obj, Decimal):
             if not obj.is_finite():
                 raise RulesetError(
-                    name, f"expected a finite decimal, got {obj}", line=_line_of(text, segments), key=_key_text(segments)
+                    name,
+                    f"expected a finite decimal, got {obj}",
+                    line=_line_of(text, segments),
+                    key=_key_text(segments),
                 )
         elif isinstance(obj, msgspec.Struct):
             info = msgspec.inspect.type_info(type(obj))
@@ -401,7 +416,7 @@ def _check_values(name: str, text: str, ruleset: Ruleset) -> None:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise RulesetError(
             name,
-            f"expected an IANA timezone such as \"Asia/Shanghai\", got {json.dumps(ruleset.timezone)} (unknown timezone)",
+            f'expected an IANA timezone such as "Asia/Shanghai", got {json.dumps(ruleset.timezone)} (unknown timezone)',
             line=_line_of(text, ["timezone"]),
             key="timezone",
         ) from None
@@ -653,7 +668,9 @@ class RulesetSet:
             by_id[r.id] = r
         self._by_id = by_id
         # oldest first; ties by id
-        self.loaded: tuple[LoadedRuleset, ...] = tuple(sorted(loaded, key=lambda r: (r.effective_from, r.id)))
+        self.loaded: tuple[LoadedRuleset, ...] = tuple(
+            sorted(loaded, key=lambda r: (r.effective_from, r.id))
+        )
 
     @classmethod
     def single(cls, loaded: LoadedRuleset) -> RulesetSet:
@@ -710,7 +727,9 @@ def load_ruleset_dir(path: Path | str) -> RulesetSet:
     """Every `*.toml` file directly in `path` (not in subfolders) as a RulesetSet."""
     folder = Path(path)
     if not folder.is_dir():
-        raise RulesetError(str(folder), "not a folder of rulesets (expected a folder holding *.toml files)")
+        raise RulesetError(
+            str(folder), "not a folder of rulesets (expected a folder holding *.toml files)"
+        )
     files = sorted(p for p in folder.glob("*.toml") if p.is_file())
     if not files:
         raise RulesetError(str(folder), "no *.toml ruleset in this folder (expected at least one)")

@@ -41,8 +41,16 @@ def plan(**kw) -> Incentive:
 
 def rep(rep_id: str, bookings="0", target=None, region="East", active=True, **kw) -> RepFacts:
     targets = {"bookings": D(target)} if target is not None else {}
-    return RepFacts(rep_id=rep_id, name=rep_id, team="sales", region=region, active=active,
-                    bookings=D(bookings), targets=targets, **kw)
+    return RepFacts(
+        rep_id=rep_id,
+        name=rep_id,
+        team="sales",
+        region=region,
+        active=active,
+        bookings=D(bookings),
+        targets=targets,
+        **kw,
+    )
 
 
 def facts(*reps: RepFacts, period="2026-08", **kw) -> PeriodFacts:
@@ -50,7 +58,10 @@ def facts(*reps: RepFacts, period="2026-08", **kw) -> PeriodFacts:
 
 
 def lines_of(p: Incentive, f: PeriodFacts, rate_of=no_rate) -> dict[str, list[tuple[str, str]]]:
-    return {k: [(ln.component, f"{ln.amount:.2f}") for ln in v] for k, v in statement_lines(p, f, rate_of).items()}
+    return {
+        k: [(ln.component, f"{ln.amount:.2f}") for ln in v]
+        for k, v in statement_lines(p, f, rate_of).items()
+    }
 
 
 # --- tiered (表1, 表3) -----------------------------------------------------------------
@@ -70,14 +81,21 @@ def table1_facts() -> PeriodFacts:
 def test_table1_statements():
     got = statement_lines(SEED3, table1_facts(), no_rate)
     assert [line_json(x) for x in got["zhang"]] == [
-        {"component": "tiered", "amount": "16800.00", "explanation": "105.0% of target: 2% of 840,000.00"},
+        {
+            "component": "tiered",
+            "amount": "16800.00",
+            "explanation": "105.0% of target: 2% of 840,000.00",
+        },
         {"component": "tiered", "amount": "1000.00", "explanation": "bonus for reaching 100%"},
     ]
     assert total(got["zhang"]) == D("17800.00")
     assert got["li"] == []
     assert total(got["li"]) == D("0.00")
     assert [(x.component, x.amount) for x in got["wang"]] == [
-        ("tiered", D("6600.00")), ("tiered", D("1000.00")), ("team_awards", D("500.00"))]
+        ("tiered", D("6600.00")),
+        ("tiered", D("1000.00")),
+        ("team_awards", D("500.00")),
+    ]
     assert got["wang"][2].explanation == "region North reached 110.0% (≥ 110%)"
     assert total(got["wang"]) == D("8100.00")
 
@@ -88,8 +106,12 @@ def test_whole_tier_at_120_percent():
 
 
 def test_whole_tier_lowest_and_below():
-    got = statement_lines(SEED3, facts(rep("a", "680000", "800000"), rep("b", "639999", "800000")), no_rate)
-    assert [(x.amount, x.explanation) for x in got["a"]] == [(D("10200.00"), "85.0% of target: 1.5% of 680,000.00")]
+    got = statement_lines(
+        SEED3, facts(rep("a", "680000", "800000"), rep("b", "639999", "800000")), no_rate
+    )
+    assert [(x.amount, x.explanation) for x in got["a"]] == [
+        (D("10200.00"), "85.0% of target: 1.5% of 680,000.00")
+    ]
     assert got["b"] == []
 
 
@@ -100,7 +122,9 @@ def test_no_target_or_zero_target_no_tiered_lines():
 
 def test_accelerator_marginal_tiers():
     # seed 4: 1% up to 120% of target, 1.5% on the part above 120%.
-    got = statement_lines(SEED4, facts(rep("a", "1500000", "1000000"), rep("b", "900000", "1000000")), no_rate)
+    got = statement_lines(
+        SEED4, facts(rep("a", "1500000", "1000000"), rep("b", "900000", "1000000")), no_rate
+    )
     assert [(x.amount, x.explanation) for x in got["a"]] == [
         (D("12000.00"), "marginal tier from 0% to 120% of target: 1% of 1,200,000.00"),
         (D("4500.00"), "marginal tier above 120% of target: 1.5% of 300,000.00"),
@@ -109,10 +133,16 @@ def test_accelerator_marginal_tiers():
 
 
 def test_marginal_tiers_part_below_first_from_pays_nothing_and_bonus_of_highest():
-    p = plan(tiered={"mode": "marginal", "tiers": [
-        {"from": "0.80", "rate": "0.015"},
-        {"from": "1.00", "rate": "0.02", "bonus": "1000"},
-        {"from": "1.20", "rate": "0.03", "bonus": "3000"}]})
+    p = plan(
+        tiered={
+            "mode": "marginal",
+            "tiers": [
+                {"from": "0.80", "rate": "0.015"},
+                {"from": "1.00", "rate": "0.02", "bonus": "1000"},
+                {"from": "1.20", "rate": "0.03", "bonus": "3000"},
+            ],
+        }
+    )
     got = statement_lines(p, facts(rep("a", "1000000", "800000")), no_rate)
     assert [(x.amount, x.explanation) for x in got["a"]] == [
         (D("2400.00"), "marginal tier from 80% to 100% of target: 1.5% of 160,000.00"),
@@ -136,9 +166,16 @@ def test_brackets_marginal_2_500_000():
 
 
 def test_brackets_whole_and_bonus():
-    p = plan(brackets={"mode": "whole", "brackets": [
-        {"from": "0", "rate": "0.08"}, {"from": "1000000", "rate": "0.10", "bonus": "500"},
-        {"from": "2000000", "rate": "0.12"}]})
+    p = plan(
+        brackets={
+            "mode": "whole",
+            "brackets": [
+                {"from": "0", "rate": "0.08"},
+                {"from": "1000000", "rate": "0.10", "bonus": "500"},
+                {"from": "2000000", "rate": "0.12"},
+            ],
+        }
+    )
     got = statement_lines(p, facts(rep("a", "2500000"), rep("b", "1500000")), no_rate)
     assert [x.amount for x in got["a"]] == [D("300000.00")]
     assert [x.amount for x in got["b"]] == [D("150000.00"), D("500.00")]
@@ -150,8 +187,12 @@ def test_brackets_whole_and_bonus():
 
 def test_product_rates_on_bookings_whatever_the_basis():
     p = msgspec.structs.replace(SEED4, basis="collections", tiered=None)
-    r = rep("a", "500000", bookings_by_product_line={"solution": D(300000), "hardware": D(200000)},
-            collections=D(100000))
+    r = rep(
+        "a",
+        "500000",
+        bookings_by_product_line={"solution": D(300000), "hardware": D(200000)},
+        collections=D(100000),
+    )
     got = statement_lines(p, facts(r), no_rate)
     assert [(x.component, x.amount, x.explanation) for x in got["a"]] == [
         ("product_rates", D("6000.00"), "solution: 2% of 300,000.00"),
@@ -180,9 +221,12 @@ def test_renewal_uses_effective_rate_with_brackets():
 
 
 def test_referral_bonus_per_close():
-    got = statement_lines(SEED2, facts(rep("a", "0", referral_closes=2), rep("b", "0", referral_closes=1)), no_rate)
+    got = statement_lines(
+        SEED2, facts(rep("a", "0", referral_closes=2), rep("b", "0", referral_closes=1)), no_rate
+    )
     assert [(x.component, x.amount, x.explanation) for x in got["a"]] == [
-        ("referral", D("2000.00"), "2 referral deals × 1,000.00")]
+        ("referral", D("2000.00"), "2 referral deals × 1,000.00")
+    ]
     assert got["b"][0].explanation == "1 referral deal × 1,000.00"
 
 
@@ -196,13 +240,28 @@ def test_effective_rate_excludes_bonuses_and_none_without_basis():
 
 
 def test_team_award_threshold_uses_ge_and_entries_add_up():
-    p = plan(team_awards=[{"from": "1.10", "per_member": "500"}, {"from": "1.00", "per_member": "200"}])
-    base = dict(region_targets={"bookings": {"North": D(300000)}}, region_members={"North": ["a", "b"]})
-    got = lines_of(p, facts(rep("a", region="North"), rep("b", region="North"),
-                            region_actual={"bookings": {"North": D(330000)}}, **base))
-    assert got == {"a": [("team_awards", "500.00"), ("team_awards", "200.00")],
-                   "b": [("team_awards", "500.00"), ("team_awards", "200.00")]}
-    got = lines_of(p, facts(rep("a", region="North"), region_actual={"bookings": {"North": D(329999)}}, **base))
+    p = plan(
+        team_awards=[{"from": "1.10", "per_member": "500"}, {"from": "1.00", "per_member": "200"}]
+    )
+    base = dict(
+        region_targets={"bookings": {"North": D(300000)}}, region_members={"North": ["a", "b"]}
+    )
+    got = lines_of(
+        p,
+        facts(
+            rep("a", region="North"),
+            rep("b", region="North"),
+            region_actual={"bookings": {"North": D(330000)}},
+            **base,
+        ),
+    )
+    assert got == {
+        "a": [("team_awards", "500.00"), ("team_awards", "200.00")],
+        "b": [("team_awards", "500.00"), ("team_awards", "200.00")],
+    }
+    got = lines_of(
+        p, facts(rep("a", region="North"), region_actual={"bookings": {"North": D(329999)}}, **base)
+    )
     assert got == {"a": [("team_awards", "200.00")]}
 
 
@@ -211,12 +270,18 @@ def test_team_award_threshold_uses_ge_and_entries_add_up():
 
 def rank_facts(values: dict[str, str], **active) -> PeriodFacts:
     reps = [rep(k, active=active.get(k, True)) for k in values]
-    return facts(*reps, period="2026-09", quarter="2026-Q3",
-                 quarter_actual={"bookings": {k: D(v) for k, v in values.items()}})
+    return facts(
+        *reps,
+        period="2026-09",
+        quarter="2026-Q3",
+        quarter_actual={"bookings": {k: D(v) for k, v in values.items()}},
+    )
 
 
 def test_rank_awards_plain():
-    got = statement_lines(SEED3, rank_facts({"a": "300", "b": "200", "c": "100", "d": "50", "e": "0"}), no_rate)
+    got = statement_lines(
+        SEED3, rank_facts({"a": "300", "b": "200", "c": "100", "d": "50", "e": "0"}), no_rate
+    )
     assert [(x.amount, x.explanation) for x in got["a"]] == [(D("5000.00"), "Q3 rank 1")]
     assert [x.amount for x in got["b"]] == [D("3000.00")]
     assert [x.amount for x in got["c"]] == [D("1000.00")]
@@ -224,18 +289,25 @@ def test_rank_awards_plain():
 
 
 def test_rank_awards_two_tied_for_second_nobody_third():
-    got = statement_lines(SEED3, rank_facts({"a": "300", "b": "200", "c": "200", "d": "100"}), no_rate)
+    got = statement_lines(
+        SEED3, rank_facts({"a": "300", "b": "200", "c": "200", "d": "100"}), no_rate
+    )
     assert [x.amount for x in got["a"]] == [D("5000.00")]
     assert [(x.amount, x.explanation) for x in got["b"]] == [
-        (D("2000.00"), "Q3 rank 2 (tied, shares 3,000.00+1,000.00)")]
+        (D("2000.00"), "Q3 rank 2 (tied, shares 3,000.00+1,000.00)")
+    ]
     assert [x.amount for x in got["c"]] == [D("2000.00")]
     assert got["d"] == []
 
 
 def test_rank_awards_three_tied_for_first():
     got = lines_of(SEED3, rank_facts({"a": "100", "b": "100", "c": "100", "d": "50"}))
-    assert got == {"a": [("rank_awards", "3000.00")], "b": [("rank_awards", "3000.00")],
-                   "c": [("rank_awards", "3000.00")], "d": []}
+    assert got == {
+        "a": [("rank_awards", "3000.00")],
+        "b": [("rank_awards", "3000.00")],
+        "c": [("rank_awards", "3000.00")],
+        "d": [],
+    }
 
 
 def test_rank_awards_share_rounded():
@@ -256,15 +328,19 @@ def test_rank_awards_only_in_quarter_last_month_and_only_active():
 
 
 def mentor_facts(closed_on: date, mentor_active=True) -> PeriodFacts:
-    return facts(rep("zhang", active=mentor_active), rep("li"),
-                 mentee_closes=[MenteeClose("zhang", "li", "D9", closed_on, date(2026, 5, 31))])
+    return facts(
+        rep("zhang", active=mentor_active),
+        rep("li"),
+        mentee_closes=[MenteeClose("zhang", "li", "D9", closed_on, date(2026, 5, 31))],
+    )
 
 
 def test_mentor_window_inclusive_edge():
     # hired 2026-05-31 + 3 months = 2026-08-31 (inclusive); 09-01 is one day late.
     got = statement_lines(SEED4, mentor_facts(date(2026, 8, 31)), no_rate)
     assert [(x.component, x.amount, x.explanation) for x in got["zhang"]] == [
-        ("mentor", D("2000.00"), "mentor bonus: mentee li's first deal D9 within 3 months")]
+        ("mentor", D("2000.00"), "mentor bonus: mentee li's first deal D9 within 3 months")
+    ]
     assert got["li"] == []
     got = lines_of(SEED4, mentor_facts(date(2026, 9, 1)))
     assert got == {"zhang": [], "li": []}
@@ -284,7 +360,8 @@ def test_offboarded_rep_keeps_commission_but_no_team_rank_or_mentor():
     f = facts(
         rep("wang", "330000", "300000", region="North", active=False),
         rep("zhao", "0", region="North"),
-        period="2026-09", quarter="2026-Q3",
+        period="2026-09",
+        quarter="2026-Q3",
         quarter_actual={"bookings": {"wang": D(330000), "zhao": D(1)}},
         region_actual={"bookings": {"North": D(330000)}},
         region_targets={"bookings": {"North": D(300000)}},
@@ -307,11 +384,17 @@ def test_clawback_with_split_uses_share_at_close_and_rate_of_close_period():
         calls.append((rep_id, period))
         return D("0.02") if period == "2026-07" else None
 
-    r = rep("zhang", refunds=[Refund("D3", "P7", D(100000), D("0.5"), "2026-07"),
-                              Refund("D4", "P8", D(50000), D(1), "2026-06")])
+    r = rep(
+        "zhang",
+        refunds=[
+            Refund("D3", "P7", D(100000), D("0.5"), "2026-07"),
+            Refund("D4", "P8", D(50000), D(1), "2026-06"),
+        ],
+    )
     got = statement_lines(SEED3, facts(r), rate_of)
     assert [(x.component, x.amount, x.explanation) for x in got["zhang"]] == [
-        ("clawback", D("-1000.00"), "clawback: refund P7 on D3 (2026-07), 50% × 100,000.00 × 2%")]
+        ("clawback", D("-1000.00"), "clawback: refund P7 on D3 (2026-07), 50% × 100,000.00 × 2%")
+    ]
     assert calls == [("zhang", "2026-07"), ("zhang", "2026-06")]
 
 
@@ -333,7 +416,11 @@ def test_cap_brings_total_down_after_clawback():
     r = rep("zhang", "840000", "800000", refunds=[Refund("D1", "P1", D(100000), D(1), "2026-07")])
     got = statement_lines(p, facts(r), lambda *_: D("0.02"))
     assert [(x.component, x.amount) for x in got["zhang"]] == [
-        ("tiered", D("16800.00")), ("tiered", D("1000.00")), ("clawback", D("-2000.00")), ("cap", D("-5800.00"))]
+        ("tiered", D("16800.00")),
+        ("tiered", D("1000.00")),
+        ("clawback", D("-2000.00")),
+        ("cap", D("-5800.00")),
+    ]
     assert got["zhang"][-1].explanation == "cap 10,000.00"
     assert total(got["zhang"]) == D("10000.00")
     under = lines_of(p, facts(rep("wang", "330000", "300000")))
@@ -345,12 +432,19 @@ def test_negative_rounding_half_away_from_zero_and_zero_lines_left_out():
     assert round_money(D("0.005")) == D("0.01")
     assert round_money(D("-2.345")) == D("-2.35")
     # clawback of 0.5 × 0.25 × 0.02 = 0.0025 rounds to 0.00 -> left out
-    r = rep("a", refunds=[Refund("D", "P", D("0.25"), D("0.5"), "2026-07"),
-                          Refund("D", "Q", D("0.25"), D(1), "2026-07")])
+    r = rep(
+        "a",
+        refunds=[
+            Refund("D", "P", D("0.25"), D("0.5"), "2026-07"),
+            Refund("D", "Q", D("0.25"), D(1), "2026-07"),
+        ],
+    )
     got = lines_of(SEED3, facts(r), lambda *_: D("0.02"))
     assert got["a"] == [("clawback", "-0.01")]  # 0.25 × 0.02 = 0.005 -> -0.01
     p = plan(product_rates={"solution": "0.02"})
-    assert lines_of(p, facts(rep("a", bookings_by_product_line={"solution": D("0.2")}))) == {"a": []}
+    assert lines_of(p, facts(rep("a", bookings_by_product_line={"solution": D("0.2")}))) == {
+        "a": []
+    }
 
 
 def test_line_order_follows_components():
@@ -366,21 +460,50 @@ def test_line_order_follows_components():
         clawback=True,
         cap="100",
     )
-    r = rep("a", "1000", "1000", region="R", bookings_by_product_line={"solution": D(1000)},
-            renewal_bookings=D(1000), referral_closes=1,
-            refunds=[Refund("D", "P", D(100), D(1), "2026-08")])
-    f = facts(r, rep("b"), period="2026-09", quarter="2026-Q3", quarter_actual={"bookings": {"a": D(1000)}},
-              region_actual={"bookings": {"R": D(1)}}, region_targets={"bookings": {"R": D(1)}},
-              mentee_closes=[MenteeClose("a", "b", "D2", date(2026, 9, 1), date(2026, 9, 1))])
+    r = rep(
+        "a",
+        "1000",
+        "1000",
+        region="R",
+        bookings_by_product_line={"solution": D(1000)},
+        renewal_bookings=D(1000),
+        referral_closes=1,
+        refunds=[Refund("D", "P", D(100), D(1), "2026-08")],
+    )
+    f = facts(
+        r,
+        rep("b"),
+        period="2026-09",
+        quarter="2026-Q3",
+        quarter_actual={"bookings": {"a": D(1000)}},
+        region_actual={"bookings": {"R": D(1)}},
+        region_targets={"bookings": {"R": D(1)}},
+        mentee_closes=[MenteeClose("a", "b", "D2", date(2026, 9, 1), date(2026, 9, 1))],
+    )
     got = statement_lines(p, f, lambda *_: D("0.03"))
     comps = [x.component for x in got["a"]]
-    assert comps == ["tiered", "tiered", "brackets", "product_rates", "renewal", "referral",
-                     "team_awards", "rank_awards", "mentor", "clawback", "cap"]
+    assert comps == [
+        "tiered",
+        "tiered",
+        "brackets",
+        "product_rates",
+        "renewal",
+        "referral",
+        "team_awards",
+        "rank_awards",
+        "mentor",
+        "clawback",
+        "cap",
+    ]
     assert [c for c in COMPONENTS if c in comps] == list(dict.fromkeys(comps))
     assert total(got["a"]) == D("100.00")
 
 
-@given(st.decimals(min_value=-10**9, max_value=10**9, allow_nan=False, allow_infinity=False, places=4))
+@given(
+    st.decimals(
+        min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False, places=4
+    )
+)
 def test_rounding_is_symmetric(x):
     assert round_money(-x) == -round_money(x)
 
@@ -390,20 +513,32 @@ def test_whole_tiers_total_matches_rate_times_basis(b_cents, t):
     b = D(b_cents) / 100
     got = statement_lines(SEED3, facts(rep("a", str(b), str(t))), no_rate)["a"]
     r = effective_rate(SEED3, rep("a", str(b), str(t)))
-    commission = sum((x.amount for x in got if x.component == "tiered" and x.rate is not None), D(0))
+    commission = sum(
+        (x.amount for x in got if x.component == "tiered" and x.rate is not None), D(0)
+    )
     assert commission == (round_money(r * b) if r is not None else 0)
     assert all(isinstance(x, Line) and x.amount != 0 for x in got)
 
 
 def test_seed4_product_rates_and_accelerator_together():
-    r = rep("a", "1000000", "1000000", bookings_by_product_line={"solution": D(600000), "hardware": D(400000)})
+    r = rep(
+        "a",
+        "1000000",
+        "1000000",
+        bookings_by_product_line={"solution": D(600000), "hardware": D(400000)},
+    )
     got = lines_of(SEED4, facts(r))
-    assert got["a"] == [("tiered", "10000.00"), ("product_rates", "12000.00"), ("product_rates", "3200.00")]
+    assert got["a"] == [
+        ("tiered", "10000.00"),
+        ("product_rates", "12000.00"),
+        ("product_rates", "3200.00"),
+    ]
     assert effective_rate(SEED4, r) == D("0.0252")
 
 
-@pytest.mark.parametrize("rate,text", [(D("0.02"), "2%"), (D("0.015"), "1.5%"), (D("0.008"), "0.8%"),
-                                       (D("0.10"), "10%")])
+@pytest.mark.parametrize(
+    "rate,text", [(D("0.02"), "2%"), (D("0.015"), "1.5%"), (D("0.008"), "0.8%"), (D("0.10"), "10%")]
+)
 def test_rate_shown_as_percentage(rate, text):
     p = plan(product_rates={"x": str(rate)})
     got = statement_lines(p, facts(rep("a", bookings_by_product_line={"x": D(100)})), no_rate)
