@@ -91,14 +91,16 @@ class LoadedRuleset:
 def load_ruleset(source: Path | str | bytes, *, name: str | None = None) -> LoadedRuleset:
     """Load one ruleset.
 
-    `source` is a `Path` to a file, a `str` that is either a file path (no newline and no
-    `=`, which every ruleset document has) or the TOML text itself (e.g. the `toml` of a
+    `source` is a `Path` to a file, a `str` that is either a file path (one line, ending
+    in `.toml` or without the `=` every ruleset document has) or the TOML text itself (e.g. the `toml` of a
     `ruleset.applied` event), or the file's bytes. `name` is how errors name the source
     (default: the path, else "ruleset").
     """
     path: str | None = None
     if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and "=" not in source
+        isinstance(source, str)
+        and "\n" not in source
+        and ("=" not in source or source.endswith(".toml"))
     ):
         p = Path(source)
         path = str(p)
@@ -160,10 +162,16 @@ def _syntax_error(name: str, text: str, exc: tomllib.TOMLDecodeError) -> Ruleset
     if line is not None:
         lines = text.splitlines()
         table = ""
+        last_key = ""  # the last key assigned in the current table (a multi-line value)
         for raw in lines[: line - 1]:
             h = _HEADER.match(raw)
             if h and not raw.lstrip().startswith("#"):
                 table = _plain_key(h["key"])
+                last_key = ""
+                continue
+            a = _ASSIGN.match(raw)
+            if a and not raw[:1].isspace():
+                last_key = _plain_key(a["key"])
         here = lines[line - 1] if 0 < line <= len(lines) else ""
         h = _HEADER.match(here)
         a = _ASSIGN.match(here)
@@ -173,8 +181,8 @@ def _syntax_error(name: str, text: str, exc: tomllib.TOMLDecodeError) -> Ruleset
             key = _plain_key(h["key"])
         elif here.lstrip().startswith("["):
             key = _plain_key(here.strip().strip("[]").split("#")[0].strip()) or None
-        elif table:
-            key = table
+        elif last_key or table:
+            key = ".".join(k for k in (table, last_key) if k)
     message = message[:1].lower() + message[1:]
     return RulesetError(name, f"invalid TOML: {message}", line=line, key=key)
 

@@ -302,3 +302,41 @@ def test_live_rulesets_fall_back_to_repository_default(tmp_path):
 def test_empty_set_refused():
     with pytest.raises(RulesetError):
         RulesetSet([])
+
+
+def test_line_scanner_survives_comments_strings_and_dotted_keys():
+    text = """# a comment with [brackets] and { braces } and "quotes"
+id = "tricky # not a comment ]"
+effective_from = '2026-01'  # literal string
+incentive.period = "month"
+incentive.tiered.mode = "whole"
+incentive.tiered.tiers = [  # ] in a comment
+  { from = "0.80", rate = "0.015" },  # {
+
+  { from = "1.00", rate = "0.02" },
+  { from = "1.20", rate = "zz" },
+]
+
+[[incentive.rank_awards]]
+prizes = ["5000"]
+
+[[incentive.rank_awards]]
+prizes = ["3000",
+  "x"]
+"""
+    err = refused(text)
+    assert (err.line, err.key) == (line_no(text, 'rate = "zz"'), "incentive.tiered.tiers[2].rate")
+    fixed = text.replace('"zz"', '"0.03"')
+    err = refused(fixed)
+    assert (err.line, err.key) == (line_no(fixed, '"x"]'), "incentive.rank_awards[1].prizes[1]")
+    ok = load_ruleset(fixed.replace('"x"]', '"1000"]'))
+    assert ok.ruleset.id == "tricky # not a comment ]"
+    assert [a.prizes for a in ok.ruleset.incentive.rank_awards] == [[D(5000)], [D(3000), D(1000)]]
+
+
+def test_syntax_error_inside_a_multiline_array_names_its_key():
+    text = SEED_TEXT.replace(
+        '{ from = "1.00", rate = "0.02", bonus = "1000" },', "{ from = 1.00, rate = }"
+    )
+    err = refused(text)
+    assert (err.line, err.key) == (line_no(text, "rate = }"), "incentive.tiered.tiers")
