@@ -13,3 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 ROUTES: dict[str, Callable[..., Awaitable[tuple[int, dict]]]] = {}
+
+
+def _register() -> None:
+    # The vendor webhooks (HubSpot, Pipedrive, Stripe-scheme payments, DingTalk): see
+    # services/adapters/routes.py and docs/adapters.md.
+    from services.adapters.routes import ADAPTER_ROUTES
+
+    ROUTES.update(ADAPTER_ROUTES)
+
+
+_register()
