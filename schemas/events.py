@@ -34,7 +34,7 @@ ActivityKind = Literal["call", "visit", "meeting", "email", "demo", "other"]
 
 # Money larger than this is a typo or an attack, not a deal.
 MONEY_LIMIT = Decimal("1e15")
-_FIELD_MARK = re.compile(r"^\[field:(?P<field>[^\]]+)\] (?P<reason>.*)$")
+_FIELD_MARK = re.compile(r"^\[field:(?P<field>.+?)\] (?P<reason>.*)$")
 
 
 def _invalid(field: str, reason: str) -> ValueError:

@@ -1,0 +1,162 @@
+"""The figure commands: `standings`, `funnel`, `statement`, `unmatched`.
+
+They read finished documents from the read-model store and print them: `--json` prints
+the stored document byte for byte (the contract's shape, what BI tools parse), the
+default prints a table for a person. No figure is computed here.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from services.readstore import ReadStore
+
+RAG_STYLE = {"green": "green", "yellow": "yellow", "red": "red", "none": "dim"}
+RAG_MARK = {"green": "● green", "yellow": "◐ yellow", "red": "○ red", "none": "· none"}
+
+
+class FiguresError(Exception):
+    """A reader-facing problem: one line saying what is wrong and what to do."""
+
+
+def open_store(data_dir: Path) -> ReadStore:
+    store = ReadStore.open_current(data_dir)
+    if store is None:
+        raise FiguresError(f"no read models in {data_dir}: start `quotaboard up --data {data_dir}` "
+                           "and import events first")
+    return store
+
+
+def pick_period(store: ReadStore, period: str | None) -> str:
+    """The asked period, else this month if it has figures, else the latest month that has."""
+    periods = store.periods()
+    if period:
+        if period not in periods:
+            known = ", ".join(p for p in periods if len(p) == 7)[-60:] or "none yet"
+            raise FiguresError(f"no figures for period {period!r} (months with figures: {known})")
+        return period
+    this_month = datetime.now().strftime("%Y-%m")
+    months = [p for p in periods if len(p) == 7]
+    if this_month in months:
+        return this_month
+    if not months:
+        raise FiguresError("no figures yet: import events first")
+    return months[-1]
+
+
+def _write_json(raw: bytes) -> None:
+    sys.stdout.buffer.write(raw + b"\n")
+    sys.stdout.flush()
+
+
+def _ratio_pct(value: str | None) -> str:
+    return "—" if value is None else f"{float(value) * 100:.1f}%"
+
+
+def _money(value: str | None) -> str:
+    return "—" if value is None else f"{float(value):,.2f}"
+
+
+def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
+    with open_store(data_dir) as store:
+        period = pick_period(store, period)
+        if as_json:
+            _write_json(store.raw_doc("standings", period))
+            return
+        doc = store.standings(period)
+    console = Console()
+    ruleset = doc.get("ruleset") or {}
+    console.print(f"[bold]Standings {period}[/]  ruleset {ruleset.get('id')}  position {doc.get('position')}")
+    scopes = [("team", doc.get("team", {})), ("region", doc.get("regions", {})),
+              ("product line", doc.get("product_lines", {}))]
+    summary = Table("scope", "id", "target", "bookings", "attainment", "RAG", "deals won", "collections")
+    for label, entries in scopes:
+        for key, m in entries.items():
+            summary.add_row(label, key, _money(m.get("target")), _money(m.get("bookings")),
+                            _ratio_pct(m.get("attainment")),
+                            f"[{RAG_STYLE.get(m.get('rag'), '')}]{RAG_MARK.get(m.get('rag'), m.get('rag'))}[/]",
+                            str(m.get("deals_won", "")), _money(m.get("collections")))
+    console.print(summary)
+    reps = Table("rank", "rep", "region", "target", "bookings", "attainment", "gap", "RAG", "won", "incentive")
+    ranked = sorted(doc.get("reps", {}).items(), key=lambda kv: -float(kv[1].get("bookings") or 0))
+    for rank, (rep_id, r) in enumerate(ranked, 1):
+        reps.add_row(str(rank), f"{r.get('name')} ({rep_id})", r.get("region", ""), _money(r.get("target")),
+                     _money(r.get("bookings")), _ratio_pct(r.get("attainment")), _money(r.get("gap")),
+                     f"[{RAG_STYLE.get(r.get('rag'), '')}]{RAG_MARK.get(r.get('rag'), r.get('rag'))}[/]",
+                     str(r.get("deals_won", "")), _money(r.get("total")))
+    console.print(reps)
+
+
+def show_funnel(data_dir: Path, period: str | None, as_json: bool) -> None:
+    with open_store(data_dir) as store:
+        period = pick_period(store, period)
+        if as_json:
+            _write_json(store.raw_doc("funnel", period))
+            return
+        doc = store.funnel(period)
+    console = Console()
+    console.print(f"[bold]Funnel {period}[/] (deals created in the period)")
+    stages = doc.get("stages", {})
+    top = max(stages.values(), default=0) or 1
+    table = Table("stage", "reached", "", "conversion to next")
+    conversions = list(doc.get("conversion", {}).values())
+    for i, (stage, count) in enumerate(stages.items()):
+        bar = "█" * round(30 * count / top)
+        table.add_row(stage, str(count), bar, _ratio_pct(conversions[i]) if i < len(conversions) else "")
+    console.print(table)
+    sources = Table("lead source", "created", "won")
+    for source, row in doc.get("by_source", {}).items():
+        sources.add_row(source, str(row.get("created")), str(row.get("won")))
+    console.print(sources)
+
+
+def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: bool) -> None:
+    with open_store(data_dir) as store:
+        period = pick_period(store, period)
+        raw = store.raw_doc("statement", period, rep_id)
+        if raw is None:
+            raise FiguresError(f"no statement for rep {rep_id!r} in {period}")
+        if as_json:
+            _write_json(raw)
+            return
+        doc = store.statement(period, rep_id)
+    console = Console()
+    console.print(f"[bold]Statement {period} — {doc.get('name')} ({rep_id}), {doc.get('region')}[/]")
+    console.print(f"bookings {_money(doc.get('bookings'))} of target {_money(doc.get('target'))}: "
+                  f"{_ratio_pct(doc.get('attainment'))} {RAG_MARK.get(doc.get('rag'), '')}")
+    lines = Table("component", "amount", "explanation")
+    for line in doc.get("statement", []):
+        lines.add_row(line.get("component"), _money(line.get("amount")), line.get("explanation", ""))
+    lines.add_row("[bold]total[/]", f"[bold]{_money(doc.get('total'))}[/]", "")
+    console.print(lines)
+    deals = Table("deal", "customer", "product", "amount", "status", "closed at")
+    for deal in doc.get("deals", []):
+        deals.add_row(str(deal.get("deal_id")), str(deal.get("customer_id", "")), str(deal.get("product_line", "")),
+                      _money(deal.get("amount")), str(deal.get("status", "")), str(deal.get("closed_at") or ""))
+    console.print(deals)
+
+
+def show_unmatched(data_dir: Path, as_json: bool) -> None:
+    with open_store(data_dir) as store:
+        raw = store.raw_doc("unmatched")
+    if raw is None:
+        raw = b'{"events": []}'
+    if as_json:
+        _write_json(raw)
+        return
+    import json
+
+    doc = json.loads(raw)
+    items = doc.get("events", doc if isinstance(doc, list) else [])
+    console = Console()
+    table = Table("position", "event id", "type", "waiting for")
+    for item in items:
+        table.add_row(str(item.get("position", "")), str(item.get("id", "")), str(item.get("type", "")),
+                      str(item.get("waiting_for", item.get("deal_id", ""))))
+    console.print(f"[bold]Unmatched events[/]: {len(items)}")
+    console.print(table)
