@@ -1,0 +1,195 @@
+"""One deal's lifecycle folded from its own events, in business order.
+
+A deal's events (its payments and refunds included) are kept sorted by
+(occurred_at µs, position); `fold_deal` turns them into a `DealState` under the
+closed-deal definition (成单口径). Pure: instants are integers, no timezone here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from schemas.ruleset import Definitions
+
+CREATED, UPDATED, STAGE, REASSIGNED, SPLIT, WON, LOST, PAID, REFUNDED = range(9)
+CODE_NAMES = ("deal.created", "deal.updated", "deal.stage_changed", "deal.reassigned",
+              "deal.credit_split", "deal.won", "deal.lost", "payment.received", "payment.refunded")
+STAGES = ("lead", "qualified", "negotiation", "won")
+STAGE_INDEX = {"lead": 0, "qualified": 1, "negotiation": 2}
+ONE = Decimal(1)
+ZERO = Decimal(0)
+
+Credit = tuple[tuple[str, Decimal], ...]
+
+
+class Payment:
+    __slots__ = ("t", "pos", "payment_id", "amount", "credit", "refund", "after_close")
+
+    def __init__(self, t: int, pos: int, payment_id: str, amount: Decimal, credit: Credit,
+                 refund: bool, after_close: bool) -> None:
+        self.t = t
+        self.pos = pos
+        self.payment_id = payment_id
+        self.amount = amount  # signed: refunds are negative
+        self.credit = credit  # credit at payment time
+        self.refund = refund
+        self.after_close = after_close  # a refund after the close (clawback)
+
+
+class DealState:
+    __slots__ = ("deal_id", "owner", "rep_id", "customer_id", "product_line", "kind", "source_channel",
+                 "amount", "created_t", "max_stage", "signed", "signed_t", "won_amount",
+                 "closed_t", "closed_pos", "closed_amount", "close_owner", "close_credit",
+                 "losses", "payments", "lost", "credit")
+
+    def __init__(self, deal_id: str) -> None:
+        self.deal_id = deal_id
+        self.owner = ""  # current owner
+        self.rep_id = ""  # owner at creation
+        self.customer_id = ""
+        self.product_line = ""
+        self.kind = "new"
+        self.source_channel = "unknown"
+        self.amount = ZERO  # latest amount (frozen at the close)
+        self.created_t = 0
+        self.max_stage = 0
+        self.signed = False
+        self.signed_t: int | None = None
+        self.won_amount: Decimal | None = None
+        self.closed_t: int | None = None
+        self.closed_pos = 0
+        self.closed_amount = ZERO
+        self.close_owner = ""
+        self.close_credit: Credit = ()
+        self.losses: list[tuple[int, str]] = []  # (t, owner) of each loss counted
+        self.payments: list[Payment] = []
+        self.lost = False
+        self.credit: Credit = ()  # current credit
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_t is not None
+
+    @property
+    def reached(self) -> int:
+        """Furthest funnel stage reached: 0 lead … 3 won (closed)."""
+        if self.closed_t is not None:
+            return 3
+        return self.max_stage
+
+    @property
+    def status(self) -> str:
+        if self.closed_t is not None:
+            return "won"
+        if self.lost:
+            return "lost"
+        if self.signed:
+            return "signed"
+        return STAGES[self.max_stage]
+
+    def net_paid(self) -> Decimal:
+        return sum((p.amount for p in self.payments), ZERO)
+
+    def months(self, month_of) -> set[str]:
+        """Every month this deal feeds a figure in."""
+        out = {month_of(self.created_t)}
+        if self.closed_t is not None:
+            out.add(month_of(self.closed_t))
+        for t, _ in self.losses:
+            out.add(month_of(t))
+        for p in self.payments:
+            out.add(month_of(p.t))
+        return out
+
+    def reps(self) -> set[str]:
+        out = {self.owner, self.rep_id, self.close_owner}
+        out.update(r for r, _ in self.close_credit)
+        for p in self.payments:
+            out.update(r for r, _ in p.credit)
+        out.discard("")
+        return out
+
+
+def fold_deal(deal_id: str, events: list[tuple], definitions: Definitions) -> DealState | None:
+    """Fold a deal's sorted events (t, pos, code, data); None until its deal.created is known."""
+    created = None
+    for ev in events:
+        if ev[2] == CREATED:
+            created = ev
+            break
+    if created is None:
+        return None
+    cd = created[3]
+    s = DealState(deal_id)
+    s.owner = s.rep_id = cd.rep_id
+    s.customer_id = cd.customer_id
+    s.product_line = cd.product_line
+    s.kind = cd.kind
+    s.source_channel = cd.source_channel
+    s.amount = cd.amount
+    s.created_t = created[0]
+    collected = definitions.closed_when == "signed_and_collected"
+    ratio = definitions.min_collected_ratio
+    owner_credit: Credit = ((s.owner, ONE),)
+    split: Credit | None = None
+    net = ZERO
+    closed = False
+    payments = s.payments
+    for t, pos, code, d in events:
+        if code == PAID:
+            net += d.amount
+            payments.append(Payment(t, pos, d.payment_id, d.amount, split or owner_credit, False, False))
+        elif code == REFUNDED:
+            net -= d.amount
+            payments.append(Payment(t, pos, d.payment_id, -d.amount, split or owner_credit, True, closed))
+        elif code == STAGE:
+            i = STAGE_INDEX[d.stage]
+            if i > s.max_stage:
+                s.max_stage = i
+        elif code == WON:
+            if closed:
+                continue
+            s.signed = True
+            s.signed_t = t
+            s.lost = False
+            s.won_amount = d.amount
+            if s.max_stage < 2:
+                s.max_stage = 2
+            if not collected:
+                closed = True
+        elif code == LOST:
+            if closed:
+                continue
+            if not s.lost:
+                s.losses.append((t, s.owner))
+            s.lost = True
+            s.signed = False
+            s.signed_t = None
+            s.won_amount = None
+        elif code == UPDATED:
+            if closed:
+                continue
+            if d.amount is not None:
+                s.amount = d.amount
+            if d.product_line is not None:
+                s.product_line = d.product_line
+            if d.kind is not None:
+                s.kind = d.kind
+        elif code == REASSIGNED:
+            s.owner = d.rep_id
+            owner_credit = ((d.rep_id, ONE),)
+        elif code == SPLIT:
+            split = tuple((x.rep_id, x.share) for x in d.splits)
+        # CREATED: nothing more (a second deal.created is ignored)
+        if not closed and collected and s.signed:
+            won = s.won_amount if s.won_amount is not None else s.amount
+            if net >= ratio * won:
+                closed = True
+        if closed and s.closed_t is None:
+            s.closed_t = t
+            s.closed_pos = pos
+            s.closed_amount = s.won_amount if s.won_amount is not None else s.amount
+            s.close_owner = s.owner
+            s.close_credit = split or owner_credit
+    s.credit = split or owner_credit
+    return s

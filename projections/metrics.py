@@ -1,0 +1,263 @@
+"""Figures per period and scope (team, region, product line, rep), from folded deals.
+
+A month's `Figures` are built from the deals that feed that month (closes, losses,
+payments) plus the month's activities; a quarter's or year's are the sum of its
+months' (every metric is additive in its parts: sums and counts, ratios are formed
+at the end). Money is Decimal, unrounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from projections.deals import DealState
+from projections.facts import MenteeClose, Refund
+
+ZERO = Decimal(0)
+US_PER_DAY = Decimal(86_400_000_000)
+ACTIVITY_KINDS = ("call", "visit", "meeting", "email", "demo", "other")
+
+
+class Acc:
+    """Additive parts of every metric for one scope in one period."""
+
+    __slots__ = ("bookings", "collections", "deals_won", "deals_lost", "new_customers",
+                 "cycle_us", "activities", "activity_kinds")
+
+    def __init__(self) -> None:
+        self.bookings = ZERO
+        self.collections = ZERO
+        self.deals_won = 0
+        self.deals_lost = 0
+        self.new_customers = 0
+        self.cycle_us = 0
+        self.activities = 0
+        self.activity_kinds: dict[str, int] = {}
+
+    def add(self, other: Acc) -> None:
+        self.bookings += other.bookings
+        self.collections += other.collections
+        self.deals_won += other.deals_won
+        self.deals_lost += other.deals_lost
+        self.new_customers += other.new_customers
+        self.cycle_us += other.cycle_us
+        self.activities += other.activities
+        for k, n in other.activity_kinds.items():
+            self.activity_kinds[k] = self.activity_kinds.get(k, 0) + n
+
+    def value(self, metric: str):
+        return getattr(self, metric)
+
+    # ratios, unrounded; None where they do not exist
+    def win_rate(self) -> Decimal | None:
+        n = self.deals_won + self.deals_lost
+        return Decimal(self.deals_won) / n if n else None
+
+    def avg_deal_size(self) -> Decimal | None:
+        return self.bookings / self.deals_won if self.deals_won else None
+
+    def collection_rate(self) -> Decimal | None:
+        return self.collections / self.bookings if self.bookings else None
+
+    def cycle_days(self) -> Decimal | None:
+        return Decimal(self.cycle_us) / US_PER_DAY / self.deals_won if self.deals_won else None
+
+
+def _acc(table: dict[str, Acc], key: str | None) -> Acc | None:
+    if key is None:
+        return None
+    a = table.get(key)
+    if a is None:
+        a = table[key] = Acc()
+    return a
+
+
+class Figures:
+    """Everything one period shows, before formatting."""
+
+    __slots__ = ("period", "team", "region", "product_line", "rep",
+                 "rep_product_line", "rep_renewal", "rep_referral", "rep_refunds",
+                 "mentee_closes", "rep_deals", "closed_deals", "lost_deals")
+
+    def __init__(self, period: str) -> None:
+        self.period = period
+        self.team: dict[str, Acc] = {}
+        self.region: dict[str, Acc] = {}
+        self.product_line: dict[str, Acc] = {}
+        self.rep: dict[str, Acc] = {}
+        self.rep_product_line: dict[str, dict[str, Decimal]] = {}
+        self.rep_renewal: dict[str, Decimal] = {}
+        self.rep_referral: dict[str, int] = {}
+        self.rep_refunds: dict[str, list[Refund]] = {}
+        self.mentee_closes: list[MenteeClose] = []
+        self.rep_deals: dict[str, set[str]] = {}  # the deals behind a rep's figures
+        self.closed_deals: list[str] = []
+        self.lost_deals: list[str] = []
+
+    def scope(self, scope: str) -> dict[str, Acc]:
+        return getattr(self, scope)
+
+    def merge(self, other: Figures) -> None:
+        for name in ("team", "region", "product_line", "rep"):
+            mine = getattr(self, name)
+            for key, acc in getattr(other, name).items():
+                _acc(mine, key).add(acc)
+        for rep, by_line in other.rep_product_line.items():
+            mine = self.rep_product_line.setdefault(rep, {})
+            for line, amount in by_line.items():
+                mine[line] = mine.get(line, ZERO) + amount
+        for rep, amount in other.rep_renewal.items():
+            self.rep_renewal[rep] = self.rep_renewal.get(rep, ZERO) + amount
+        for rep, n in other.rep_referral.items():
+            self.rep_referral[rep] = self.rep_referral.get(rep, 0) + n
+        for rep, refunds in other.rep_refunds.items():
+            self.rep_refunds.setdefault(rep, []).extend(refunds)
+        self.mentee_closes.extend(other.mentee_closes)
+        for rep, deals in other.rep_deals.items():
+            self.rep_deals.setdefault(rep, set()).update(deals)
+        self.closed_deals.extend(other.closed_deals)
+        self.lost_deals.extend(other.lost_deals)
+
+
+class FoldContext:
+    """What building figures needs from the rest of the fold (implemented by Projection)."""
+
+    def region_at(self, rep: str, t: int) -> str | None: ...
+    def team_at(self, rep: str, t: int) -> str | None: ...
+    def is_first_customer_close(self, deal: DealState) -> bool: ...
+    def mentee_close(self, deal: DealState) -> MenteeClose | None: ...
+    def plan_period_of(self, t: int) -> str: ...
+    def changes_in(self, rep: str, start: int, end: int) -> bool: ...
+
+
+def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
+                activities: dict[str, list[tuple]], ctx: FoldContext) -> Figures:
+    """Figures of one month [start, end): the deals feeding it and its activities by rep."""
+    f = Figures(month)
+    team, region, product_line, rep_t = f.team, f.region, f.product_line, f.rep
+    region_at, team_at = ctx.region_at, ctx.team_at
+    rep_deals = f.rep_deals
+    for d in deals:
+        ct = d.closed_t
+        if ct is not None and start <= ct < end:
+            f.closed_deals.append(d.deal_id)
+            amount = d.closed_amount
+            pl = d.product_line
+            for rep, share in d.close_credit:
+                credited = amount * share if share != 1 else amount
+                _acc(rep_t, rep).bookings += credited
+                a = _acc(region, region_at(rep, ct))
+                if a is not None:
+                    a.bookings += credited
+                a = _acc(team, team_at(rep, ct))
+                if a is not None:
+                    a.bookings += credited
+                by_line = f.rep_product_line.setdefault(rep, {})
+                by_line[pl] = by_line.get(pl, ZERO) + credited
+                if d.kind == "renewal":
+                    f.rep_renewal[rep] = f.rep_renewal.get(rep, ZERO) + credited
+                rep_deals.setdefault(rep, set()).add(d.deal_id)
+            a = _acc(product_line, pl)
+            a.bookings += amount
+            a.deals_won += 1
+            cycle = ct - d.created_t
+            a.cycle_us += cycle
+            owner = d.close_owner
+            first_customer = ctx.is_first_customer_close(d)
+            if first_customer:
+                a.new_customers += 1
+            for a in (_acc(rep_t, owner), _acc(region, region_at(owner, ct)), _acc(team, team_at(owner, ct))):
+                if a is not None:
+                    a.deals_won += 1
+                    a.cycle_us += cycle
+                    if first_customer:
+                        a.new_customers += 1
+            rep_deals.setdefault(owner, set()).add(d.deal_id)
+            if d.source_channel == "referral":
+                f.rep_referral[owner] = f.rep_referral.get(owner, 0) + 1
+            mentee = ctx.mentee_close(d)
+            if mentee is not None:
+                f.mentee_closes.append(mentee)
+        for t, owner in d.losses:
+            if start <= t < end:
+                f.lost_deals.append(d.deal_id)
+                for a in (_acc(rep_t, owner), _acc(region, region_at(owner, t)),
+                          _acc(team, team_at(owner, t)), _acc(product_line, d.product_line)):
+                    if a is not None:
+                        a.deals_lost += 1
+                rep_deals.setdefault(owner, set()).add(d.deal_id)
+        for p in d.payments:
+            t = p.t
+            if not (start <= t < end):
+                continue
+            amount = p.amount
+            _acc(product_line, d.product_line).collections += amount
+            for rep, share in p.credit:
+                credited = amount * share if share != 1 else amount
+                _acc(rep_t, rep).collections += credited
+                a = _acc(region, region_at(rep, t))
+                if a is not None:
+                    a.collections += credited
+                a = _acc(team, team_at(rep, t))
+                if a is not None:
+                    a.collections += credited
+                rep_deals.setdefault(rep, set()).add(d.deal_id)
+            if p.refund and p.after_close:
+                close_period = ctx.plan_period_of(d.closed_t)
+                for rep, share in d.close_credit:
+                    f.rep_refunds.setdefault(rep, []).append(
+                        Refund(deal_id=d.deal_id, payment_id=p.payment_id, amount=-amount,
+                               share=share, close_period=close_period))
+    for rep, items in activities.items():
+        a = _acc(rep_t, rep)
+        kinds = a.activity_kinds
+        for item in items:
+            kinds[item[1]] = kinds.get(item[1], 0) + 1
+        a.activities += len(items)
+        if ctx.changes_in(rep, start, end):
+            for item in items:
+                for b in (_acc(region, region_at(rep, item[0])), _acc(team, team_at(rep, item[0]))):
+                    if b is not None:
+                        b.activities += 1
+                        b.activity_kinds[item[1]] = b.activity_kinds.get(item[1], 0) + 1
+        else:
+            for b in (_acc(region, region_at(rep, start)), _acc(team, team_at(rep, start))):
+                if b is not None:
+                    b.activities += len(items)
+                    for k, n in kinds.items():
+                        b.activity_kinds[k] = b.activity_kinds.get(k, 0) + n
+    return f
+
+
+def merge_figures(period: str, parts: Iterable[Figures]) -> Figures:
+    out = Figures(period)
+    for part in parts:
+        out.merge(part)
+    return out
+
+
+def ratio(actual: Decimal | int, target: Decimal | None) -> Decimal | None:
+    if target is None or target == 0:
+        return None
+    return Decimal(actual) / target
+
+
+def rag(attainment: Decimal | None, red_below: Decimal, green_from: Decimal) -> str:
+    if attainment is None:
+        return "none"
+    if attainment < red_below:
+        return "red"
+    if attainment < green_from:
+        return "yellow"
+    return "green"
+
+
+def change(value: Decimal | int, previous: Decimal | int | None) -> Decimal | None:
+    """环比/同比: (value − previous) / previous; None where previous is 0 or missing."""
+    if previous is None or previous == 0:
+        return None
+    return (Decimal(value) - previous) / Decimal(previous)
+
+
+PlanPeriodOf = Callable[[int], str]

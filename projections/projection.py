@@ -1,0 +1,816 @@
+"""The pure fold: every read model, folded from the event log in business order.
+
+`Projection.apply(batch)` takes (log position, decoded event) pairs in ascending
+position. It keeps each entity's events (a deal with its payments, a rep's org events,
+a target key) sorted by (occurred_at, position), re-folds only the entities a batch
+touches, and marks dirty only the periods those entities feed. Figures are built lazily
+per period and cached until a later batch dirties them, so a late, back-dated event
+gives exactly the figures it would have given on time, and the live projector, a
+rebuild and a replay (another RulesetSet) share this one path.
+
+`period.closed` and `ruleset.applied` are processed in position order: the state first
+catches up on everything before them, then the period's statements are frozen as they
+stand (what was published) or the period's plan is replaced. Later changes to a closed
+period are paid as "adjustment for P" lines in the first month after P not closed.
+
+No I/O here: no files, no sqlite, no clock.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from projections import periods as pd
+from projections.deals import (
+    CREATED,
+    LOST,
+    PAID,
+    REASSIGNED,
+    REFUNDED,
+    SPLIT,
+    STAGE,
+    UPDATED,
+    WON,
+    DealState,
+    fold_deal,
+)
+from projections.facts import MenteeClose, PeriodFacts, RepFacts
+from projections.funnel import count_cohort
+from projections.metrics import Acc, Figures, build_month, merge_figures
+from projections.org import OFFBOARDED, ONBOARDED, TRANSFERRED, RepTimeline, fold_rep
+from projections.periods import EPOCH, US, Calendar
+from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset
+from projections.views import funnel_doc, line_doc, money, scope_entry
+from schemas import events as ev
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+_DEAL_CODES = {
+    ev.DealCreated: CREATED,
+    ev.DealUpdated: UPDATED,
+    ev.DealStageChanged: STAGE,
+    ev.DealReassigned: REASSIGNED,
+    ev.DealCreditSplit: SPLIT,
+    ev.DealWon: WON,
+    ev.DealLost: LOST,
+    ev.PaymentReceived: PAID,
+    ev.PaymentRefunded: REFUNDED,
+}
+_REP_CODES = {ev.RepOnboarded: ONBOARDED, ev.RepTransferred: TRANSFERRED, ev.RepOffboarded: OFFBOARDED}
+
+
+@dataclass
+class Changes:
+    """What a batch changed: the periods whose documents to rewrite, the reps whose statements."""
+
+    position: int
+    periods: set[str] = field(default_factory=set)
+    reps: set[str] = field(default_factory=set)
+
+
+class Adjustment:
+    __slots__ = ("component", "amount", "explanation", "basis", "rate", "for_period")
+
+    def __init__(self, for_period: str, amount: Decimal, explanation: str) -> None:
+        self.component = "adjustment"
+        self.amount = amount
+        self.explanation = explanation
+        self.basis = None
+        self.rate = None
+        self.for_period = for_period
+
+
+class Projection:
+    """All read models, folded from the event log in business order."""
+
+    def __init__(self, rulesets: RulesetSet) -> None:
+        self.rulesets = rulesets
+        self.definitions = rulesets.definitions
+        self.tz = rulesets.timezone
+        self.cal = Calendar(self.tz)
+        self.position = 0
+        # entities, each with its events sorted by (t, pos)
+        self._deal_events: dict[str, list[tuple]] = {}
+        self._deals: dict[str, DealState] = {}
+        self._created: set[str] = set()
+        self._deal_months: dict[str, set[str]] = {}
+        self._month_deals: dict[str, set[str]] = {}
+        self._cohort: dict[str, set[str]] = {}
+        self._pending: dict[str, list[tuple]] = {}
+        self._rep_events: dict[str, list[tuple]] = {}
+        self._reps: dict[str, RepTimeline] = {}
+        self._targets: dict[tuple, tuple] = {}
+        self._targets_by_period: dict[str, dict[tuple[str, str], dict[str, Decimal]]] = {}
+        self._activities: dict[str, dict[str, list[tuple]]] = {}
+        self._customers: dict[str, str | None] = {}
+        self._cust_closes: dict[str, dict[str, tuple]] = {}
+        self._cust_first: dict[str, tuple] = {}
+        self._owner_closes: dict[str, dict[str, tuple]] = {}
+        self._owner_first: dict[str, tuple] = {}
+        self._clawback_deps: dict[str, set[str]] = {}
+        self._months: set[str] = set()  # months with any figure
+        self._other_periods: set[str] = set()  # quarters/years named by targets
+        # this batch
+        self._touched_deals: set[str] = set()
+        self._touched_org: dict[str, int] = {}
+        self._touched_reps: set[str] = set()
+        self._dirty: set[str] = set()
+        self._dirty_other: set[str] = set()
+        # closing and corrections
+        self._closed: dict[str, dict] = {}
+        self._frozen_own: dict[str, dict[str, Decimal]] = {}
+        self._frozen_adj: dict[str, dict[str, Decimal]] = {}
+        self._plan_override: dict[str, LoadedRuleset] = {}
+        self._rejected: list[dict] = []
+        # caches, invalidated per period
+        self._fig_cache: dict[str, Figures] = {}
+        self._facts_cache: dict[str, PeriodFacts] = {}
+        self._stmt_cache: dict[str, dict] = {}
+        self._doc_cache: dict[str, dict] = {}
+        self._funnel_cache: dict[str, dict] = {}
+        self._rate_cache: dict[tuple[str, str], Decimal | None] = {}
+
+    # --- applying events --------------------------------------------------------------
+
+    def apply(self, batch: Sequence[tuple[int, ev.Event]]) -> Changes:
+        changes = Changes(position=self.position)
+        deal_codes = _DEAL_CODES
+        deal_events = self._deal_events
+        touched = self._touched_deals
+        created = self._created
+        pending = self._pending
+        epoch, us = EPOCH, US
+        last = self.position
+        for pos, event in batch:
+            if pos <= last:
+                continue  # already applied
+            last = pos
+            cls = event.__class__
+            code = deal_codes.get(cls)
+            if code is not None:
+                d = event.data
+                deal_id = d.deal_id
+                t = (event.occurred_at - epoch) // us
+                item = (t, pos, code, d)
+                lst = deal_events.get(deal_id)
+                if lst is None:
+                    deal_events[deal_id] = [item]
+                elif lst[-1][0] < t or (lst[-1][0] == t and lst[-1][1] < pos):
+                    lst.append(item)
+                else:
+                    insort(lst, item)
+                touched.add(deal_id)
+                if code == CREATED:
+                    created.add(deal_id)
+                elif deal_id not in created:
+                    pending.setdefault(deal_id, []).append((pos, event.id, cls.__struct_config__.tag, t))
+            elif cls is ev.ActivityLogged:
+                self._activity(pos, event)
+            elif cls is ev.TargetSet:
+                self._target(pos, event)
+            elif cls in _REP_CODES:
+                self._rep_event(pos, event, _REP_CODES[cls])
+            elif cls is ev.CustomerCreated:
+                self._customers.setdefault(event.data.customer_id, event.data.name)
+            elif cls is ev.PeriodClosed:
+                self.position = pos - 1
+                self._flush(changes)
+                self._close(pos, event, changes)
+            elif cls is ev.RulesetApplied:
+                self.position = pos - 1
+                self._flush(changes)
+                self._apply_ruleset(pos, event, changes)
+        self.position = last
+        self._flush(changes)
+        changes.position = self.position
+        return changes
+
+    def _activity(self, pos: int, event: ev.ActivityLogged) -> None:
+        d = event.data
+        t = (event.occurred_at - EPOCH) // US
+        month = self.cal.month_of(t)
+        by_rep = self._activities.get(month)
+        if by_rep is None:
+            by_rep = self._activities[month] = {}
+        lst = by_rep.get(d.rep_id)
+        item = (t, d.kind, d.activity_id, d.deal_id, pos)
+        if lst is None:
+            by_rep[d.rep_id] = [item]
+        else:
+            lst.append(item)  # order within a month does not change a count; sorted when shown
+        self._dirty.add(month)
+        self._touched_reps.add(d.rep_id)
+
+    def _target(self, pos: int, event: ev.TargetSet) -> None:
+        d = event.data
+        t = (event.occurred_at - EPOCH) // US
+        key = (d.scope, d.scope_id, d.period, d.metric)
+        cur = self._targets.get(key)
+        if cur is not None and (cur[0], cur[1]) > (t, pos):
+            return  # an older revision arriving late: the latest by occurred_at wins
+        self._targets[key] = (t, pos, d.amount)
+        self._targets_by_period.setdefault(d.period, {}).setdefault((d.scope, d.scope_id), {})[d.metric] = d.amount
+        if pd.kind_of(d.period) == "month":
+            self._dirty.add(d.period)
+        else:
+            self._dirty_other.add(d.period)
+            self._dirty.add(pd.last_month(d.period))
+        if d.scope == "rep":
+            self._touched_reps.add(d.scope_id)
+
+    def _rep_event(self, pos: int, event, code: int) -> None:
+        d = event.data
+        t = (event.occurred_at - EPOCH) // US
+        item = (t, pos, code, d)
+        lst = self._rep_events.get(d.rep_id)
+        if lst is None:
+            self._rep_events[d.rep_id] = [item]
+        elif lst[-1][:2] < (t, pos):
+            lst.append(item)
+        else:
+            insort(lst, item)
+        prev = self._touched_org.get(d.rep_id)
+        self._touched_org[d.rep_id] = t if prev is None else min(prev, t)
+
+    # --- re-folding what a batch touched ----------------------------------------------
+
+    def _flush(self, changes: Changes) -> None:
+        """Re-fold the touched entities, then invalidate the periods they feed."""
+        dirty = self._dirty
+        month_of = self.cal.month_of
+        if self._touched_org:
+            for rep_id, tmin in self._touched_org.items():
+                self._reps[rep_id] = fold_rep(rep_id, self._rep_events[rep_id])
+                first = month_of(tmin)
+                dirty.update(m for m in self._months if m >= first)
+                self._touched_reps.add(rep_id)
+            self._touched_org.clear()
+        if self._touched_deals:
+            for deal_id in self._touched_deals:
+                self._refold_deal(deal_id)
+            self._touched_deals.clear()
+        if not dirty and not self._dirty_other:
+            if self._touched_reps:
+                changes.reps |= self._touched_reps
+                self._touched_reps.clear()
+            return
+        self._months |= dirty
+        self._other_periods |= self._dirty_other
+        affected = self._affected(dirty)
+        periods = set(self._dirty_other)
+        for m in affected:
+            periods.add(m)
+            periods.add(pd.quarter_of(m))
+            periods.add(m[:4])
+        for p in list(periods):
+            periods.add(pd.next_period(p))
+            periods.add(pd.same_period_next_year(p))
+        known = self._known_periods()
+        self._invalidate(periods)
+        changes.periods |= periods & known
+        changes.reps |= self._touched_reps
+        changes.reps |= self._reps.keys()
+        self._touched_reps.clear()
+        dirty.clear()
+        self._dirty_other.clear()
+
+    def _refold_deal(self, deal_id: str) -> None:
+        new = fold_deal(deal_id, self._deal_events[deal_id], self.definitions)
+        if new is None:
+            return  # still waiting for its deal.created
+        self._pending.pop(deal_id, None)
+        old = self._deals.get(deal_id)
+        self._deals[deal_id] = new
+        month_of = self.cal.month_of
+        dirty = self._dirty
+        old_months = self._deal_months.get(deal_id) or set()
+        new_months = new.months(month_of)
+        self._deal_months[deal_id] = new_months
+        dirty |= old_months
+        dirty |= new_months
+        md = self._month_deals
+        for m in old_months - new_months:
+            s = md.get(m)
+            if s is not None:
+                s.discard(deal_id)
+        for m in new_months - old_months:
+            s = md.get(m)
+            if s is None:
+                md[m] = {deal_id}
+            else:
+                s.add(deal_id)
+        new_cohort = month_of(new.created_t)
+        if old is not None:
+            old_cohort = month_of(old.created_t)
+            if old_cohort != new_cohort:
+                self._cohort[old_cohort].discard(deal_id)
+        self._cohort.setdefault(new_cohort, set()).add(deal_id)
+        # first closes: of a customer (new customers) and of a rep as owner (mentor)
+        old_key = (old.closed_t, old.closed_pos, deal_id) if old is not None and old.closed_t is not None else None
+        new_key = (new.closed_t, new.closed_pos, deal_id) if new.closed_t is not None else None
+        if old_key != new_key or (old is not None and (old.customer_id != new.customer_id
+                                                       or old.close_owner != new.close_owner)):
+            if old_key is not None:
+                self._first_remove(self._cust_closes, self._cust_first, old.customer_id, deal_id)
+                self._first_remove(self._owner_closes, self._owner_first, old.close_owner, deal_id)
+            if new_key is not None:
+                self._first_add(self._cust_closes, self._cust_first, new.customer_id, deal_id, new_key)
+                self._first_add(self._owner_closes, self._owner_first, new.close_owner, deal_id, new_key)
+        if new.closed_t is not None:
+            close_month = month_of(new.closed_t)
+            for p in new.payments:
+                if p.after_close:
+                    self._clawback_deps.setdefault(close_month, set()).add(month_of(p.t))
+        self._touched_reps |= new.reps()
+        if old is not None:
+            self._touched_reps |= old.reps()
+
+    def _first_remove(self, closes: dict, firsts: dict, key: str, deal_id: str) -> None:
+        mine = closes.get(key)
+        if not mine or deal_id not in mine:
+            return
+        del mine[deal_id]
+        first = firsts.get(key)
+        if first is not None and first[2] == deal_id:
+            self._dirty.add(self.cal.month_of(first[0]))
+            if mine:
+                new_first = min(mine.values())
+                firsts[key] = new_first
+                self._dirty.add(self.cal.month_of(new_first[0]))
+            else:
+                del firsts[key]
+
+    def _first_add(self, closes: dict, firsts: dict, key: str, deal_id: str, close_key: tuple) -> None:
+        closes.setdefault(key, {})[deal_id] = close_key
+        first = firsts.get(key)
+        if first is None or close_key < first:
+            if first is not None:
+                self._dirty.add(self.cal.month_of(first[0]))
+            firsts[key] = close_key
+            self._dirty.add(self.cal.month_of(close_key[0]))
+
+    def _affected(self, dirty: set[str]) -> set[str]:
+        """Months whose statements may change with the dirty months: clawbacks on their
+        closes, the quarter's rank awards, and adjustments for closed months."""
+        out = set(dirty)
+        for m in dirty:
+            out |= self._clawback_deps.get(m, set())
+            q_end = pd.last_month(pd.quarter_of(m))
+            if q_end in self._months or q_end in self._closed:
+                out.add(q_end)
+        for m in list(out):
+            if m in self._closed:
+                out.add(self._adjustment_month(m))
+        return out
+
+    def _invalidate(self, periods: set[str]) -> None:
+        for p in periods:
+            self._fig_cache.pop(p, None)
+            self._facts_cache.pop(p, None)
+            self._stmt_cache.pop(p, None)
+            self._stmt_cache.pop("own:" + p, None)
+            self._doc_cache.pop(p, None)
+            self._funnel_cache.pop(p, None)
+        if self._rate_cache:
+            self._rate_cache = {k: v for k, v in self._rate_cache.items() if k[1] not in periods}
+
+    # --- closing periods and applied corrections --------------------------------------
+
+    def _close(self, pos: int, event: ev.PeriodClosed, changes: Changes) -> None:
+        period = event.data.period
+        self.position = pos
+        if period in self._closed:
+            return  # closed once; a second close changes nothing
+        self._months.add(period)
+        stmt = self._statement(period)
+        plan = self._plan(period)
+        reps: dict[str, dict] = {}
+        own_totals: dict[str, Decimal] = {}
+        for rep_id, (own, adjustments) in sorted(stmt.items()):
+            own_total = sum((x.amount for x in own), ZERO)
+            own_totals[rep_id] = own_total
+            for adj in adjustments:
+                by_rep = self._frozen_adj.setdefault(adj.for_period, {})
+                by_rep[rep_id] = by_rep.get(rep_id, ZERO) + adj.amount
+            lines = [line_doc(x) for x in own] + [line_doc(x) for x in adjustments]
+            reps[rep_id] = {"statement": lines, "total": money(own_total + sum((a.amount for a in adjustments), ZERO))}
+        declared = event.data.ruleset
+        self._closed[period] = {
+            "period": period,
+            "ruleset": dict(plan.ref),
+            "declared_ruleset": {"id": declared.id, "hash": declared.hash} if declared else None,
+            "position": pos,
+            "closed_at": event.occurred_at.isoformat(),
+            "reps": reps,
+        }
+        self._frozen_own[period] = own_totals
+        affected = {period, self._adjustment_month(period)}
+        for p in list(self._closed):
+            affected.add(self._adjustment_month(p))
+        self._months |= {period}
+        periods = set()
+        for m in affected:
+            periods |= {m, pd.quarter_of(m), m[:4]}
+        self._invalidate(periods)
+        changes.periods |= periods & self._known_periods()
+        changes.reps |= self._reps.keys() | reps.keys()
+
+    def _apply_ruleset(self, pos: int, event: ev.RulesetApplied, changes: Changes) -> None:
+        self.position = pos
+        d = event.data
+        try:
+            loaded = load_ruleset(d.toml)
+        except Exception as exc:  # a bad correction is listed, never fatal to the fold
+            self._rejected.append({"id": event.id, "type": "ruleset.applied", "position": pos, "error": str(exc)})
+            return
+        self._plan_override[d.period] = loaded
+        self._months.add(d.period)
+        self._dirty.add(d.period)
+        self._flush(changes)
+
+    def _adjustment_month(self, period: str) -> str:
+        """The first month after `period` that is not closed."""
+        m = pd.shift_month(period, 1)
+        while m in self._closed:
+            m = pd.shift_month(m, 1)
+        return m
+
+    # --- plans, facts and statements --------------------------------------------------
+
+    def _plan(self, period: str) -> LoadedRuleset:
+        month = pd.last_month(period)
+        override = self._plan_override.get(month)
+        return override if override is not None else self.rulesets.plan_for(month)
+
+    def plan_period_of(self, t: int) -> str:
+        """The plan period (month, or quarter under a quarterly plan) an instant falls in."""
+        month = self.cal.month_of(t)
+        if self._plan(month).ruleset.incentive.period == "quarter":
+            return pd.quarter_of(month)
+        return month
+
+    def _targets_of(self, scope: str, scope_id: str, period: str) -> dict[str, Decimal]:
+        return self._targets_by_period.get(period, {}).get((scope, scope_id), {})
+
+    def _scope_targets(self, scope: str, period: str, metric: str) -> dict[str, Decimal]:
+        out = {}
+        for (s, sid), metrics in self._targets_by_period.get(period, {}).items():
+            if s == scope and metric in metrics:
+                out[sid] = metrics[metric]
+        return out
+
+    def _figures(self, period: str) -> Figures:
+        fig = self._fig_cache.get(period)
+        if fig is not None:
+            return fig
+        if pd.kind_of(period) == "month":
+            start, end = self.cal.bounds(period)
+            deals = self._deals
+            ids = self._month_deals.get(period, ())
+            fig = build_month(period, start, end, (deals[i] for i in sorted(ids)),
+                              self._activities.get(period, {}), self)
+        else:
+            fig = merge_figures(period, (self._figures(m) for m in pd.months_of(period) if m in self._months))
+        self._fig_cache[period] = fig
+        return fig
+
+    # FoldContext for metrics.build_month
+    def region_at(self, rep: str, t: int) -> str | None:
+        tl = self._reps.get(rep)
+        return tl.region_at(t) if tl is not None else None
+
+    def team_at(self, rep: str, t: int) -> str | None:
+        tl = self._reps.get(rep)
+        return tl.team_at(t) if tl is not None else None
+
+    def changes_in(self, rep: str, start: int, end: int) -> bool:
+        tl = self._reps.get(rep)
+        return tl is not None and tl.changes_in(start, end)
+
+    def is_first_customer_close(self, deal: DealState) -> bool:
+        first = self._cust_first.get(deal.customer_id)
+        return first is not None and first[2] == deal.deal_id
+
+    def mentee_close(self, deal: DealState) -> MenteeClose | None:
+        first = self._owner_first.get(deal.close_owner)
+        if first is None or first[2] != deal.deal_id:
+            return None
+        tl = self._reps.get(deal.close_owner)
+        if tl is None or not tl.mentor_id:
+            return None
+        hired = tl.hired_on or (self.cal.local_date(tl.onboarded_t) if tl.onboarded_t is not None else None)
+        if hired is None:
+            return None
+        return MenteeClose(mentor_id=tl.mentor_id, mentee_id=deal.close_owner, deal_id=deal.deal_id,
+                           closed_on=self.cal.local_date(deal.closed_t), hired_on=hired)
+
+    def _period_reps(self, period: str, fig: Figures) -> list[str]:
+        """Reps shown for a period: active at any instant of it, or with any figure in it."""
+        start, end = self.cal.bounds(period)
+        reps = {r for r, tl in self._reps.items() if tl.known and tl.active_during(start, end)}
+        reps |= fig.rep.keys()
+        reps |= {sid for (s, sid) in self._targets_by_period.get(period, {}) if s == "rep"}
+        return sorted(reps)
+
+    def _facts(self, period: str) -> PeriodFacts:
+        """PeriodFacts of a plan period (a month, or a quarter under a quarterly plan)."""
+        facts = self._facts_cache.get(period)
+        if facts is not None:
+            return facts
+        fig = self._figures(period)
+        last = self.cal.last_instant(period)
+        facts = PeriodFacts(period=period)
+        for rep_id in self._period_reps(period, fig):
+            tl = self._reps.get(rep_id)
+            acc = fig.rep.get(rep_id) or Acc()
+            facts.reps[rep_id] = RepFacts(
+                rep_id=rep_id,
+                name=tl.name if tl else rep_id,
+                team=(tl.team_at(last) if tl else None) or "",
+                region=(tl.region_at(last) if tl else None) or "",
+                active=bool(tl and tl.known and tl.active_at(last)),
+                bookings=acc.bookings,
+                collections=acc.collections,
+                bookings_by_product_line=dict(fig.rep_product_line.get(rep_id, {})),
+                renewal_bookings=fig.rep_renewal.get(rep_id, ZERO),
+                referral_closes=fig.rep_referral.get(rep_id, 0),
+                targets=dict(self._targets_of("rep", rep_id, period)),
+                refunds=list(fig.rep_refunds.get(rep_id, [])),
+            )
+        for metric in ("bookings", "collections"):
+            facts.region_actual[metric] = {r: getattr(a, metric) for r, a in fig.region.items()}
+            facts.region_targets[metric] = self._scope_targets("region", period, metric)
+        members: dict[str, list[str]] = {}
+        for rep_id, tl in self._reps.items():
+            if tl.known and tl.active_at(last):
+                region = tl.region_at(last)
+                if region is not None:
+                    members.setdefault(region, []).append(rep_id)
+        facts.region_members = {r: sorted(m) for r, m in members.items()}
+        quarter = period if pd.kind_of(period) == "quarter" else (
+            pd.quarter_of(period) if pd.is_quarter_end(period) else None)
+        if quarter is not None:
+            facts.quarter = quarter
+            qfig = self._figures(quarter) if quarter != period else fig
+            qlast = self.cal.last_instant(quarter)
+            for metric in ("bookings", "collections"):
+                values = {}
+                for rep_id, acc in qfig.rep.items():
+                    tl = self._reps.get(rep_id)
+                    if tl is not None and tl.known and tl.active_at(qlast):
+                        values[rep_id] = getattr(acc, metric)
+                facts.quarter_actual[metric] = values
+        facts.mentee_closes = list(fig.mentee_closes)
+        self._facts_cache[period] = facts
+        return facts
+
+    def rate_of(self, rep_id: str, period: str) -> Decimal | None:
+        """The rep's effective rate in a plan period (for clawback)."""
+        key = (rep_id, period)
+        if key in self._rate_cache:
+            return self._rate_cache[key]
+        from projections.incentives import effective_rate
+
+        rep = self._facts(period).reps.get(rep_id)
+        rate = effective_rate(self._plan(period).ruleset.incentive, rep) if rep is not None else None
+        self._rate_cache[key] = rate
+        return rate
+
+    def _own_lines(self, month: str) -> dict[str, list]:
+        """The plan's own lines for the statement paid in `month` (adjustments excluded)."""
+        from projections.incentives import statement_lines
+
+        plan = self._plan(month).ruleset.incentive
+        if plan.period == "quarter":
+            if not pd.is_quarter_end(month):
+                return {}
+            facts = self._facts(pd.quarter_of(month))
+        else:
+            facts = self._facts(month)
+        return statement_lines(plan, facts, self.rate_of)
+
+    def _statement(self, month: str) -> dict[str, tuple[list, list[Adjustment]]]:
+        """Per rep: (own lines, adjustment lines) of the statement paid in `month`."""
+        cached = self._stmt_cache.get(month)
+        if cached is not None:
+            return cached
+        own = self._own_lines(month)
+        out: dict[str, tuple[list, list[Adjustment]]] = {r: (lines, []) for r, lines in own.items()}
+        for closed in sorted(self._closed):
+            if closed >= month or self._adjustment_month(closed) != month:
+                continue
+            recomputed = self._own_lines_cached(closed)
+            frozen = self._frozen_own.get(closed, {})
+            already = self._frozen_adj.get(closed, {})
+            for rep_id in sorted(set(recomputed) | set(frozen)):
+                now = sum((x.amount for x in recomputed.get(rep_id, ())), ZERO)
+                was = frozen.get(rep_id, ZERO)
+                delta = now - was - already.get(rep_id, ZERO)
+                if delta.quantize(CENT) == 0:
+                    continue
+                text = (f"adjustment for {closed}: recomputed {now:,.2f} against {was:,.2f} published"
+                        + (f" and {already[rep_id]:,.2f} already adjusted" if already.get(rep_id) else ""))
+                entry = out.setdefault(rep_id, ([], []))
+                entry[1].append(Adjustment(closed, delta.quantize(CENT), text))
+        self._stmt_cache[month] = out
+        return out
+
+    def _own_lines_cached(self, month: str) -> dict[str, list]:
+        """Own lines of a closed month as recomputed now (not the frozen ones)."""
+        key = "own:" + month
+        cached = self._stmt_cache.get(key)
+        if cached is None:
+            cached = self._stmt_cache[key] = {"lines": self._own_lines(month)}
+        return cached["lines"]
+
+    # --- documents --------------------------------------------------------------------
+
+    def _known_periods(self) -> set[str]:
+        out = set(self._months) | self._other_periods
+        for m in self._months:
+            out.add(pd.quarter_of(m))
+            out.add(m[:4])
+        return out
+
+    def periods(self) -> list[str]:
+        """Every month, quarter and year with any figure, sorted."""
+        return sorted(self._known_periods())
+
+    def _rep_statement(self, rep_id: str, period: str) -> tuple[list[dict], Decimal]:
+        months = [m for m in pd.months_of(period) if m in self._months or m in self._closed]
+        multi = len(pd.months_of(period)) > 1
+        lines: list[dict] = []
+        total = ZERO
+        for m in months:
+            frozen = self._closed.get(m)
+            if frozen is not None:
+                entry = frozen["reps"].get(rep_id)
+                if entry is None:
+                    continue
+                for line in entry["statement"]:
+                    lines.append({**line, "period": m, "explanation": f"{m}: {line['explanation']}"} if multi else line)
+                total += Decimal(entry["total"])
+                continue
+            own, adjustments = self._statement(m).get(rep_id, ([], []))
+            for x in list(own) + list(adjustments):
+                lines.append(line_doc(x, m if multi else None))
+                total += x.amount
+        return lines, total
+
+    def standings(self, period: str) -> dict:
+        """cli.md's `standings --json` for a month, quarter or year."""
+        doc = self._doc_cache.get(period)
+        if doc is None:
+            doc = self._standings(period)
+            self._doc_cache[period] = doc
+        return {**doc, "position": self.position}
+
+    def _standings(self, period: str) -> dict:
+        pd.kind_of(period)
+        fig = self._figures(period)
+        prev_p = pd.previous_period(period)
+        ly_p = pd.same_period_last_year(period)
+        known = self._known_periods()
+        prev = self._figures(prev_p) if prev_p in known else None
+        ly = self._figures(ly_p) if ly_p in known else None
+        plan = self._plan(period)
+        basis = plan.ruleset.incentive.basis
+        red, green = self.definitions.red_below, self.definitions.green_from
+        last = self.cal.last_instant(period)
+
+        def entries(scope: str, ids: set[str]) -> dict:
+            table = fig.scope(scope)
+            ptable = prev.scope(scope) if prev else {}
+            ltable = ly.scope(scope) if ly else {}
+            return {i: scope_entry(table.get(i), self._targets_of(scope, i, period), basis, red, green,
+                                   ptable.get(i), ltable.get(i)) for i in sorted(ids)}
+
+        rep_ids = self._period_reps(period, fig)
+        teams = set(fig.team) | {sid for (s, sid) in self._targets_by_period.get(period, {}) if s == "team"}
+        regions = set(fig.region) | {sid for (s, sid) in self._targets_by_period.get(period, {}) if s == "region"}
+        lines_ = set(fig.product_line) | {sid for (s, sid) in self._targets_by_period.get(period, {})
+                                          if s == "product_line"}
+        for rep_id in rep_ids:
+            tl = self._reps.get(rep_id)
+            if tl is not None and tl.known:
+                if tl.team_at(last):
+                    teams.add(tl.team_at(last))
+                if tl.region_at(last) and tl.active_at(last):
+                    regions.add(tl.region_at(last))
+        reps = {}
+        rep_entries = entries("rep", set(rep_ids))
+        for rep_id in rep_ids:
+            tl = self._reps.get(rep_id)
+            lines, total = self._rep_statement(rep_id, period)
+            reps[rep_id] = {
+                "name": tl.name if tl else rep_id,
+                "region": tl.region_at(last) if tl else None,
+                "team": tl.team_at(last) if tl else None,
+                "active": bool(tl and tl.known and tl.active_at(last)),
+                **rep_entries[rep_id],
+                "statement": lines,
+                "total": money(total),
+            }
+        months = pd.months_of(period)
+        return {
+            "period": period,
+            "kind": pd.kind_of(period),
+            "ruleset": dict(plan.ref),
+            "closed": all(m in self._closed for m in months),
+            "closed_months": [m for m in months if m in self._closed],
+            "team": entries("team", teams),
+            "regions": entries("region", regions),
+            "product_lines": entries("product_line", lines_),
+            "reps": reps,
+        }
+
+    def funnel(self, period: str) -> dict:
+        """cli.md's `funnel --json`: the cohort of deals created in the period."""
+        doc = self._funnel_cache.get(period)
+        if doc is None:
+            ids: set[str] = set()
+            for m in pd.months_of(period):
+                ids |= self._cohort.get(m, set())
+            doc = funnel_doc(period, count_cohort(self._deals[i] for i in sorted(ids)))
+            doc["ruleset"] = dict(self._plan(period).ref)
+            self._funnel_cache[period] = doc
+        return {**doc, "position": self.position}
+
+    def statement(self, rep_id: str, period: str) -> dict:
+        """The rep's standings entry plus the deals and activities behind it."""
+        standings = self.standings(period)
+        entry = standings["reps"].get(rep_id)
+        if entry is None:
+            entry = {"name": rep_id, "region": None, "team": None, "active": False,
+                     **scope_entry(None, {}, self._plan(period).ruleset.incentive.basis,
+                                   self.definitions.red_below, self.definitions.green_from, None, None),
+                     "statement": [], "total": "0.00"}
+        fig = self._figures(period)
+        start, end = self.cal.bounds(period)
+        deals = []
+        weekly: dict[str, Decimal] = {}
+        for deal_id in sorted(fig.rep_deals.get(rep_id, ())):
+            d = self._deals[deal_id]
+            closed_here = d.closed_t is not None and start <= d.closed_t < end
+            share = next((s for r, s in (d.close_credit if d.closed_t is not None else d.credit) if r == rep_id), None)
+            credited = d.closed_amount * share if closed_here and share is not None else ZERO
+            if closed_here and credited:
+                week = self.cal.iso_week(d.closed_t)
+                weekly[week] = weekly.get(week, ZERO) + credited
+            collected = ZERO
+            for p in d.payments:
+                if start <= p.t < end:
+                    for r, s in p.credit:
+                        if r == rep_id:
+                            collected += p.amount * s
+            deals.append({
+                "id": deal_id,
+                "customer": d.customer_id,
+                "customer_name": self._customers.get(d.customer_id),
+                "product_line": d.product_line,
+                "kind": d.kind,
+                "source_channel": d.source_channel,
+                "owner": d.close_owner or d.owner,
+                "amount": money(d.closed_amount if d.closed_t is not None else d.amount),
+                "status": d.status,
+                "created_at": pd.iso_local(d.created_t, self.tz),
+                "closed_at": pd.iso_local(d.closed_t, self.tz) if d.closed_t is not None else None,
+                "closed_in_period": closed_here,
+                "share": str(share) if share is not None else None,
+                "credited": money(credited),
+                "collections": money(collected),
+            })
+        activities = []
+        for m in pd.months_of(period):
+            for item in sorted(self._activities.get(m, {}).get(rep_id, ())):
+                activities.append({"id": item[2], "kind": item[1], "occurred_at": pd.iso_local(item[0], self.tz),
+                                   "deal_id": item[3]})
+        return {
+            "period": period,
+            "ruleset": standings["ruleset"],
+            "position": self.position,
+            "rep_id": rep_id,
+            **entry,
+            "deals": deals,
+            "activities": activities,
+            "weekly_bookings": [{"week": w, "bookings": money(weekly.get(w, ZERO))} for w in self.cal.weeks_of(period)],
+        }
+
+    def unmatched(self) -> dict:
+        """Events still waiting for what they refer to (a deal never created)."""
+        deals = {}
+        count = 0
+        for deal_id in sorted(self._pending):
+            items = sorted(self._pending[deal_id])
+            deals[deal_id] = [{"id": eid, "type": kind, "position": pos,
+                               "occurred_at": pd.iso_local(t, self.tz)} for pos, eid, kind, t in items]
+            count += len(items)
+        return {"position": self.position, "count": count, "deals": deals, "rejected": list(self._rejected)}
+
+    def frozen(self, period: str) -> dict | None:
+        """The statements frozen by `period.closed` (what was published), with ruleset id/hash."""
+        return self._closed.get(period)

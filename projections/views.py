@@ -1,0 +1,107 @@
+"""The JSON documents' formatting: money 2 decimals, ratios 4, half-up, as strings.
+
+RAG and every comparison use the unrounded values; rounding happens only here.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from projections.funnel import FunnelCounts, conversion
+from projections.metrics import Acc, change, rag, ratio
+
+CENT = Decimal("0.01")
+BASIS_POINT = Decimal("0.0001")
+METRICS = ("bookings", "collections", "deals_won", "new_customers")
+MONEY_METRICS = ("bookings", "collections")
+
+
+def money(value: Decimal | int | None) -> str | None:
+    if value is None:
+        return None
+    return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def ratio4(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    return str(value.quantize(BASIS_POINT, rounding=ROUND_HALF_UP))
+
+
+def metric_value(metric: str, value) -> str | int:
+    return money(value) if metric in MONEY_METRICS else value
+
+
+def scope_entry(acc: Acc | None, targets: dict[str, Decimal], basis: str, red_below: Decimal,
+                green_from: Decimal, previous: Acc | None, last_year: Acc | None) -> dict:
+    """The metric fields every scope carries (team, region, product line, rep)."""
+    a = acc or Acc()
+    target = targets.get(basis)
+    actual = a.value(basis)
+    attainment = ratio(actual, target)
+    entry = {
+        "bookings": money(a.bookings),
+        "collections": money(a.collections),
+        "deals_won": a.deals_won,
+        "deals_lost": a.deals_lost,
+        "new_customers": a.new_customers,
+        "basis": basis,
+        "target": metric_value(basis, target) if target is not None else None,
+        "attainment": ratio4(attainment),
+        "gap": (metric_value(basis, actual - target) if basis in MONEY_METRICS else actual - target)
+        if target is not None else None,
+        "rag": rag(attainment, red_below, green_from),
+        "win_rate": ratio4(a.win_rate()),
+        "avg_deal_size": ratio4(a.avg_deal_size()),
+        "collection_rate": ratio4(a.collection_rate()),
+        "cycle_days": ratio4(a.cycle_days()),
+        "activities": a.activities,
+        "activities_by_kind": dict(sorted(a.activity_kinds.items())),
+        "mom": ratio4(change(a.bookings, previous.bookings if previous else None)),
+        "yoy": ratio4(change(a.bookings, last_year.bookings if last_year else None)),
+    }
+    others = {}
+    for metric, t in sorted(targets.items()):
+        value = a.value(metric)
+        att = ratio(value, t)
+        others[metric] = {
+            "actual": metric_value(metric, value),
+            "target": metric_value(metric, t),
+            "attainment": ratio4(att),
+            "gap": metric_value(metric, value - t),
+            "rag": rag(att, red_below, green_from),
+        }
+    entry["targets"] = others
+    return entry
+
+
+def funnel_doc(period: str, counts: FunnelCounts) -> dict:
+    stages = {"lead": counts.reached[0], "qualified": counts.reached[1],
+              "negotiation": counts.reached[2], "won": counts.reached[3]}
+    by_source = {}
+    for source, reached in sorted(counts.by_source.items()):
+        by_source[source] = {
+            "created": reached[0], "qualified": reached[1], "negotiation": reached[2], "won": reached[3],
+            "win_rate": ratio4(Decimal(reached[3]) / reached[0] if reached[0] else None),
+        }
+    return {
+        "period": period,
+        "stages": stages,
+        "conversion": {k: ratio4(v) for k, v in conversion(counts.reached).items()},
+        "by_source": by_source,
+        "repurchase": counts.repurchase,
+        "lost": counts.lost,
+    }
+
+
+def line_doc(line, period: str | None = None) -> dict:
+    out = {
+        "component": line.component,
+        "amount": money(line.amount),
+        "explanation": line.explanation if period is None else f"{period}: {line.explanation}",
+        "basis": money(line.basis) if getattr(line, "basis", None) is not None else None,
+        "rate": str(line.rate) if getattr(line, "rate", None) is not None else None,
+    }
+    if period is not None:
+        out["period"] = period
+    return out
