@@ -437,7 +437,6 @@ def replay(data_dir: Path | str, period: str, ruleset_file: Path | str, as_of: s
            *, timings: dict | None = None) -> dict:
     """Recompute `period` under `ruleset_file` beside the published figures (see module doc)."""
     from projections.projection import Projection
-
     from projections.rulesets import RulesetError, RulesetSet, load_ruleset
     from schemas.events import decode_event
 
