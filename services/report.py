@@ -127,7 +127,8 @@ def _rep_notes(rep: dict, unmatched_by_rep: dict[str, int], frozen: bool) -> str
     pending = unmatched_by_rep.get(rep.get("_id", ""), 0)
     if pending:
         notes.append(f"{pending} 条待匹配 pending/unmatched")
-    open_deals = [d for d in rep.get("_deals", []) if d.get("status") not in ("won", "closed", "lost")]
+    open_deals = [d for d in rep.get("_deals", []) if d.get("status") not in ("won", "closed", "lost")
+                  and d.get("closed_at") is None]
     if open_deals:
         notes.append(f"{len(open_deals)} 单在途 open deals")
     if any(str(x.get("component", "")).startswith("adjustment") for x in rep.get("statement") or []):
@@ -138,9 +139,13 @@ def _rep_notes(rep: dict, unmatched_by_rep: dict[str, int], frozen: bool) -> str
 
 
 def _unmatched_by_rep(doc: dict | None) -> tuple[dict[str, int], int]:
+    """(per rep, total) events waiting for what they refer to. The fold's document lists
+    them by deal (`{"count", "deals": {deal: [...]}}`): a deal not yet known has no rep."""
     if not doc:
         return {}, 0
-    items = doc.get("events", doc if isinstance(doc, list) else [])
+    if isinstance(doc, dict) and "count" in doc:
+        return {}, int(doc.get("count") or 0)
+    items = doc.get("events", []) if isinstance(doc, dict) else doc
     counts: dict[str, int] = {}
     for item in items:
         rep = item.get("rep_id") if isinstance(item, dict) else None
@@ -168,7 +173,7 @@ def table1(store, period: str, standings: dict, frozen: bool) -> Table:
         deals = [d for d in statement.get("deals", []) if isinstance(d, dict)]
         rep["_id"], rep["_deals"] = rep_id, deals
         lines = sorted({str(d.get("product_line")) for d in deals
-                        if d.get("product_line") and str(d.get("closed_at") or "")[:7] == period}
+                        if d.get("product_line") and d.get("closed_in_period", str(d.get("closed_at") or "")[:7] == period)}
                        or {str(d.get("product_line")) for d in deals if d.get("product_line")})
         name = rep.get("name") or rep_id
         t.add([rep.get("region", ""), " / ".join(lines), f"{name} ({rep_id})",
@@ -200,7 +205,8 @@ def _actual(m: dict, standings: dict) -> Decimal | None:
 def _metric_target(m: dict, metric: str, basis: str) -> Decimal | None:
     targets = m.get("targets")
     if isinstance(targets, dict) and targets.get(metric) is not None:
-        return _dec(targets[metric])
+        entry = targets[metric]
+        return _dec(entry.get("target") if isinstance(entry, dict) else entry)
     if m.get(f"{metric}_target") is not None:
         return _dec(m.get(f"{metric}_target"))
     return _dec(m.get("target")) if metric == basis else None
@@ -227,7 +233,10 @@ def table2(period: str, standings: dict, previous: dict | None, last_year: dict 
             target = _metric_target(m, metric, basis) if has_target else None
             attainment = actual / target if actual is not None and target else None
             rag = None
-            if metric == basis and m.get("rag"):
+            entry = (m.get("targets") or {}).get(metric)
+            if isinstance(entry, dict) and entry.get("rag"):
+                rag = entry["rag"]
+            elif metric == basis and m.get("rag"):
                 rag = m.get("rag")
             elif attainment is not None:
                 rag = "red" if attainment < red_green[0] else "yellow" if attainment < red_green[1] else "green"
