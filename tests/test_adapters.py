@@ -281,7 +281,7 @@ def test_pipedrive_create_deal():
     assert created.id == "pipedrive-5b4c-1" and created.source == "pipedrive"
     assert created.data.deal_id == "1" and created.data.rep_id == "zhang" and created.data.customer_id == "2"
     assert created.data.amount == Decimal("840000") and created.data.product_line == "B"
-    assert created.occurred_at.isoformat() == "2026-08-06T07:06:40+00:00"
+    assert created.occurred_at.isoformat() == "2026-08-05T03:06:40+00:00"
 
 
 def test_pipedrive_change_deal_stage_status_value_owner():
