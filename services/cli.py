@@ -290,8 +290,15 @@ def _load_extensions() -> None:
             typer.echo(f"quotaboard: commands of {name} unavailable: {exc}", err=True)
             continue
         register = getattr(module, "register_cli", None)
-        if register is not None:
+        if register is None:
+            continue
+        commands, groups = list(app.registered_commands), list(app.registered_groups)
+        try:
             register(app)
+            typer.main.get_command(app)  # resolves every annotation: a broken one fails here
+        except Exception as exc:  # noqa: BLE001 - drop that module's commands, keep the rest
+            app.registered_commands[:], app.registered_groups[:] = commands, groups
+            typer.echo(f"quotaboard: commands of {name} unavailable: {type(exc).__name__}: {exc}", err=True)
 
 
 def main() -> None:
