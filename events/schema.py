@@ -1,0 +1,73 @@
+"""The event log's tables, triggers and indexes (schema version 1).
+
+Why each piece is there:
+- `events.position` is the rowid, so appends go to the right edge of the table's
+  B-tree and reading by position is a rowid range scan.
+- The CHECK constraints and the `events_gap_free` trigger make the database itself
+  refuse malformed rows and gaps, not only this module: positions run 1, 2, 3, ...
+- `events_no_update` / `events_no_delete` make the log append-only at the database
+  level: even a hand-typed `sqlite3` session cannot change history without first
+  dropping the triggers (and then `verify` names the first changed position).
+- `event_keys` is the idempotency index (see `events.log` for the measurements): a
+  64-bit hash prefix of the id as an INTEGER PRIMARY KEY, with `id_collisions` holding
+  the rare ids whose prefix was already taken by another id. Both keys are primary
+  keys, so the database keeps them unique; the ids are compared in full on a hit.
+- `events_stream` and `events_occurred` serve `read_stream` and `read_occurred`; SQLite
+  appends the rowid to every index entry, so both also come ordered by position.
+  `recorded_at` needs no index: it never decreases with position (the log enforces
+  it), so `read_as_of` binary-searches positions instead.
+- `quarantine` keeps poison messages with the reason; it is not part of the chain.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS events (
+    position    INTEGER PRIMARY KEY CHECK (position > 0),
+    id          TEXT NOT NULL CHECK (length(id) BETWEEN 1 AND 128),
+    type        TEXT NOT NULL,
+    occurred_at TEXT NOT NULL CHECK (length(occurred_at) = 27 AND substr(occurred_at, 27) = 'Z'),
+    recorded_at TEXT NOT NULL CHECK (length(recorded_at) = 27 AND substr(recorded_at, 27) = 'Z'),
+    source      TEXT NOT NULL,
+    stream      TEXT NOT NULL,
+    payload     BLOB NOT NULL,
+    hash        BLOB NOT NULL CHECK (length(hash) = 32)
+);
+CREATE INDEX IF NOT EXISTS events_stream ON events (stream);
+CREATE INDEX IF NOT EXISTS events_occurred ON events (occurred_at);
+
+CREATE TRIGGER IF NOT EXISTS events_gap_free BEFORE INSERT ON events
+WHEN NEW.position IS NOT (SELECT coalesce(max(position), 0) + 1 FROM events)
+BEGIN SELECT RAISE(ABORT, 'events: positions must be gap-free (next = last + 1)'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events is append-only: DELETE refused'); END;
+
+CREATE TABLE IF NOT EXISTS event_keys (
+    key      INTEGER PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS id_collisions (
+    id       TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS event_keys_no_update BEFORE UPDATE ON event_keys
+BEGIN SELECT RAISE(ABORT, 'event_keys is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS event_keys_no_delete BEFORE DELETE ON event_keys
+BEGIN SELECT RAISE(ABORT, 'event_keys is append-only: DELETE refused'); END;
+CREATE TRIGGER IF NOT EXISTS id_collisions_no_update BEFORE UPDATE ON id_collisions
+BEGIN SELECT RAISE(ABORT, 'id_collisions is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS id_collisions_no_delete BEFORE DELETE ON id_collisions
+BEGIN SELECT RAISE(ABORT, 'id_collisions is append-only: DELETE refused'); END;
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    raw         BLOB NOT NULL
+);
+"""
