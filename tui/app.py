@@ -1,0 +1,193 @@
+"""`quotaboard tui`: the live leaderboard on a running service (issue 4).
+
+The app only reads: documents from a DataSource (the read-model store of the data dir by
+default) and change notices from a NoticeFeed (core NATS `quotaboard.changes` by
+default). Both are constructor arguments, so tests drive the app with in-memory
+documents and a queue of notices. A notice refreshes the screen on view within one
+second (notices are coalesced for 50 ms); screens underneath refresh when they come
+back. Without notices (broker down) the store's position is polled every two seconds,
+so figures keep arriving and the header says the broker is offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding
+from textual.css.query import NoMatches
+
+from tui import periods as P
+from tui.leaderboard import LeaderboardScreen
+from tui.screens import HelpScreen
+from tui.source import DataSource, NatsFeed, Notice, NoticeFeed, NullFeed, StoreSource
+from tui.widgets import state_text
+
+
+class QuotaboardApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "quotaboard"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("left_square_bracket", "prev_period", "Prev period", key_display="["),
+        Binding("right_square_bracket", "next_period", "Next period", key_display="]"),
+        Binding("m", "toggle_period", "Month/Qtr"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, source: DataSource, feed: NoticeFeed | None = None, *, period: str | None = None,
+                 clock: Callable[[], datetime] | None = None, poll_interval: float | None = 2.0,
+                 business_tz=P.BUSINESS_TZ) -> None:
+        super().__init__()
+        self.source = source
+        self.feed = feed or NullFeed()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.tz = business_tz
+        self.poll_interval = poll_interval
+        self.connection = "connecting"
+        self.last_update: datetime | None = None
+        self.position = 0
+        self.period = period or self._default_period()
+        self._pending: list[Notice] = []
+        self._flush_timer = None
+        self.refreshes = 0  # how many notice-driven refreshes ran (tests, bench)
+
+    def _default_period(self) -> str:
+        this_month = P.current_month(self.clock(), self.tz)
+        months = [p for p in self.source.periods() if P.kind(p) == "month"]
+        if this_month in months or not months:
+            return this_month
+        return months[-1]
+
+    def get_default_screen(self) -> LeaderboardScreen:
+        return LeaderboardScreen()
+
+    def on_mount(self) -> None:
+        self.position = self.source.position()
+        self.run_worker(self.feed.run(self.handle_notice, self.handle_state), group="feed", exclusive=True)
+        if self.poll_interval:
+            self.set_interval(self.poll_interval, self._poll)
+
+    # --- header text shared by the screens --------------------------------------
+
+    def mark_updated(self) -> None:
+        self.last_update = self.clock()
+
+    def title_text(self, scope: str) -> Text:
+        now = self.clock()
+        text = Text()
+        text.append(f"{scope}", style="bold")
+        text.append(f" │ {self.period} ({P.kind(self.period)})")
+        left = P.days_left(self.period, now, self.tz)
+        start, _ = P.bounds(self.period, self.tz)
+        text.append(" │ ended" if left == 0 else " │ not started" if now < start else f" │ {left}d left")
+        if self.last_update is not None:
+            text.append(f" │ upd {self.last_update.astimezone(self.tz):%H:%M:%S}")
+        text.append(" │ ")
+        text.append_text(state_text(self.connection))
+        return text
+
+    # --- live ---------------------------------------------------------------------
+
+    def handle_state(self, state: str) -> None:
+        self.connection = state
+        refresh = getattr(self.screen, "refresh_header", None)
+        if refresh is not None:
+            try:
+                refresh()
+            except NoMatches:  # the screen is still composing; it draws the state itself
+                pass
+
+    def handle_notice(self, notice: Notice) -> None:
+        self._pending.append(notice)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(0.05, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        notices, self._pending = self._pending, []
+        if not notices:
+            return
+        periods: set[str] = set()
+        reps: set[str] = set()
+        everything = False
+        for n in notices:
+            self.position = max(self.position, n.position)
+            everything |= not n.periods
+            periods |= n.periods
+            reps |= n.reps
+        if not everything and self.period not in periods:
+            return
+        for screen in self.screen_stack:
+            if not hasattr(screen, "reload"):
+                continue
+            rep = getattr(screen, "rep_id", None)
+            if rep is not None and reps and rep not in reps and not everything:
+                continue
+            if screen is self.screen:
+                screen.reload()
+                self.refreshes += 1
+            else:
+                screen.stale = True
+
+    def _poll(self) -> None:
+        try:
+            position = self.source.position()
+        except Exception:  # noqa: BLE001 - the store is being swapped; try next time
+            return
+        if position != self.position:
+            self.handle_notice(Notice(position))
+
+    # --- actions --------------------------------------------------------------------
+
+    def _set_period(self, period: str) -> None:
+        self.period = period
+        for screen in self.screen_stack:
+            if hasattr(screen, "reload"):
+                if screen is self.screen:
+                    screen.reload()
+                else:
+                    screen.stale = True
+
+    def action_prev_period(self) -> None:
+        self._set_period(P.shift(self.period, -1))
+
+    def action_next_period(self) -> None:
+        self._set_period(P.shift(self.period, 1))
+
+    def action_toggle_period(self) -> None:
+        self._set_period(P.toggle(self.period, self.clock(), self.tz))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+
+def run_tui(data_dir: Path | str = "./var", period: str | None = None, nats_url: str | None = None) -> None:
+    """`quotaboard tui`: open the live leaderboard on the service of `data_dir`."""
+    source = StoreSource(data_dir)
+    app = QuotaboardApp(source, NatsFeed(data_dir, nats_url=nats_url), period=period)
+    try:
+        app.run()
+    finally:
+        source.close()
+
+
+def register(cli) -> None:
+    """Add `tui` to the typer app of services/cli.py."""
+    from typing import Annotated
+
+    import typer
+
+    @cli.command("tui")
+    def tui_command(
+        period: Annotated[str | None, typer.Option("--period", help="2026-08, 2026-Q3 or 2026; default this month")] = None,
+        data: Annotated[Path, typer.Option("--data", help="the service's data directory")] = Path("./var"),
+        nats: Annotated[str | None, typer.Option("--nats", help="broker URL, when not the embedded one")] = None,
+    ) -> None:
+        """The live leaderboard, on a running service."""
+        run_tui(data, period, nats)

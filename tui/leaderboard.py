@@ -1,0 +1,403 @@
+"""The leaderboard screen: reps ranked by attainment, sortable, filterable, live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Static
+
+from tui.format import RAG_STYLE, attainment_cell, dec, money, pct, rag_of, signed_pct
+from tui.widgets import KeyBar, ScopeHeader, bindings_items
+
+NARROW, MEDIUM, WIDE = 0, 1, 2
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    widths: tuple[int, int, int]  # per mode
+    mode: int = NARROW  # first mode showing it
+    numeric: bool = True
+
+
+COLUMNS = [
+    Column("rank", "#", (4, 4, 4)),
+    Column("move", "±", (0, 4, 4)),
+    Column("rep", "Rep", (9, 16, 18), numeric=False),
+    Column("region", "Region", (6, 8, 8), numeric=False),
+    Column("target", "Target", (6, 10, 11)),
+    Column("actual", "Actual", (6, 10, 11)),
+    Column("attainment", "Attainment", (12, 16, 25)),
+    Column("gap", "Gap", (7, 10, 10)),
+    Column("won", "Won", (3, 4, 4)),
+    Column("win_rate", "Win%", (0, 0, 5), mode=WIDE),
+    Column("collections", "Collected", (0, 0, 11), mode=WIDE),
+    Column("mom", "MoM", (0, 0, 7), mode=WIDE),
+    Column("earned", "Earned", (6, 10, 11)),
+]
+SORT_DEFAULT_REVERSE = {"rank": False, "move": True, "rep": False, "region": False}
+LINE_COLUMN = "line"
+
+
+def mode_for(width: int) -> int:
+    return WIDE if width >= 156 else MEDIUM if width >= 114 else NARROW
+
+
+@dataclass
+class Row:
+    key: str
+    entry: dict
+    rank: int
+    move: int | None  # positive: climbed
+    line: Decimal | None = None
+    cells: dict[str, object] = field(default_factory=dict)
+
+
+def rank_reps(reps: dict[str, dict]) -> dict[str, int]:
+    """Competition ranking by attainment (no target last), then bookings."""
+    def key(item):
+        rep_id, e = item
+        att = dec(e.get("attainment"))
+        return (att is None, -(att or 0), -(dec(e.get("bookings")) or 0), rep_id)
+
+    ordered = sorted(reps.items(), key=key)
+    ranks: dict[str, int] = {}
+    previous = None
+    for index, (rep_id, e) in enumerate(ordered, 1):
+        k = key((rep_id, e))[:3]
+        ranks[rep_id] = ranks[ordered[index - 2][0]] if previous == k else index
+        previous = k
+    return ranks
+
+
+def sort_value(column: str, row: Row):
+    e = row.entry
+    return {
+        "rank": row.rank,
+        "move": row.move,
+        "rep": (e.get("name") or row.key).lower(),
+        "region": ((e.get("region") or ""), row.rank),
+        "target": dec(e.get("target")),
+        "actual": dec(e.get("bookings")),
+        "attainment": dec(e.get("attainment")),
+        "gap": dec(e.get("gap")),
+        "won": e.get("deals_won"),
+        "lost": e.get("deals_lost"),
+        "win_rate": dec(e.get("win_rate")),
+        "collections": dec(e.get("collections")),
+        "mom": dec(e.get("mom")),
+        "earned": dec(e.get("total")),
+        LINE_COLUMN: row.line,
+    }[column]
+
+
+def sort_rows(rows: list[Row], column: str, reverse: bool) -> list[Row]:
+    """Sort by a column; rows without a value always go last; ties by rank."""
+    present = [r for r in rows if sort_value(column, r) is not None]
+    missing = [r for r in rows if sort_value(column, r) is None]
+    present.sort(key=lambda r: r.rank)
+    present.sort(key=lambda r: sort_value(column, r), reverse=reverse)
+    missing.sort(key=lambda r: r.rank)
+    return present + missing
+
+
+class LeaderboardScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open_statement", "Statement", key_display="⏎"),
+        Binding("s", "sort_next", "Sort"),
+        Binding("S", "sort_reverse", "Reverse", key_display="S"),
+        Binding("e", "filter_region", "Region"),
+        Binding("l", "filter_line", "Line"),
+        Binding("x", "clear_filters", "Clear"),
+        Binding("f", "funnel", "Funnel"),
+        Binding("g", "regions", "Regions"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.board_mode = NARROW
+        self.sort_column = "rank"
+        self.sort_reverse = False
+        self.region_filter: str | None = None
+        self.line_filter: str | None = None
+        self.doc: dict | None = None
+        self.rows: list[Row] = []
+        self.stale = False
+        self._baseline: dict[str, dict[str, int]] = {}
+        self._shown_keys: list[str] = []
+        self._shown_cells: dict[str, dict[str, object]] = {}
+        self._shown_columns: list[str] = []
+        self._line_cache: dict[tuple, dict[str, Decimal]] = {}
+
+    # --- layout ----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield ScopeHeader(id="header")
+        table = DataTable(id="leaderboard", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", id="empty")
+        yield KeyBar(bindings_items(self.BINDINGS, self.app.BINDINGS), id="keys")
+
+    def on_mount(self) -> None:
+        self.board_mode = mode_for(self.app.size.width)
+        self.reload()
+        self.query_one(DataTable).focus()
+
+    def on_resize(self, event) -> None:
+        mode = mode_for(self.app.size.width)
+        if mode != self.board_mode:
+            self.board_mode = mode
+            self.render_rows()
+
+    def on_screen_resume(self) -> None:
+        if self.stale:
+            self.reload()
+
+    def visible_columns(self) -> list[Column]:
+        cols = [c for c in COLUMNS if c.mode <= self.board_mode and c.widths[self.board_mode] > 0]
+        if self.line_filter:
+            if self.board_mode == NARROW:
+                cols = [c for c in cols if c.key != "target"]
+            index = [c.key for c in cols].index("actual") + 1
+            cols.insert(index, Column(LINE_COLUMN, f"Line {self.line_filter}"[: 12], (8, 12, 12)))
+        return cols
+
+    # --- data ------------------------------------------------------------------
+
+    @property
+    def period(self) -> str:
+        return self.app.period
+
+    def reload(self) -> None:
+        """Read the period's standings again and redraw, keeping cursor and scroll."""
+        self.stale = False
+        self.doc = self.app.source.standings(self.period)
+        self.app.mark_updated()
+        reps = (self.doc or {}).get("reps") or {}
+        ranks = rank_reps(reps)
+        baseline = self._baseline.setdefault(self.period, dict(ranks)) if reps else {}
+        line_amounts = self._line_amounts(reps) if self.line_filter else {}
+        rows = []
+        for rep_id, entry in reps.items():
+            if self.region_filter and entry.get("region") != self.region_filter:
+                continue
+            if self.line_filter and not line_amounts.get(rep_id):
+                continue
+            before = baseline.get(rep_id)
+            move = None if before is None else before - ranks[rep_id]
+            rows.append(Row(rep_id, entry, ranks[rep_id], move, line_amounts.get(rep_id)))
+        self.rows = rows
+        self.render_rows()
+
+    def _line_amounts(self, reps: dict) -> dict[str, Decimal]:
+        """Each rep's credited bookings on the filtered product line (from statements)."""
+        cache_key = (self.period, (self.doc or {}).get("position"), self.line_filter)
+        if cache_key not in self._line_cache:
+            amounts: dict[str, Decimal] = {}
+            for rep_id in reps:
+                statement = self.app.source.statement(self.period, rep_id) or {}
+                total = Decimal(0)
+                for deal in statement.get("deals") or []:
+                    if deal.get("product_line") == self.line_filter:
+                        total += dec(deal.get("credited")) or 0
+                if total:
+                    amounts[rep_id] = total
+            self._line_cache = {cache_key: amounts}
+        return self._line_cache[cache_key]
+
+    def cells(self, row: Row, columns: list[Column]) -> dict[str, object]:
+        e, compact, mode = row.entry, self.board_mode == NARROW, self.board_mode
+        out: dict[str, object] = {}
+        for col in columns:
+            k = col.key
+            if k == "rank":
+                text = Text(f"{row.rank:>2}")
+                if mode == NARROW:
+                    text.append_text(self._move_text(row.move, short=True))
+                out[k] = text
+            elif k == "move":
+                out[k] = self._move_text(row.move, short=False)
+            elif k == "rep":
+                name = e.get("name") or row.key
+                out[k] = name if mode == NARROW else f"{name} ({row.key})" if name != row.key else name
+            elif k == "region":
+                out[k] = e.get("region") or "—"
+            elif k == "target":
+                out[k] = Text(money(e.get("target"), compact), justify="right")
+            elif k == "actual":
+                out[k] = Text(money(e.get("bookings"), compact), justify="right")
+            elif k == LINE_COLUMN:
+                out[k] = Text(money(row.line, compact), justify="right")
+            elif k == "attainment":
+                cell = attainment_cell(e, width=(4, 8, 10)[mode])
+                if mode == WIDE:
+                    cell.append(f" {rag_of(e)}", style=RAG_STYLE[rag_of(e)])
+                out[k] = cell
+            elif k == "gap":
+                gap = dec(e.get("gap"))
+                out[k] = Text(money(gap, compact, sign=True), justify="right",
+                              style="red" if gap is not None and gap < 0 else "")
+            elif k == "won":
+                out[k] = Text(str(e.get("deals_won", 0)), justify="right")
+            elif k == "win_rate":
+                out[k] = Text(pct(e.get("win_rate"), 0), justify="right")
+            elif k == "collections":
+                out[k] = Text(money(e.get("collections"), compact), justify="right")
+            elif k == "mom":
+                out[k] = Text(signed_pct(e.get("mom")), justify="right")
+            elif k == "earned":
+                out[k] = Text(money(e.get("total"), compact), justify="right")
+        return out
+
+    @staticmethod
+    def _move_text(move: int | None, short: bool) -> Text:
+        if move is None:
+            return Text(" •" if short else "new", style="cyan")
+        if move > 0:
+            return Text("▲" if short else f"▲{move}", style="green")
+        if move < 0:
+            return Text("▼" if short else f"▼{-move}", style="red")
+        return Text(" " if short else " =", style="dim")
+
+    def render_rows(self) -> None:
+        table = self.query_one(DataTable)
+        columns = self.visible_columns()
+        column_keys = [c.key for c in columns]
+        if self.sort_column not in column_keys:
+            self.sort_column, self.sort_reverse = "rank", False
+        rows = sort_rows(self.rows, self.sort_column, self.sort_reverse)
+        keys = [r.key for r in rows]
+        new_cells = {r.key: self.cells(r, columns) for r in rows}
+        if column_keys == self._shown_columns and keys == self._shown_keys:
+            for key, cells in new_cells.items():
+                shown = self._shown_cells.get(key, {})
+                for col, value in cells.items():
+                    if shown.get(col) != value:
+                        table.update_cell(key, col, value)
+        else:
+            cursor_key = self._shown_keys[table.cursor_row] if 0 <= table.cursor_row < len(self._shown_keys) else None
+            scroll_y = table.scroll_y
+            if column_keys != self._shown_columns:
+                table.clear(columns=True)
+                for col in columns:
+                    label = col.label
+                    if col.key == self.sort_column:
+                        label += " ▼" if self.sort_reverse else " ▲"
+                    table.add_column(Text(label, justify="right" if col.numeric and col.key != "rank" else "left"),
+                                     key=col.key, width=col.widths[self.board_mode] if col.key != LINE_COLUMN else col.widths[self.board_mode])
+            else:
+                table.clear()
+            for key in keys:
+                table.add_row(*new_cells[key].values(), key=key)
+            if cursor_key in keys:
+                table.move_cursor(row=keys.index(cursor_key), scroll=False, animate=False)
+            if scroll_y:
+                self.call_after_refresh(table.scroll_to, y=scroll_y, animate=False)
+        self._shown_columns, self._shown_keys, self._shown_cells = column_keys, keys, new_cells
+        self.query_one("#empty", Static).update(
+            "" if rows else f"No figures for {self.period} yet — waiting for events."
+            if not self.doc else "No rep matches the filter (x clears it).")
+        self.query_one("#empty").display = not rows
+        self.refresh_header()
+
+    def _sort_label_refresh(self) -> None:
+        self._shown_columns = []  # rebuild headers with the sort arrow
+        self.render_rows()
+
+    def refresh_header(self) -> None:
+        doc = self.doc or {}
+        compact = self.board_mode == NARROW
+        if self.region_filter:
+            scope, entry = f"Region {self.region_filter}", (doc.get("regions") or {}).get(self.region_filter)
+        elif self.line_filter:
+            scope, entry = f"Line {self.line_filter}", (doc.get("product_lines") or {}).get(self.line_filter)
+        else:
+            teams = doc.get("team") or {}
+            team_id = next(iter(teams), None)
+            scope, entry = f"Team {team_id or '—'}", teams.get(team_id) if team_id else None
+        title = self.app.title_text(scope)
+        status = Text()
+        col = next((c for c in COLUMNS if c.key == self.sort_column), None)
+        label = col.label if col else f"Line {self.line_filter}"
+        arrow = "▼ descending" if self.sort_reverse else "▲ ascending"
+        status.append(f"sort {label} {arrow} · region {self.region_filter or 'all'} · line {self.line_filter or 'all'}"
+                      f" · {len(self.rows)}/{len(doc.get('reps') or {})} reps")
+        if not compact:
+            ruleset = (doc.get("ruleset") or {}).get("id")
+            status.append(f" · ruleset {ruleset or '—'} · position {doc.get('position', 0)}")
+        self.query_one(ScopeHeader).show(title=title, entry=entry, status=status, compact=compact)
+
+    # --- actions -----------------------------------------------------------------
+
+    def current_rep(self) -> str | None:
+        table = self.query_one(DataTable)
+        if 0 <= table.cursor_row < len(self._shown_keys):
+            return self._shown_keys[table.cursor_row]
+        return None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_statement(event.row_key.value)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        key = event.column_key.value
+        if key == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column = key
+            self.sort_reverse = SORT_DEFAULT_REVERSE.get(key, True)
+        self._sort_label_refresh()
+
+    def action_open_statement(self, rep_id: str | None = None) -> None:
+        rep_id = rep_id or self.current_rep()
+        if rep_id is None:
+            return
+        from tui.screens import StatementScreen
+
+        self.app.push_screen(StatementScreen(rep_id, order=list(self._shown_keys)))
+
+    def action_sort_next(self) -> None:
+        keys = [c.key for c in self.visible_columns()]
+        index = (keys.index(self.sort_column) + 1) % len(keys) if self.sort_column in keys else 0
+        self.sort_column = keys[index]
+        self.sort_reverse = SORT_DEFAULT_REVERSE.get(self.sort_column, True)
+        self._sort_label_refresh()
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._sort_label_refresh()
+
+    def _cycle(self, current: str | None, options: list[str]) -> str | None:
+        choices = [None, *sorted(options)]
+        index = choices.index(current) if current in choices else 0
+        return choices[(index + 1) % len(choices)]
+
+    def action_filter_region(self) -> None:
+        self.region_filter = self._cycle(self.region_filter, list((self.doc or {}).get("regions") or {}))
+        self.reload()
+
+    def action_filter_line(self) -> None:
+        self.line_filter = self._cycle(self.line_filter, list((self.doc or {}).get("product_lines") or {}))
+        self.reload()
+
+    def action_clear_filters(self) -> None:
+        self.region_filter = self.line_filter = None
+        self.reload()
+
+    def action_funnel(self) -> None:
+        from tui.screens import FunnelScreen
+
+        self.app.push_screen(FunnelScreen())
+
+    def action_regions(self) -> None:
+        from tui.screens import RegionsScreen
+
+        self.app.push_screen(RegionsScreen())
+

@@ -1,0 +1,342 @@
+"""The drill-down screens: a rep's statement, the funnel, regions side by side, help."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Label, Sparkline, Static
+
+from tui.format import (
+    RAG_STYLE,
+    RAG_SYMBOL,
+    attainment_cell,
+    bar_text,
+    dec,
+    money,
+    pct,
+    rag_label,
+    rag_of,
+    signed_pct,
+)
+from tui.widgets import KeyBar, bindings_items
+
+BACK = Binding("escape", "back", "Back", key_display="esc")
+
+
+class DataScreen(Screen):
+    """A screen that reads documents for the app's period and redraws on reload()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stale = False
+
+    def keybar(self) -> KeyBar:
+        return KeyBar(bindings_items(self.BINDINGS, self.app.BINDINGS), id="keys")
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self.stale:
+            self.reload()
+
+    def reload(self) -> None:
+        self.stale = False
+        self.app.mark_updated()
+        self.load()
+
+    def load(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def title_line(self, scope: str) -> Text:
+        self._scope = scope
+        return self.app.title_text(scope)
+
+    def refresh_header(self) -> None:
+        scope = getattr(self, "_scope", None)
+        if scope is not None:
+            self.query_one("#title-line", Label).update(self.app.title_text(scope))
+
+
+class StatementScreen(DataScreen):
+    """One rep: figures, incentive lines with explanations, deals, activities, weekly bookings."""
+
+    BINDINGS = [
+        BACK,
+        Binding("n", "next_rep", "Next rep"),
+        Binding("p", "previous_rep", "Prev rep"),
+    ]
+
+    def __init__(self, rep_id: str, order: list[str] | None = None) -> None:
+        super().__init__()
+        self.rep_id = rep_id
+        self.order = order or [rep_id]
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="title-line", classes="title")
+        with VerticalScroll(id="statement-body"):
+            yield Static("", id="rep-summary")
+            yield Label("Incentive statement", classes="section-title")
+            yield DataTable(id="lines", cursor_type="row", show_cursor=False)
+            yield Label("Weekly bookings", classes="section-title")
+            with Horizontal(id="spark-row"):
+                yield Sparkline([], id="weekly")
+                yield Label("", id="spark-legend")
+            yield Label("Deals", classes="section-title")
+            yield DataTable(id="deals", cursor_type="row")
+            yield Label("Activities", classes="section-title")
+            yield DataTable(id="activities", cursor_type="row")
+        yield self.keybar()
+
+    def load(self) -> None:
+        doc = self.app.source.statement(self.app.period, self.rep_id)
+        if doc is None:
+            standings = self.app.source.standings(self.app.period) or {}
+            doc = (standings.get("reps") or {}).get(self.rep_id)
+        doc = doc or {}
+        name = doc.get("name") or self.rep_id
+        self.query_one("#title-line", Label).update(self.title_line(f"{name} ({self.rep_id})"))
+        self.query_one("#rep-summary", Static).update(self._summary(doc))
+        self._fill_lines(doc)
+        self._fill_weekly(doc.get("weekly_bookings") or [])
+        self._fill_deals(doc.get("deals") or [])
+        self._fill_activities(doc.get("activities") or [])
+
+    def _summary(self, e: dict) -> Table:
+        if not e:
+            return Table.grid()
+        rag = rag_of(e)
+        grid = Table.grid(padding=(0, 2), expand=False)
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_column(style="bold")
+        grid.add_column()
+        att = attainment_cell(e, width=10)
+        att.append(f" {rag}", style=RAG_STYLE[rag])
+        grid.add_row("Region", f"{e.get('region', '—')} · team {e.get('team', '—')}", "Attainment", att)
+        grid.add_row("Bookings", money(e.get("bookings")), "Target", money(e.get("target")))
+        gap = dec(e.get("gap"))
+        grid.add_row("Gap", Text(money(gap, sign=True), style="red" if gap is not None and gap < 0 else ""),
+                     "Won / lost", f"{e.get('deals_won', 0)} / {e.get('deals_lost', 0)}  (win {pct(e.get('win_rate'), 0)})")
+        grid.add_row("Collections", f"{money(e.get('collections'))} ({pct(e.get('collection_rate'), 0)})",
+                     "Avg deal", money(e.get("avg_deal_size")))
+        grid.add_row("Cycle", f"{dec(e.get('cycle_days')):.1f} days" if dec(e.get("cycle_days")) is not None else "—",
+                     "Activities", str(e.get("activities", 0)))
+        grid.add_row("MoM", signed_pct(e.get("mom")), "YoY", signed_pct(e.get("yoy")))
+        grid.add_row("Earned", Text(money(e.get("total")), style="bold"), "New customers", str(e.get("new_customers", 0)))
+        return grid
+
+    def _fill_lines(self, e: dict) -> None:
+        table = self.query_one("#lines", DataTable)
+        table.clear(columns=True)
+        table.add_column("Component", key="component", width=12)
+        table.add_column(Text("Amount", justify="right"), key="amount", width=11)
+        table.add_column("Explanation", key="explanation")
+        lines = e.get("statement") or []
+        for i, line in enumerate(lines):
+            table.add_row(line.get("component", ""), Text(money(line.get("amount")), justify="right"),
+                          line.get("explanation", ""), key=str(i))
+        if not lines:
+            table.add_row("—", Text("0", justify="right"), "no incentive line this period", key="none")
+        table.add_row(Text("Total", style="bold"), Text(money(e.get("total") or "0"), justify="right", style="bold"),
+                      "", key="total")
+
+    def _fill_weekly(self, weeks: list[dict]) -> None:
+        values = [float(dec(w.get("bookings")) or 0) for w in weeks]
+        spark = self.query_one("#weekly", Sparkline)
+        spark.data = values or [0.0]
+        legend = "no bookings yet" if not weeks else (
+            f"{weeks[0].get('week')}…{weeks[-1].get('week')}  max {money(max(values), True)}"
+            f"  last {money(values[-1], True)}")
+        self.query_one("#spark-legend", Label).update(legend)
+
+    def _fill_deals(self, deals: list[dict]) -> None:
+        table = self.query_one("#deals", DataTable)
+        table.clear(columns=True)
+        table.add_columns(("Deal", "deal"), ("Customer", "customer"), ("Line", "line"), ("Kind", "kind"),
+                          ("Source", "source"), (Text("Amount", justify="right"), "amount"),
+                          ("Status", "status"), ("Closed", "closed"), (Text("Credited", justify="right"), "credited"))
+        for d in deals:
+            closed = (d.get("closed_at") or "")[:10] or "—"
+            table.add_row(d.get("deal_id", ""), d.get("customer_id", ""), d.get("product_line", ""),
+                          d.get("kind", ""), d.get("source_channel", ""),
+                          Text(money(d.get("amount")), justify="right"), d.get("status", ""), closed,
+                          Text(money(d.get("credited")), justify="right"))
+        if not deals:
+            table.add_row("—", "", "", "", "", "", "no deals", "", "")
+
+    def _fill_activities(self, activities: list[dict]) -> None:
+        table = self.query_one("#activities", DataTable)
+        table.clear(columns=True)
+        table.add_columns(("When", "when"), ("Kind", "kind"), ("Deal", "deal"))
+        for a in activities[-200:]:
+            table.add_row((a.get("occurred_at") or "")[:16].replace("T", " "), a.get("kind", ""), a.get("deal_id") or "—")
+        if not activities:
+            table.add_row("—", "no activities", "")
+
+    def _step(self, n: int) -> None:
+        if self.rep_id in self.order:
+            index = (self.order.index(self.rep_id) + n) % len(self.order)
+            self.rep_id = self.order[index]
+            self.reload()
+
+    def action_next_rep(self) -> None:
+        self._step(1)
+
+    def action_previous_rep(self) -> None:
+        self._step(-1)
+
+
+class FunnelScreen(DataScreen):
+    """Cohort funnel of the period: stages as bars with conversion, and per lead source."""
+
+    BINDINGS = [BACK, Binding("g", "regions", "Regions")]
+    STAGES = ["lead", "qualified", "negotiation", "won"]
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="title-line", classes="title")
+        with VerticalScroll():
+            yield Static("", id="stages")
+            yield Label("By lead source", classes="section-title")
+            yield Static("", id="sources")
+        yield self.keybar()
+
+    def load(self) -> None:
+        doc = self.app.source.funnel(self.app.period) or {}
+        self.query_one("#title-line", Label).update(self.title_line("Funnel (deals created in the period)"))
+        width = max(10, self.app.size.width - 48)
+        stages = doc.get("stages") or {}
+        conv = doc.get("conversion") or {}
+        top = max([stages.get(s, 0) for s in self.STAGES] + [1])
+        table = Table.grid(padding=(0, 1))
+        for _ in range(4):
+            table.add_column()
+        for i, stage in enumerate(self.STAGES):
+            count = stages.get(stage, 0)
+            rate = ""
+            if i > 0:
+                rate = f"{pct(conv.get(f'{self.STAGES[i - 1]}_to_{stage}'), 0)} of {self.STAGES[i - 1]}"
+            table.add_row(Text(f"{stage:<11}", style="bold"), Text(f"{count:>5}"),
+                          Text(bar_text(count / top, width), style="cyan"), Text(rate, style="dim"))
+        if not doc:
+            self.query_one("#stages", Static).update(f"No funnel for {self.app.period} yet.")
+        else:
+            self.query_one("#stages", Static).update(table)
+        sources = doc.get("by_source") or {}
+        st = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+        st.add_column("Source")
+        st.add_column("Created", justify="right")
+        st.add_column("Won", justify="right")
+        st.add_column("Win %", justify="right")
+        st.add_column("", min_width=10)
+        best = max([(s.get("won", 0) / s["created"]) if s.get("created") else 0 for s in sources.values()] + [0])
+        for name, s in sorted(sources.items(), key=lambda kv: -kv[1].get("created", 0)):
+            created, won = s.get("created", 0), s.get("won", 0)
+            rate = won / created if created else None
+            st.add_row(name, str(created), str(won), "—" if rate is None else f"{rate * 100:.0f}%",
+                       Text(bar_text(rate, max(10, width - 20)) + (" ★" if rate and rate == best else ""),
+                            style="green"))
+        self.query_one("#sources", Static).update(st if sources else "No lead sources yet.")
+
+    def action_regions(self) -> None:
+        self.app.switch_screen(RegionsScreen())
+
+
+class RegionCard(Static):
+    pass
+
+
+class RegionsScreen(DataScreen):
+    """Regions side by side: bookings against target, RAG, deals, collections, members."""
+
+    BINDINGS = [BACK, Binding("f", "funnel", "Funnel")]
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="title-line", classes="title")
+        yield Grid(id="region-grid")
+        yield self.keybar()
+
+    def load(self) -> None:
+        doc = self.app.source.standings(self.app.period) or {}
+        self.query_one("#title-line", Label).update(self.title_line("Regions"))
+        grid = self.query_one("#region-grid", Grid)
+        regions = doc.get("regions") or {}
+        reps = doc.get("reps") or {}
+        columns = max(1, min(len(regions) or 1, max(1, self.app.size.width // 30)))
+        grid.styles.grid_size_columns = columns
+        cards = list(grid.query(RegionCard))
+        names = sorted(regions)
+        for card in cards[len(names):]:
+            card.remove()
+        for index, name in enumerate(names):
+            body = self._card(name, regions[name], reps)
+            if index < len(cards):
+                cards[index].update(body)
+                cards[index].border_title = name
+            else:
+                card = RegionCard(body)
+                card.border_title = name
+                grid.mount(card)
+        if not names:
+            grid.mount(RegionCard(f"No figures for {self.app.period} yet."))
+
+    def _card(self, name: str, m: dict, reps: dict) -> Text:
+        rag = rag_of(m)
+        members = [e for e in reps.values() if e.get("region") == name]
+        best = max(members, key=lambda e: dec(e.get("attainment")) or -1, default=None)
+        text = Text()
+        text.append(f"{money(m.get('bookings'), True)} / {money(m.get('target'), True)}\n")
+        text.append(bar_text(dec(m.get("attainment")), 16), style=RAG_STYLE[rag])
+        text.append("\n")
+        text.append(f"{pct(m.get('attainment'))} {RAG_SYMBOL[rag]} {rag}\n", style=RAG_STYLE[rag])
+        text.append(f"gap {money(m.get('gap'), True, sign=True)}\n")
+        text.append(f"won {m.get('deals_won', 0)} · lost {m.get('deals_lost', 0)}\n")
+        text.append(f"collected {money(m.get('collections'), True)}\n")
+        text.append(f"MoM {signed_pct(m.get('mom'))}\n")
+        text.append(f"{len(members)} reps")
+        if best is not None:
+            text.append(f" · top {best.get('name') or ''} {pct(best.get('attainment'), 0)}")
+        return text
+
+    def action_funnel(self) -> None:
+        self.app.switch_screen(FunnelScreen())
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        from tui.leaderboard import LeaderboardScreen
+
+        table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
+        table.add_column("key")
+        table.add_column("does")
+        groups = [("Leaderboard", LeaderboardScreen.BINDINGS), ("Statement", StatementScreen.BINDINGS),
+                  ("Funnel / regions", FunnelScreen.BINDINGS + RegionsScreen.BINDINGS),
+                  ("Everywhere", self.app.BINDINGS)]
+        seen = set()
+        for title, bindings in groups:
+            table.add_row(Text(title, style="bold underline"), "")
+            for key, description in bindings_items(bindings):
+                if (title, key) in seen:
+                    continue
+                seen.add((title, key))
+                table.add_row(key, description)
+        legend = Text()
+        legend.append("RAG: ")
+        for rag in ("green", "yellow", "red", "none"):
+            legend.append_text(rag_label(rag))
+            legend.append("  ")
+        legend.append("\nRank move since opened: ▲ up ▼ down = same • new")
+        with Vertical(id="help-box"):
+            yield Label("quotaboard — keys", classes="section-title")
+            yield Static(table)
+            yield Static(legend)
+            yield Label("esc / ? closes", classes="dim")
