@@ -266,7 +266,7 @@ async def finish(source: str, result: TranslateResult, ctx: AdapterContext) -> W
                 outcome = await asyncio.wait_for(ctx.publish(result.events), ctx.publish_timeout)
             else:
                 outcome = await ctx.publish(result.events)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BrokerUnavailable(f"the broker did not acknowledge within {ctx.publish_timeout}s") from None
         accepted, duplicates = outcome.accepted, outcome.duplicates
     # after the events: a retry (503 above) re-publishes idempotently, and only then quarantines
