@@ -255,16 +255,11 @@ def close_event_id(period: str) -> str:
 
 
 def closed_in_log(data_dir: Path | str, period: str) -> int | None:
-    """Position of a stored `period.closed` for `period`, or None."""
-    from schemas.events import decode_event
-
+    """Position of a stored `period.closed` for `period`, or None (the log's stream index:
+    a close is stored under the entity `period:<month>`)."""
     with _open_log(Path(data_dir)) as log:
-        for record in log.read(1):
-            payload = bytes(record.payload)
-            if PERIOD_CLOSED not in payload:
-                continue
-            event = decode_event(payload)
-            if event.__struct_config__.tag == "period.closed" and event.data.period == period:
+        for record in log.read_stream(f"period:{period}"):
+            if record.type == "period.closed":
                 return record.position
     return None
 
@@ -307,21 +302,15 @@ def close(data_dir: Path | str, period: str, *, settings=None, wait: float = 10.
 
 
 def _verify(log, until: int) -> None:
-    """Verify the hash chain up to `until`; AuditError naming the first bad position."""
-    try:
-        try:
-            result = log.verify(until_position=until)
-        except TypeError:
-            result = log.verify()
-    except Exception as exc:  # a verify that raises names the position in its message
-        position = getattr(exc, "position", None)
-        where = f" at position {position}" if position is not None else ""
-        raise AuditError(f"the event log's hash chain is broken{where}: {exc}; "
-                         "run `quotaboard verify` and restore the log from a backup") from None
+    """Verify the hash chain (from position 1); AuditError naming the first bad position
+    at or before `until` (the last position the replay uses)."""
+    result = log.verify()
     bad = _bad_position(result)
-    if bad is not None and (until is None or bad <= until):
-        raise AuditError(f"the event log's hash chain is broken at position {bad}; "
-                         "run `quotaboard verify` and restore the log from a backup before replaying")
+    if bad is not None and bad <= until:
+        reason = getattr(result, "reason", "")
+        raise AuditError(f"the event log's hash chain is broken at position {bad}"
+                         + (f" ({reason})" if reason else "")
+                         + "; run `quotaboard verify` and restore the log from a backup before replaying")
 
 
 def _bad_position(result: Any) -> int | None:
@@ -342,21 +331,38 @@ def _bad_position(result: Any) -> int | None:
     return None
 
 
-def _records_for(log, start_end: tuple[datetime, datetime], as_of: datetime | None) -> list:
-    """The records that can affect the period: occurred before its end, plus every target.set."""
-    _, end = start_end
+def _target_positions(log, since: datetime) -> list[int]:
+    """Positions of the `target.set` events occurring at or after `since`, through the
+    log's stream index (targets are stored under `target:<scope>:<id>`)."""
+    import sqlite3
+
+    from events.chain import utc_text
+
+    db = sqlite3.connect(Path(log.path).resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT position FROM events INDEXED BY events_stream "
+            "WHERE stream >= 'target:' AND stream < 'target;' AND occurred_at >= ?", (utc_text(since),)
+        ).fetchall()
+    finally:
+        db.close()
+    return sorted(r[0] for r in rows)
+
+
+def _records_for(log, bounds: tuple[datetime, datetime], as_of: datetime | None) -> list:
+    """The records that can affect the period: occurred before its end, plus every
+    `target.set` occurring later; only those recorded at or before `as_of` if given."""
+    _, end = bounds
+    until = log.position_as_of(as_of) if as_of is not None else log.last_position()
     chosen: dict[int, Any] = {}
-    far_past = datetime(1900, 1, 1, tzinfo=UTC)
-    far_future = datetime(9999, 1, 1, tzinfo=UTC)
-    for record in log.read_occurred(far_past, end):
-        chosen[record.position] = record
-    for record in log.read_occurred(end, far_future):
-        if TARGET_SET in bytes(record.payload):
+    for record in log.read_occurred(datetime(1000, 1, 2, tzinfo=UTC), end, batch=20_000):
+        if record.position <= until:
             chosen[record.position] = record
-    records = [chosen[p] for p in sorted(chosen)]
-    if as_of is not None:
-        records = [r for r in records if _instant(r.recorded_at) <= as_of]
-    return records
+    for position in _target_positions(log, end):
+        if position <= until:
+            for record in log.read(position, until_position=position):
+                chosen[record.position] = record
+    return [chosen[p] for p in sorted(chosen)]
 
 
 def _statement_lines(rep: dict) -> list[dict]:
@@ -455,16 +461,8 @@ def replay(data_dir: Path | str, period: str, ruleset_file: Path | str, as_of: s
         if records:
             _verify(log, records[-1].position)
         t2 = time.perf_counter()
-        batch = []
-        for record in records:
-            payload = bytes(record.payload)
-            if PERIOD_CLOSED in payload or RULESET_APPLIED in payload:
-                event = decode_event(payload)
-                if event.__struct_config__.tag in ("period.closed", "ruleset.applied"):
-                    continue
-            else:
-                event = decode_event(payload)
-            batch.append((record.position, event))
+        batch = [(r.position, decode_event(r.payload)) for r in records
+                 if r.type not in ("period.closed", "ruleset.applied")]
     projection = Projection(RulesetSet.single(loaded))
     if batch:
         projection.apply(batch)
