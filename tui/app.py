@@ -176,18 +176,3 @@ def run_tui(data_dir: Path | str = "./var", period: str | None = None, nats_url:
     finally:
         source.close()
 
-
-def register(cli) -> None:
-    """Add `tui` to the typer app of services/cli.py."""
-    from typing import Annotated
-
-    import typer
-
-    @cli.command("tui")
-    def tui_command(
-        period: Annotated[str | None, typer.Option("--period", help="2026-08, 2026-Q3 or 2026; default this month")] = None,
-        data: Annotated[Path, typer.Option("--data", help="the service's data directory")] = Path("./var"),
-        nats: Annotated[str | None, typer.Option("--nats", help="broker URL, when not the embedded one")] = None,
-    ) -> None:
-        """The live leaderboard, on a running service."""
-        run_tui(data, period, nats)

@@ -204,7 +204,7 @@ class LeaderboardScreen(Screen):
                 statement = self.app.source.statement(self.period, rep_id) or {}
                 total = Decimal(0)
                 for deal in statement.get("deals") or []:
-                    if deal.get("product_line") == self.line_filter:
+                    if deal.get("product_line") == self.line_filter and deal.get("closed_in_period", True):
                         total += dec(deal.get("credited")) or 0
                 if total:
                     amounts[rep_id] = total
@@ -347,7 +347,7 @@ class LeaderboardScreen(Screen):
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
-        key = event.column_key.value
+        key = getattr(event.column_key, "value", event.column_key)
         if key == self.sort_column:
             self.sort_reverse = not self.sort_reverse
         else:

@@ -27,6 +27,13 @@ from tui.widgets import KeyBar, bindings_items
 BACK = Binding("escape", "back", "Back", key_display="esc")
 
 
+def _count(value: object) -> int:
+    """A count that is a number in standings and a list in a statement."""
+    if isinstance(value, list):
+        return len(value)
+    return int(value or 0)
+
+
 class DataScreen(Screen):
     """A screen that reads documents for the app's period and redraws on reload()."""
 
@@ -107,7 +114,8 @@ class StatementScreen(DataScreen):
         self._fill_lines(doc)
         self._fill_weekly(doc.get("weekly_bookings") or [])
         self._fill_deals(doc.get("deals") or [])
-        self._fill_activities(doc.get("activities") or [])
+        activities = doc.get("activities")
+        self._fill_activities(activities if isinstance(activities, list) else [])
 
     def _summary(self, e: dict) -> Table:
         if not e:
@@ -128,7 +136,7 @@ class StatementScreen(DataScreen):
         grid.add_row("Collections", f"{money(e.get('collections'))} ({pct(e.get('collection_rate'), 0)})",
                      "Avg deal", money(e.get("avg_deal_size")))
         grid.add_row("Cycle", f"{dec(e.get('cycle_days')):.1f} days" if dec(e.get("cycle_days")) is not None else "—",
-                     "Activities", str(e.get("activities", 0)))
+                     "Activities", str(_count(e.get("activities"))))
         grid.add_row("MoM", signed_pct(e.get("mom")), "YoY", signed_pct(e.get("yoy")))
         grid.add_row("Earned", Text(money(e.get("total")), style="bold"), "New customers", str(e.get("new_customers", 0)))
         return grid
@@ -165,7 +173,8 @@ class StatementScreen(DataScreen):
                           ("Status", "status"), ("Closed", "closed"), (Text("Credited", justify="right"), "credited"))
         for d in deals:
             closed = (d.get("closed_at") or "")[:10] or "—"
-            table.add_row(d.get("deal_id", ""), d.get("customer_id", ""), d.get("product_line", ""),
+            table.add_row(d.get("deal_id") or d.get("id", ""), d.get("customer_id") or d.get("customer", ""),
+                          d.get("product_line", ""),
                           d.get("kind", ""), d.get("source_channel", ""),
                           Text(money(d.get("amount")), justify="right"), d.get("status", ""), closed,
                           Text(money(d.get("credited")), justify="right"))
@@ -237,11 +246,12 @@ class FunnelScreen(DataScreen):
         st.add_column("Win %", justify="right")
         st.add_column("", min_width=10)
         best = max([(s.get("won", 0) / s["created"]) if s.get("created") else 0 for s in sources.values()] + [0])
+        best = round(best, 4)
         for name, s in sorted(sources.items(), key=lambda kv: -kv[1].get("created", 0)):
             created, won = s.get("created", 0), s.get("won", 0)
-            rate = won / created if created else None
+            rate = float(s["win_rate"]) if s.get("win_rate") is not None else won / created if created else None
             st.add_row(name, str(created), str(won), "—" if rate is None else f"{rate * 100:.0f}%",
-                       Text(bar_text(rate, max(10, width - 20)) + (" ★" if rate and rate == best else ""),
+                       Text(bar_text(rate, max(10, width - 20)) + (" ★" if rate and round(rate, 4) == best else ""),
                             style="green"))
         self.query_one("#sources", Static).update(st if sources else "No lead sources yet.")
 
