@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, Sparkline, Static
 
@@ -219,7 +219,7 @@ class FunnelScreen(DataScreen):
 
     def load(self) -> None:
         doc = self.app.source.funnel(self.app.period) or {}
-        self.query_one("#title-line", Label).update(self.title_line("Funnel (deals created in the period)"))
+        self.query_one("#title-line", Label).update(self.title_line("Funnel"))
         width = max(10, self.app.size.width - 48)
         stages = doc.get("stages") or {}
         conv = doc.get("conversion") or {}
@@ -279,7 +279,7 @@ class RegionsScreen(DataScreen):
         grid = self.query_one("#region-grid", Grid)
         regions = doc.get("regions") or {}
         reps = doc.get("reps") or {}
-        columns = max(1, min(len(regions) or 1, max(1, self.app.size.width // 30)))
+        columns = max(1, min(len(regions) or 1, max(1, self.app.size.width // 20)))
         grid.styles.grid_size_columns = columns
         cards = list(grid.query(RegionCard))
         names = sorted(regions)
@@ -303,16 +303,15 @@ class RegionsScreen(DataScreen):
         best = max(members, key=lambda e: dec(e.get("attainment")) or -1, default=None)
         text = Text()
         text.append(f"{money(m.get('bookings'), True)} / {money(m.get('target'), True)}\n")
-        text.append(bar_text(dec(m.get("attainment")), 16), style=RAG_STYLE[rag])
+        text.append(bar_text(dec(m.get("attainment")), 14), style=RAG_STYLE[rag])
         text.append("\n")
         text.append(f"{pct(m.get('attainment'))} {RAG_SYMBOL[rag]} {rag}\n", style=RAG_STYLE[rag])
         text.append(f"gap {money(m.get('gap'), True, sign=True)}\n")
-        text.append(f"won {m.get('deals_won', 0)} · lost {m.get('deals_lost', 0)}\n")
-        text.append(f"collected {money(m.get('collections'), True)}\n")
-        text.append(f"MoM {signed_pct(m.get('mom'))}\n")
-        text.append(f"{len(members)} reps")
+        text.append(f"won {m.get('deals_won', 0)} lost {m.get('deals_lost', 0)}\n")
+        text.append(f"paid {money(m.get('collections'), True)}\n")
+        text.append(f"MoM {signed_pct(m.get('mom'))} · {len(members)} reps")
         if best is not None:
-            text.append(f" · top {best.get('name') or ''} {pct(best.get('attainment'), 0)}")
+            text.append(f"\ntop {best.get('name') or ''} {pct(best.get('attainment'), 0)}")
         return text
 
     def action_funnel(self) -> None:
@@ -325,15 +324,15 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         from tui.leaderboard import LeaderboardScreen
 
-        table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
-        table.add_column("key")
-        table.add_column("does")
+        table = Table(box=None, padding=(0, 2), show_header=False, expand=True)
+        table.add_column("key", width=6, no_wrap=True)
+        table.add_column("does", no_wrap=True)
         groups = [("Leaderboard", LeaderboardScreen.BINDINGS), ("Statement", StatementScreen.BINDINGS),
                   ("Funnel / regions", FunnelScreen.BINDINGS + RegionsScreen.BINDINGS),
                   ("Everywhere", self.app.BINDINGS)]
         seen = set()
         for title, bindings in groups:
-            table.add_row(Text(title, style="bold underline"), "")
+            table.add_row("", Text(title, style="bold underline"))
             for key, description in bindings_items(bindings):
                 if (title, key) in seen:
                     continue
@@ -345,8 +344,7 @@ class HelpScreen(ModalScreen):
             legend.append_text(rag_label(rag))
             legend.append("  ")
         legend.append("\nRank move since opened: ▲ up ▼ down = same • new")
-        with Vertical(id="help-box"):
-            yield Label("quotaboard — keys", classes="section-title")
-            yield Static(table)
+        with VerticalScroll(id="help-box"):
             yield Static(legend)
-            yield Label("esc / ? closes", classes="dim")
+            yield Static(table)
+            yield Label("esc / ? closes · ↑↓ scroll", classes="dim")
