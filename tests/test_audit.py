@@ -307,3 +307,18 @@ def test_rebuild_after_definition_change_and_kill(seeded: Path) -> None:
     assert september["reps"]["wang"]["attainment"] is None
     # every answer during the rebuild was one of the two complete sets, never a mixture
     assert seen <= {json.dumps(FIRST, sort_keys=True), json.dumps(SECOND, sort_keys=True)}
+
+
+def test_replay_refuses_a_broken_chain(seeded: Path) -> None:
+    import sqlite3
+
+    from services.audit import replay
+    from services.projector import log_path
+
+    db = sqlite3.connect(log_path(seeded))
+    db.execute("DROP TRIGGER events_no_update")  # what a forger would have to do first
+    db.execute("UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), '340000', '940000') AS BLOB) WHERE position = 21")
+    db.commit()
+    db.close()
+    with pytest.raises(AuditError, match="hash chain is broken at position 21"):
+        replay(seeded, "2026-08", COLLECTED)
