@@ -40,7 +40,7 @@ class DealState:
     __slots__ = ("deal_id", "owner", "rep_id", "customer_id", "product_line", "kind", "source_channel",
                  "amount", "created_t", "max_stage", "signed", "signed_t", "won_amount",
                  "closed_t", "closed_pos", "closed_amount", "close_owner", "close_credit",
-                 "losses", "payments", "lost", "credit")
+                 "losses", "payments", "lost", "credit", "doc")
 
     def __init__(self, deal_id: str) -> None:
         self.deal_id = deal_id
@@ -65,6 +65,7 @@ class DealState:
         self.payments: list[Payment] = []
         self.lost = False
         self.credit: Credit = ()  # current credit
+        self.doc: dict | None = None  # the deal's own fields as shown, built once per fold
 
     @property
     def closed(self) -> bool:

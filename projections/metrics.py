@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from projections.deals import DealState
 from projections.facts import MenteeClose, Refund
+from projections.periods import instant_us
 
 ZERO = Decimal(0)
 US_PER_DAY = Decimal(86_400_000_000)
@@ -91,7 +92,8 @@ class Figures:
         self.rep_referral: dict[str, int] = {}
         self.rep_refunds: dict[str, list[Refund]] = {}
         self.mentee_closes: list[MenteeClose] = []
-        self.rep_deals: dict[str, set[str]] = {}  # the deals behind a rep's figures
+        # the deals behind a rep's figures: deal -> [credited bookings, credited collections, share at close]
+        self.rep_deals: dict[str, dict[str, list]] = {}
         self.closed_deals: list[str] = []
         self.lost_deals: list[str] = []
 
@@ -115,7 +117,16 @@ class Figures:
             self.rep_refunds.setdefault(rep, []).extend(refunds)
         self.mentee_closes.extend(other.mentee_closes)
         for rep, deals in other.rep_deals.items():
-            self.rep_deals.setdefault(rep, set()).update(deals)
+            mine = self.rep_deals.setdefault(rep, {})
+            for deal_id, (b, c, share) in deals.items():
+                cur = mine.get(deal_id)
+                if cur is None:
+                    mine[deal_id] = [b, c, share]
+                else:
+                    cur[0] += b
+                    cur[1] += c
+                    if share is not None:
+                        cur[2] = share
         self.closed_deals.extend(other.closed_deals)
         self.lost_deals.extend(other.lost_deals)
 
@@ -129,6 +140,16 @@ class FoldContext:
     def mentee_close(self, deal: DealState) -> MenteeClose | None: ...
     def plan_period_of(self, t: int) -> str: ...
     def changes_in(self, rep: str, start: int, end: int) -> bool: ...
+
+
+def _deal_entry(rep_deals: dict, rep: str, deal_id: str) -> list:
+    deals = rep_deals.get(rep)
+    if deals is None:
+        deals = rep_deals[rep] = {}
+    entry = deals.get(deal_id)
+    if entry is None:
+        entry = deals[deal_id] = [ZERO, ZERO, None]
+    return entry
 
 
 def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
@@ -157,7 +178,8 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                 by_line[pl] = by_line.get(pl, ZERO) + credited
                 if d.kind == "renewal":
                     f.rep_renewal[rep] = f.rep_renewal.get(rep, ZERO) + credited
-                rep_deals.setdefault(rep, set()).add(d.deal_id)
+                _deal_entry(rep_deals, rep, d.deal_id)[0] += credited
+                _deal_entry(rep_deals, rep, d.deal_id)[2] = share
             a = _acc(product_line, pl)
             a.bookings += amount
             a.deals_won += 1
@@ -173,7 +195,7 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                     a.cycle_us += cycle
                     if first_customer:
                         a.new_customers += 1
-            rep_deals.setdefault(owner, set()).add(d.deal_id)
+            _deal_entry(rep_deals, owner, d.deal_id)
             if d.source_channel == "referral":
                 f.rep_referral[owner] = f.rep_referral.get(owner, 0) + 1
             mentee = ctx.mentee_close(d)
@@ -186,7 +208,7 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                           _acc(team, team_at(owner, t)), _acc(product_line, d.product_line)):
                     if a is not None:
                         a.deals_lost += 1
-                rep_deals.setdefault(owner, set()).add(d.deal_id)
+                _deal_entry(rep_deals, owner, d.deal_id)
         for p in d.payments:
             t = p.t
             if not (start <= t < end):
@@ -202,7 +224,7 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                 a = _acc(team, team_at(rep, t))
                 if a is not None:
                     a.collections += credited
-                rep_deals.setdefault(rep, set()).add(d.deal_id)
+                _deal_entry(rep_deals, rep, d.deal_id)[1] += credited
             if p.refund and p.after_close:
                 close_period = ctx.plan_period_of(d.closed_t)
                 for rep, share in d.close_credit:
@@ -217,7 +239,8 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
         a.activities += len(items)
         if ctx.changes_in(rep, start, end):
             for item in items:
-                for b in (_acc(region, region_at(rep, item[0])), _acc(team, team_at(rep, item[0]))):
+                t = instant_us(item[0])
+                for b in (_acc(region, region_at(rep, t)), _acc(team, team_at(rep, t))):
                     if b is not None:
                         b.activities += 1
                         b.activity_kinds[item[1]] = b.activity_kinds.get(item[1], 0) + 1

@@ -21,6 +21,8 @@ _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _YEAR = re.compile(r"^(\d{4})$")
 
 FIRST_YEAR = 1970
+FIXED_SINCE = 1992
+NAIVE_EPOCH = datetime(1970, 1, 1)
 LAST_YEAR = 2200
 
 
@@ -143,7 +145,7 @@ def period_sort_key(period: str) -> tuple[int, int, int]:
 class Calendar:
     """Local months of a timezone as sorted start instants (µs), for bisecting."""
 
-    __slots__ = ("tz", "_starts", "_keys", "_index")
+    __slots__ = ("tz", "_starts", "_keys", "_index", "_fixed", "_fixed_us", "_fixed_text", "_ym", "_weeks")
 
     def __init__(self, tz: ZoneInfo | str) -> None:
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
@@ -156,6 +158,29 @@ class Calendar:
         self._starts = starts
         self._keys = keys
         self._index = {k: i for i, k in enumerate(keys)}
+        # A zone whose offset never changed since FIXED_SINCE (Asia/Shanghai): an event
+        # written with that offset names its local month directly, without conversion.
+        offsets = {datetime(y, m, 1, tzinfo=self.tz).utcoffset() for y in range(FIXED_SINCE, LAST_YEAR + 1)
+                   for m in (1, 4, 7, 10)}
+        self._fixed = offsets.pop() if len(offsets) == 1 else None
+        self._fixed_us = self._fixed // US if self._fixed is not None else 0
+        self._fixed_text = datetime(2000, 1, 1, tzinfo=self.tz).isoformat()[19:] if self._fixed is not None else ""
+        self._ym = {(y, m): month_key(y, m) for y in range(FIXED_SINCE, LAST_YEAR + 1) for m in range(1, 13)}
+        self._weeks: dict[str, list[str]] = {}
+
+    def month_of_datetime(self, dt: datetime) -> str:
+        """The local month of an aware datetime; no conversion when it carries the zone's offset."""
+        if self._fixed is not None and dt.utcoffset() == self._fixed:
+            key = self._ym.get((dt.year, dt.month))
+            if key is not None:
+                return key
+        return self.month_of(instant_us(dt))
+
+    def iso(self, us: int) -> str:
+        """An instant as local RFC 3339 text."""
+        if self._fixed is not None:
+            return (NAIVE_EPOCH + timedelta(microseconds=us + self._fixed_us)).isoformat() + self._fixed_text
+        return from_us(us, self.tz).isoformat()
 
     def month_of(self, us: int) -> str:
         i = bisect_right(self._starts, us) - 1
@@ -187,6 +212,9 @@ class Calendar:
 
     def weeks_of(self, period: str) -> list[str]:
         """The ISO weeks touching a period, in order."""
+        cached = self._weeks.get(period)
+        if cached is not None:
+            return cached
         start, end = self.bounds(period)
         d = self.local_date(start)
         last = self.local_date(end - 1)
@@ -197,6 +225,7 @@ class Calendar:
             if not out or out[-1] != key:
                 out.append(key)
             d += timedelta(days=1)
+        self._weeks[period] = out
         return out
 
     def days_left(self, period: str, now_us: int) -> int:

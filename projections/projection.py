@@ -18,6 +18,7 @@ No I/O here: no files, no sqlite, no clock.
 
 from __future__ import annotations
 
+import heapq
 from bisect import insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from projections.views import funnel_doc, line_doc, money, scope_entry
 from schemas import events as ev
 
 ZERO = Decimal(0)
+RECENT_ACTIVITIES = 20  # a statement lists the rep's latest activities (all are counted)
 CENT = Decimal("0.01")
 
 _DEAL_CODES = {
@@ -145,6 +147,11 @@ class Projection:
         pending = self._pending
         epoch, us = EPOCH, US
         last = self.position
+        activity_cls = ev.ActivityLogged
+        month_of_dt = self.cal.month_of_datetime
+        activities = self._activities
+        dirty = self._dirty
+        touched_reps = self._touched_reps
         for pos, event in batch:
             if pos <= last:
                 continue  # already applied
@@ -168,8 +175,20 @@ class Projection:
                     created.add(deal_id)
                 elif deal_id not in created:
                     pending.setdefault(deal_id, []).append((pos, event.id, cls.__struct_config__.tag, t))
-            elif cls is ev.ActivityLogged:
-                self._activity(pos, event)
+            elif cls is activity_cls:
+                d = event.data
+                month = month_of_dt(event.occurred_at)
+                by_rep = activities.get(month)
+                if by_rep is None:
+                    by_rep = activities[month] = {}
+                lst = by_rep.get(d.rep_id)
+                item = (event.occurred_at, d.kind, d.activity_id, d.deal_id, pos)
+                if lst is None:
+                    by_rep[d.rep_id] = [item]
+                else:
+                    lst.append(item)  # order within a month does not change a count
+                dirty.add(month)
+                touched_reps.add(d.rep_id)
             elif cls is ev.TargetSet:
                 self._target(pos, event)
             elif cls in _REP_CODES:
@@ -188,22 +207,6 @@ class Projection:
         self._flush(changes)
         changes.position = self.position
         return changes
-
-    def _activity(self, pos: int, event: ev.ActivityLogged) -> None:
-        d = event.data
-        t = (event.occurred_at - EPOCH) // US
-        month = self.cal.month_of(t)
-        by_rep = self._activities.get(month)
-        if by_rep is None:
-            by_rep = self._activities[month] = {}
-        lst = by_rep.get(d.rep_id)
-        item = (t, d.kind, d.activity_id, d.deal_id, pos)
-        if lst is None:
-            by_rep[d.rep_id] = [item]
-        else:
-            lst.append(item)  # order within a month does not change a count; sorted when shown
-        self._dirty.add(month)
-        self._touched_reps.add(d.rep_id)
 
     def _target(self, pos: int, event: ev.TargetSet) -> None:
         d = event.data
@@ -753,41 +756,28 @@ class Projection:
         start, end = self.cal.bounds(period)
         deals = []
         weekly: dict[str, Decimal] = {}
-        for deal_id in sorted(fig.rep_deals.get(rep_id, ())):
+        for deal_id, (credited, collected, share) in sorted(fig.rep_deals.get(rep_id, {}).items()):
             d = self._deals[deal_id]
             closed_here = d.closed_t is not None and start <= d.closed_t < end
-            share = next((s for r, s in (d.close_credit if d.closed_t is not None else d.credit) if r == rep_id), None)
-            credited = d.closed_amount * share if closed_here and share is not None else ZERO
             if closed_here and credited:
                 week = self.cal.iso_week(d.closed_t)
                 weekly[week] = weekly.get(week, ZERO) + credited
-            collected = ZERO
-            for p in d.payments:
-                if start <= p.t < end:
-                    for r, s in p.credit:
-                        if r == rep_id:
-                            collected += p.amount * s
+            static = d.doc
+            if static is None:
+                static = d.doc = self._deal_doc(d)
             deals.append({
-                "id": deal_id,
-                "customer": d.customer_id,
+                **static,
                 "customer_name": self._customers.get(d.customer_id),
-                "product_line": d.product_line,
-                "kind": d.kind,
-                "source_channel": d.source_channel,
-                "owner": d.close_owner or d.owner,
-                "amount": money(d.closed_amount if d.closed_t is not None else d.amount),
-                "status": d.status,
-                "created_at": pd.iso_local(d.created_t, self.tz),
-                "closed_at": pd.iso_local(d.closed_t, self.tz) if d.closed_t is not None else None,
                 "closed_in_period": closed_here,
                 "share": str(share) if share is not None else None,
                 "credited": money(credited),
                 "collections": money(collected),
             })
         activities = []
-        for m in pd.months_of(period):
-            for item in sorted(self._activities.get(m, {}).get(rep_id, ())):
-                activities.append({"id": item[2], "kind": item[1], "occurred_at": pd.iso_local(item[0], self.tz),
+        if pd.kind_of(period) == "month":  # quarters and years show the counts only
+            items = self._activities.get(period, {}).get(rep_id, ())
+            for item in heapq.nlargest(RECENT_ACTIVITIES, items, key=lambda x: (x[0], x[4])):
+                activities.append({"id": item[2], "kind": item[1], "occurred_at": self.cal.iso(pd.instant_us(item[0])),
                                    "deal_id": item[3]})
         return {
             "period": period,
@@ -800,6 +790,20 @@ class Projection:
             "weekly_bookings": [{"week": w, "bookings": money(weekly.get(w, ZERO))} for w in self.cal.weeks_of(period)],
         }
 
+    def _deal_doc(self, d: DealState) -> dict:
+        return {
+            "id": d.deal_id,
+            "customer": d.customer_id,
+            "product_line": d.product_line,
+            "kind": d.kind,
+            "source_channel": d.source_channel,
+            "owner": d.close_owner or d.owner,
+            "amount": money(d.closed_amount if d.closed_t is not None else d.amount),
+            "status": d.status,
+            "created_at": self.cal.iso(d.created_t),
+            "closed_at": self.cal.iso(d.closed_t) if d.closed_t is not None else None,
+        }
+
     def unmatched(self) -> dict:
         """Events still waiting for what they refer to (a deal never created)."""
         deals = {}
@@ -807,7 +811,7 @@ class Projection:
         for deal_id in sorted(self._pending):
             items = sorted(self._pending[deal_id])
             deals[deal_id] = [{"id": eid, "type": kind, "position": pos,
-                               "occurred_at": pd.iso_local(t, self.tz)} for pos, eid, kind, t in items]
+                               "occurred_at": self.cal.iso(t)} for pos, eid, kind, t in items]
             count += len(items)
         return {"position": self.position, "count": count, "deals": deals, "rejected": list(self._rejected)}
 
