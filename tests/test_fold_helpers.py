@@ -17,12 +17,12 @@ COLLECTED = SHARED / "rulesets" / "seed-table3-collected.toml"
 _counter = [0]
 
 
-def ev(kind: str, at: str, **data) -> dict:
+def ev(event_type: str, at: str, **data) -> dict:
     """A canonical event as a dict; `at` is local Shanghai time unless it has an offset."""
     _counter[0] += 1
     if not (at.endswith("Z") or "+" in at[10:]):
         at = at + "+08:00"
-    return {"id": f"t-{_counter[0]:06d}", "type": kind, "occurred_at": at, "data": data}
+    return {"id": f"t-{_counter[0]:06d}", "type": event_type, "occurred_at": at, "data": data}
 
 
 def decode(items: list[dict]):
