@@ -322,7 +322,7 @@ async def connect(settings: Settings, *, name: str = "quotaboard", wait: float =
         except BrokerUnavailable:
             if time.monotonic() >= deadline:
                 raise
-        except (OSError, asyncio.TimeoutError, nats.errors.Error) as exc:
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
             if time.monotonic() >= deadline:
                 where = settings.nats_url or f"the embedded broker of {settings.data_dir}"
                 raise BrokerUnavailable(

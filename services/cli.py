@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,10 +29,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 # Modules that may add commands through `register_cli(app)`; missing ones are skipped.
 EXTENSIONS = ("services.figures", "services.audit", "services.projector", "tui")
 
-DataOpt = Annotated[Optional[Path], typer.Option("--data", help="data directory (default ./var)")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML config file (default <data>/config.toml)")]
-NatsOpt = Annotated[Optional[str], typer.Option("--nats", help="NATS URL(s) of an existing server/cluster")]
-HttpOpt = Annotated[Optional[str], typer.Option("--http", help="HOST:PORT for the gateway")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="data directory (default ./var)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default <data>/config.toml)")]
+NatsOpt = Annotated[str | None, typer.Option("--nats", help="NATS URL(s) of an existing server/cluster")]
+HttpOpt = Annotated[str | None, typer.Option("--http", help="HOST:PORT for the gateway")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print only JSON on stdout")]
 
 

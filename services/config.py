@@ -133,7 +133,7 @@ def load_settings(
         for key, value in source.items():
             if key in _KEYS:
                 values[key] = value
-    for key, kind in _KEYS.items():
+    for key in _KEYS:
         raw = env.get(ENV_PREFIX + key.upper())
         if raw:
             values[key] = raw

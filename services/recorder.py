@@ -37,6 +37,7 @@ fires once per `quotaboard up`. Never set it in production.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -48,6 +49,7 @@ from pathlib import Path
 import nats.errors
 import nats.js.errors
 from nats.js import api
+from nats.js.client import JetStreamContext
 
 from schemas.events import ContractError, decode_event
 from services.broker import STREAM, SUBJECT_PREFIX, connect, ensure_stream
@@ -90,6 +92,74 @@ class RecorderStats:
     retries: int = 0
 
 
+class Puller:
+    """Keeps one pull request open on the durable consumer; messages land in a buffer
+    through a subscription callback.
+
+    Why not `PullSubscription.fetch`: it awaits `next_msg` per message, which creates two
+    tasks and a wait_for each (measured about 5,000 msgs/s here); a callback appending to a
+    list is an order of magnitude cheaper, and an always-open request delivers a message
+    the moment it is stored (low latency) while `max_ack_pending` still bounds what is
+    outstanding. A request ends when its batch is delivered or with a status message
+    (408 expired, 409, 404); then the next one is sent. A request lost to a reconnect is
+    re-sent once it should have expired.
+    """
+
+    EXPIRES = 2.0
+
+    def __init__(self, nc, batch: int) -> None:
+        self.nc = nc
+        self.batch = batch
+        self.buffer: list = []
+        self.arrived = asyncio.Event()
+        self.inbox = nc.new_inbox()
+        self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{DURABLE}"
+        self.owed = 0
+        self.sent_at = 0.0
+        self.sub = None
+
+    async def start(self) -> None:
+        self.sub = await self.nc.subscribe(self.inbox, cb=self._on_msg, pending_msgs_limit=-1,
+                                           pending_bytes_limit=-1)
+        await self._request()
+
+    async def stop(self) -> None:
+        if self.sub is not None:
+            await self.sub.unsubscribe()
+
+    async def _request(self) -> None:
+        self.owed = self.batch
+        self.sent_at = time.monotonic()
+        body = json.dumps({"batch": self.batch, "expires": int(self.EXPIRES * 1e9)}).encode()
+        await self.nc.publish(self.subject, body, reply=self.inbox)
+
+    async def _on_msg(self, msg) -> None:
+        status = JetStreamContext.is_status_msg(msg)
+        if status:
+            if status != "100":  # not a heartbeat: the request is over
+                self.owed = 0
+                self.arrived.set()
+            return
+        self.buffer.append(msg)
+        self.owed -= 1
+        self.arrived.set()
+
+    async def take(self, timeout: float) -> list:
+        """What has arrived (at most one batch), waiting up to `timeout` for the first."""
+        if not self.buffer:
+            self.arrived.clear()
+            if self.owed <= 0 or time.monotonic() - self.sent_at > self.EXPIRES + 1:
+                await self._request()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), timeout)
+            except TimeoutError:
+                pass
+        msgs, self.buffer = self.buffer[: self.batch], self.buffer[self.batch :]
+        if self.owed <= 0 and self.nc.is_connected:
+            await self._request()
+        return msgs
+
+
 def _seq(msg) -> int:
     return msg.metadata.sequence.stream
 
@@ -107,7 +177,7 @@ class Recorder:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def _subscribe(self, js):
+    async def _ensure_consumer(self, js) -> None:
         wanted = consumer_config(self.batch)
         try:
             info = await js.consumer_info(STREAM, DURABLE)
@@ -116,7 +186,6 @@ class Recorder:
                 await js.add_consumer(STREAM, config=wanted)  # updates a durable's mutable fields
         except nats.js.errors.NotFoundError:
             await js.add_consumer(STREAM, config=wanted)
-        return await js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
 
     async def run(self) -> RecorderStats:
         from events.log import EventLog  # the log engineer's module
@@ -125,7 +194,9 @@ class Recorder:
         try:
             js = nc.jetstream()
             await ensure_stream(js, self.settings.replicas)
-            sub = await self._subscribe(js)
+            await self._ensure_consumer(js)
+            puller = Puller(nc, self.batch)
+            await puller.start()
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             with EventLog(log_path(self.settings.data_dir)) as event_log:
                 log.info("recorder following %s into %s", STREAM, log_path(self.settings.data_dir))
@@ -137,30 +208,27 @@ class Recorder:
                         drain_until = time.monotonic() + DRAIN_SECONDS
                     if drain_until is not None and time.monotonic() > drain_until:
                         break
-                    try:
-                        msgs = await sub.fetch(self.batch, timeout=0.3 if drain_until else 1.0)
-                    except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                        if drain_until is not None:
-                            break
-                        continue
-                    except (nats.errors.ConnectionClosedError, nats.errors.Error, nats.js.errors.Error) as exc:
-                        log.warning("fetch failed (%s); retrying", exc)
-                        await asyncio.sleep(0.5)
-                        continue
+                    msgs = await puller.take(0.3 if drain_until else 1.0)
                     if msgs:
                         await self._record(event_log, msgs)
+                    elif drain_until is not None:
+                        break
+            await puller.stop()
             await nc.flush(timeout=2)
         finally:
             await nc.close()
         return self.stats
 
     async def _record(self, event_log, msgs: list) -> None:
+        from events.log import Poison
+
         events, quarantined, poison = [], [], []
         for msg in msgs:
             try:
                 events.append(decode_event(msg.data))
             except ContractError as exc:
-                quarantined.append((bytes(msg.data), f"{exc.reason} at {exc.path}"))
+                quarantined.append(Poison(subject=msg.subject, reason=f"{exc.reason} at {exc.path}",
+                                          raw=bytes(msg.data)))
                 poison.append(msg)
         delay = 0.1
         while True:

@@ -181,7 +181,8 @@ def test_recorder_killed_between_commit_and_ack_stores_exactly_once(make_service
     batch = [event(i, "crash") for i in range(300)]
     assert svc.post(batch).status_code == 202
     wait_until(lambda: not pid_alive(first_pid), 10, what="the recorder to kill itself")
-    assert svc.count() == 300  # committed before the kill
+    committed = svc.count()
+    assert 1 <= committed <= 300  # its first batch was committed before the kill, never acked
     wait_until(lambda: svc.service_info()["roles"].get("recorder") not in (None, first_pid), 10,
                what="the supervisor to restart the recorder")
     more = [event(i, "crash-after") for i in range(50)]

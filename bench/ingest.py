@@ -1,0 +1,225 @@
+"""Ingest benchmark: real `quotaboard up` (embedded nats-server, real SQLite) in a temp dir.
+
+Prints:
+1. HTTP -> log events/s, signed POSTs of 100 events, 16 in flight   (goal >= 10,000/s)
+2. JetStream -> log events/s: a pre-filled stream drained by the recorder (goal >= 30,000/s)
+3. p50/p99 from POST to stored row at a steady 1,000 events/s for ~10 s (goal p99 <= 20 ms)
+
+The "stored" moment is seen by a thread polling the log's last position every ~0.5 ms:
+the recorder stores in stream order, so a request is stored once the position reaches
+the cumulative count of events posted up to and including it.
+
+Usage: python bench/ingest.py [--http-events N] [--js-events N] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.gateway import sign  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def event(prefix: str, i: int) -> dict:
+    return {"id": f"{prefix}-{i}", "type": "deal.created", "occurred_at": "2026-08-01T10:00:00+08:00",
+            "source": "bench", "data": {"deal_id": f"D-{prefix}-{i}", "rep_id": "zhang", "customer_id": "C1",
+                                        "product_line": "A", "amount": "1000.00"}}
+
+
+class LogWatch:
+    """Polls the last position of <data>/log.sqlite in a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.position = 0
+        self.marks: list[tuple[int, float]] = []  # (position, time first seen)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> LogWatch:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.path.exists() and not self._stop.is_set():
+            time.sleep(0.01)
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        while not self._stop.is_set():
+            try:
+                (pos,) = db.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+            except sqlite3.OperationalError:
+                pos = self.position
+            if pos != self.position:
+                self.position = pos
+                self.marks.append((pos, time.perf_counter()))
+            time.sleep(0.0005)
+        db.close()
+
+    def wait(self, n: int, timeout: float = 120) -> float:
+        deadline = time.monotonic() + timeout
+        while self.position < n:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out: log at {self.position}, expected {n}")
+            time.sleep(0.001)
+        return time.perf_counter()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def start_service(data: Path, secret: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "QUOTABOARD_WEBHOOK_SECRET": secret}
+    out = open(data.parent / "up.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--data", str(data),
+                             "--http", f"127.0.0.1:{port}"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz").json().get("broker_connected"):
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("service did not start; see " + str(data.parent / "up.log"))
+
+
+def signed(secret: str, body: bytes) -> dict:
+    mid, ts = "msg_" + secrets.token_hex(8), int(time.time())
+    return {"webhook-id": mid, "webhook-timestamp": str(ts), "webhook-signature": sign(secret, mid, ts, body),
+            "content-type": "application/json"}
+
+
+async def http_throughput(url: str, secret: str, watch: LogWatch, total: int, base: int) -> float:
+    bodies = [json.dumps([event("h", i) for i in range(k, k + 100)]).encode() for k in range(0, total, 100)]
+    queue: asyncio.Queue = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    async with httpx.AsyncClient(base_url=url, timeout=30,
+                                 limits=httpx.Limits(max_connections=16)) as client:
+        async def worker():
+            while not queue.empty():
+                body = queue.get_nowait()
+                r = await client.post("/v1/events", content=body, headers=signed(secret, body))
+                assert r.status_code == 202, r.text
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(16)))
+    t1 = watch.wait(base + total)
+    return total / (t1 - t0)
+
+
+async def latency(url: str, secret: str, watch: LogWatch, seconds: float, base: int) -> tuple[float, float, int]:
+    per_req, interval = 10, 0.01  # 10 events every 10 ms = 1,000 events/s
+    sent: list[tuple[int, float]] = []
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        tasks = []
+        t_start = time.perf_counter()
+        n = 0
+        k = 0
+        while time.perf_counter() - t_start < seconds:
+            body = json.dumps([event("l", n + i) for i in range(per_req)]).encode()
+            n += per_req
+            sent.append((base + n, time.perf_counter()))
+            tasks.append(asyncio.ensure_future(client.post("/v1/events", content=body, headers=signed(secret, body))))
+            k += 1
+            await asyncio.sleep(max(0.0, t_start + k * interval - time.perf_counter()))
+        for r in await asyncio.gather(*tasks):
+            assert r.status_code == 202
+    watch.wait(base + n)
+    marks = list(watch.marks)
+    lat = []
+    j = 0
+    for target, t0 in sent:
+        while marks[j][0] < target:
+            j += 1
+        lat.append((marks[j][1] - t0) * 1000)
+    lat.sort()
+    return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], n
+
+
+async def js_throughput(total: int) -> float:
+    from schemas.events import decode_event
+    from services.broker import EmbeddedBroker, connect, ensure_stream
+    from services.config import load_settings
+    from services.publish import publish_events
+    from services.recorder import Recorder, log_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with EmbeddedBroker(tmp):
+            settings = load_settings(tmp, env={})
+            nc = await connect(settings)
+            js = nc.jetstream(publish_async_max_pending=10_000)
+            await ensure_stream(js)
+            events = [decode_event(json.dumps(event("j", i))) for i in range(total)]
+            for k in range(0, total, 5000):
+                await publish_events(js, events[k:k + 5000], timeout=30)
+            await nc.close()
+            watch = LogWatch(log_path(tmp)).start()
+            rec = Recorder(settings)
+            t0 = time.perf_counter()
+            task = asyncio.create_task(rec.run())
+            while watch.position < total:
+                await asyncio.sleep(0.002)
+            t1 = time.perf_counter()
+            rec.stop()
+            await task
+            watch.stop()
+            return total / (t1 - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--http-events", type=int, default=50_000)
+    ap.add_argument("--js-events", type=int, default=100_000)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+
+    js_rate = asyncio.run(js_throughput(args.js_events))
+    print(f"JetStream -> log : {js_rate:10,.0f} events/s  ({args.js_events:,} events; goal >= 30,000)")
+
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        proc, url = start_service(data, secret)
+        watch = LogWatch(data / "log.sqlite").start()
+        try:
+            http_rate = asyncio.run(http_throughput(url, secret, watch, args.http_events, 0))
+            print(f"HTTP -> log      : {http_rate:10,.0f} events/s  ({args.http_events:,} events, batches of 100; goal >= 10,000)")
+            p50, p99, n = asyncio.run(latency(url, secret, watch, args.seconds, args.http_events))
+            print(f"POST -> stored   : p50 {p50:6.1f} ms, p99 {p99:6.1f} ms  ({n:,} events at 1,000/s; goal p99 <= 20 ms)")
+        finally:
+            watch.stop()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
