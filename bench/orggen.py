@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from schemas.events import (
     ActivityLogged,
@@ -42,8 +43,6 @@ from schemas.events import (
     TargetSet,
     TargetSetData,
 )
-
-from decimal import Decimal
 
 TZ = timezone(timedelta(hours=8))
 REGIONS = ["East", "South", "North", "West", "Central", "NorthEast", "SouthWest", "NorthWest"]

@@ -24,8 +24,9 @@ sys.path.insert(0, str(HERE))
 
 
 def build_log(data_dir: Path, events: int) -> int:
-    from events.log import EventLog
     from orggen import generate
+
+    from events.log import EventLog
 
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

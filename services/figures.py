@@ -10,11 +10,20 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
 from services.readstore import ReadStore
+
+data_opt = Annotated[Path | None, typer.Option("--data", help="data directory (default ./var)")]
+period_opt = Annotated[
+    str | None, typer.Option("--period", help="2026-08, 2026-Q3 or 2026 (default: this month, else the latest)")
+]
+rep_opt = Annotated[str, typer.Option("--rep", help="rep id")]
+json_opt = Annotated[bool, typer.Option("--json", help="print only JSON on stdout")]
 
 RAG_STYLE = {"green": "green", "yellow": "yellow", "red": "red", "none": "dim"}
 RAG_MARK = {"green": "● green", "yellow": "◐ yellow", "red": "○ red", "none": "· none"}
@@ -144,19 +153,51 @@ def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: boo
 def show_unmatched(data_dir: Path, as_json: bool) -> None:
     with open_store(data_dir) as store:
         raw = store.raw_doc("unmatched")
+        doc = store.unmatched()
     if raw is None:
-        raw = b'{"events": []}'
+        raise FiguresError("no read models yet: import events first")
     if as_json:
         _write_json(raw)
         return
-    import json
-
-    doc = json.loads(raw)
-    items = doc.get("events", doc if isinstance(doc, list) else [])
     console = Console()
-    table = Table("position", "event id", "type", "waiting for")
-    for item in items:
+    table = Table("position", "event id", "type", "occurred at", "waiting for")
+    for deal_id, items in doc.get("deals", {}).items():
+        for item in items:
+            table.add_row(str(item["position"]), item["id"], item["type"], item["occurred_at"], f"deal {deal_id}")
+    for item in doc.get("rejected", []):
         table.add_row(str(item.get("position", "")), str(item.get("id", "")), str(item.get("type", "")),
-                      str(item.get("waiting_for", item.get("deal_id", ""))))
-    console.print(f"[bold]Unmatched events[/]: {len(items)}")
+                      str(item.get("occurred_at", "")), str(item.get("reason", "rejected")))
+    console.print(f"[bold]Unmatched events[/]: {doc.get('count', 0)} (as of position {doc.get('position')})")
     console.print(table)
+
+
+def register_cli(app) -> None:
+    """Adds `standings`, `funnel`, `statement` and `unmatched` to the `quotaboard` command."""
+    from services.config import load_settings
+
+    def run(fn, data: Path | None) -> None:
+        try:
+            fn(load_settings(data).data_dir)
+        except FiguresError as exc:
+            typer.echo(f"quotaboard: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    @app.command("standings")
+    def standings_cmd(period: period_opt = None, data: data_opt = None, as_json: json_opt = False) -> None:
+        """Team, regions, product lines and reps: actual, target, 达成率, RAG, statements."""
+        run(lambda d: show_standings(d, period, as_json), data)
+
+    @app.command("funnel")
+    def funnel_cmd(period: period_opt = None, data: data_opt = None, as_json: json_opt = False) -> None:
+        """The cohort funnel (销售漏斗) of deals created in the period, by lead source."""
+        run(lambda d: show_funnel(d, period, as_json), data)
+
+    @app.command("statement")
+    def statement_cmd(rep: rep_opt, period: period_opt = None, data: data_opt = None, as_json: json_opt = False) -> None:
+        """One rep's incentive statement, line by line, with the deals behind it."""
+        run(lambda d: show_statement(d, rep, period, as_json), data)
+
+    @app.command("unmatched")
+    def unmatched_cmd(data: data_opt = None, as_json: json_opt = False) -> None:
+        """Events still waiting for what they refer to (CRM-versus-finance reconciliation)."""
+        run(lambda d: show_unmatched(d, as_json), data)

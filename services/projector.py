@@ -27,7 +27,14 @@ from events.log import EventLog
 from projections.projection import Changes, Projection
 from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset, load_ruleset_dir
 from schemas.events import decode_event
-from services.readstore import Doc, ReadStore, current_path, encode_doc, new_store_path, swap_current
+from services.readstore import (
+    Doc,
+    ReadStore,
+    current_path,
+    encode_doc,
+    new_store_path,
+    swap_current,
+)
 
 log = logging.getLogger("quotaboard.projector")
 
