@@ -4,7 +4,7 @@ The app only reads: documents from a DataSource (the read-model store of the dat
 default) and change notices from a NoticeFeed (core NATS `quotaboard.changes` by
 default). Both are constructor arguments, so tests drive the app with in-memory
 documents and a queue of notices. A notice refreshes the screen on view within one
-second (notices are coalesced for 50 ms); screens underneath refresh when they come
+second (notices are coalesced for 20 ms); screens underneath refresh when they come
 back. Without notices (broker down) the store's position is polled every two seconds,
 so figures keep arriving and the header says the broker is offline.
 """
@@ -25,6 +25,8 @@ from tui.leaderboard import LeaderboardScreen
 from tui.screens import HelpScreen
 from tui.source import DataSource, NatsFeed, Notice, NoticeFeed, NullFeed, StoreSource
 from tui.widgets import state_text
+
+COALESCE_SECONDS = 0.02  # notices arriving together cause one refresh
 
 
 class QuotaboardApp(App):
@@ -105,7 +107,7 @@ class QuotaboardApp(App):
     def handle_notice(self, notice: Notice) -> None:
         self._pending.append(notice)
         if self._flush_timer is None:
-            self._flush_timer = self.set_timer(0.05, self._flush)
+            self._flush_timer = self.set_timer(COALESCE_SECONDS, self._flush)
 
     def _flush(self) -> None:
         self._flush_timer = None

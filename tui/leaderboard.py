@@ -76,35 +76,37 @@ def rank_reps(reps: dict[str, dict]) -> dict[str, int]:
     return ranks
 
 
+SORT_KEYS = {
+    "rank": lambda r: r.rank,
+    "move": lambda r: r.move,
+    "rep": lambda r: (r.entry.get("name") or r.key).lower(),
+    "region": lambda r: (r.entry.get("region") or "", r.rank),
+    "target": lambda r: dec(r.entry.get("target")),
+    "actual": lambda r: dec(r.entry.get("bookings")),
+    "attainment": lambda r: dec(r.entry.get("attainment")),
+    "gap": lambda r: dec(r.entry.get("gap")),
+    "won": lambda r: r.entry.get("deals_won"),
+    "win_rate": lambda r: dec(r.entry.get("win_rate")),
+    "collections": lambda r: dec(r.entry.get("collections")),
+    "mom": lambda r: dec(r.entry.get("mom")),
+    "earned": lambda r: dec(r.entry.get("total")),
+    LINE_COLUMN: lambda r: r.line,
+}
+SIGNATURE_FIELDS = ("name", "region", "target", "bookings", "attainment", "gap", "rag", "deals_won",
+                    "win_rate", "collections", "mom", "total")
+
+
 def sort_value(column: str, row: Row):
-    e = row.entry
-    return {
-        "rank": row.rank,
-        "move": row.move,
-        "rep": (e.get("name") or row.key).lower(),
-        "region": ((e.get("region") or ""), row.rank),
-        "target": dec(e.get("target")),
-        "actual": dec(e.get("bookings")),
-        "attainment": dec(e.get("attainment")),
-        "gap": dec(e.get("gap")),
-        "won": e.get("deals_won"),
-        "lost": e.get("deals_lost"),
-        "win_rate": dec(e.get("win_rate")),
-        "collections": dec(e.get("collections")),
-        "mom": dec(e.get("mom")),
-        "earned": dec(e.get("total")),
-        LINE_COLUMN: row.line,
-    }[column]
+    return SORT_KEYS[column](row)
 
 
 def sort_rows(rows: list[Row], column: str, reverse: bool) -> list[Row]:
     """Sort by a column; rows without a value always go last; ties by rank."""
-    present = [r for r in rows if sort_value(column, r) is not None]
-    missing = [r for r in rows if sort_value(column, r) is None]
-    present.sort(key=lambda r: r.rank)
-    present.sort(key=lambda r: sort_value(column, r), reverse=reverse)
-    missing.sort(key=lambda r: r.rank)
-    return present + missing
+    value = SORT_KEYS[column]
+    keyed = sorted(((value(r), r) for r in rows), key=lambda vr: (vr[1].rank, vr[1].key))
+    present = [vr for vr in keyed if vr[0] is not None]
+    present.sort(key=lambda vr: vr[0], reverse=reverse)
+    return [r for _, r in present] + [r for v, r in keyed if v is None]
 
 
 class LeaderboardScreen(Screen):
@@ -134,6 +136,7 @@ class LeaderboardScreen(Screen):
         self._shown_cells: dict[str, dict[str, object]] = {}
         self._shown_columns: list[str] = []
         self._line_cache: dict[tuple, dict[str, Decimal]] = {}
+        self._cell_cache: dict[str, tuple[tuple, tuple, dict[str, object]]] = {}
 
     # --- layout ----------------------------------------------------------------
 
@@ -211,6 +214,23 @@ class LeaderboardScreen(Screen):
             self._line_cache = {cache_key: amounts}
         return self._line_cache[cache_key]
 
+    def cached_cells(self, row: Row, columns: list[Column], column_keys: tuple) -> dict[str, object]:
+        """The row's cells, reusing last refresh's cell objects for what has not changed
+        (a rep overtaking others changes only the rank cells of those in between)."""
+        e = row.entry
+        figures = (row.line, self.board_mode, column_keys, *(e.get(f) for f in SIGNATURE_FIELDS))
+        place = (row.rank, row.move)
+        cached = self._cell_cache.get(row.key)
+        if cached is not None and cached[0] == figures:
+            if cached[1] == place:
+                return cached[2]
+            cells = dict(cached[2])
+            cells.update(self.cells(row, [c for c in columns if c.key in ("rank", "move")]))
+        else:
+            cells = self.cells(row, columns)
+        self._cell_cache[row.key] = (figures, place, cells)
+        return cells
+
     def cells(self, row: Row, columns: list[Column]) -> dict[str, object]:
         e, compact, mode = row.entry, self.board_mode == NARROW, self.board_mode
         out: dict[str, object] = {}
@@ -225,7 +245,8 @@ class LeaderboardScreen(Screen):
                 out[k] = self._move_text(row.move, short=False)
             elif k == "rep":
                 name = e.get("name") or row.key
-                out[k] = name if mode == NARROW else f"{name} ({row.key})" if name != row.key else name
+                # a Text per row: its identity orders the table (see render_rows)
+                out[k] = Text(name if mode == NARROW or name == row.key else f"{name} ({row.key})")
             elif k == "region":
                 out[k] = e.get("region") or "—"
             elif k == "target":
@@ -266,22 +287,21 @@ class LeaderboardScreen(Screen):
         return Text(" " if short else " =", style="dim")
 
     def render_rows(self) -> None:
+        """Show self.rows; a refresh updates only changed cells and reorders in place, so
+        the cursor stays on its rep and the scroll offset is kept."""
         table = self.query_one(DataTable)
         columns = self.visible_columns()
         column_keys = [c.key for c in columns]
         if self.sort_column not in column_keys:
             self.sort_column, self.sort_reverse = "rank", False
+        cursor_key = self.current_rep()
         rows = sort_rows(self.rows, self.sort_column, self.sort_reverse)
         keys = [r.key for r in rows]
-        new_cells = {r.key: self.cells(r, columns) for r in rows}
-        if column_keys == self._shown_columns and keys == self._shown_keys:
-            for key, cells in new_cells.items():
-                shown = self._shown_cells.get(key, {})
-                for col, value in cells.items():
-                    if shown.get(col) != value:
-                        table.update_cell(key, col, value)
-        else:
-            cursor_key = self._shown_keys[table.cursor_row] if 0 <= table.cursor_row < len(self._shown_keys) else None
+        ckeys = tuple(column_keys)
+        new_cells = {r.key: self.cached_cells(r, columns, ckeys) for r in rows}
+        shown = set(self._shown_keys)
+        wanted = set(keys)
+        if column_keys != self._shown_columns or len(shown ^ wanted) > max(20, len(keys) // 4):
             scroll_y = table.scroll_y
             if column_keys != self._shown_columns:
                 table.clear(columns=True)
@@ -290,15 +310,41 @@ class LeaderboardScreen(Screen):
                     if col.key == self.sort_column:
                         label += " ▼" if self.sort_reverse else " ▲"
                     table.add_column(Text(label, justify="right" if col.numeric and col.key != "rank" else "left"),
-                                     key=col.key, width=col.widths[self.board_mode] if col.key != LINE_COLUMN else col.widths[self.board_mode])
+                                     key=col.key, width=col.widths[self.board_mode])
             else:
                 table.clear()
             for key in keys:
                 table.add_row(*new_cells[key].values(), key=key)
-            if cursor_key in keys:
+            if cursor_key in wanted:
                 table.move_cursor(row=keys.index(cursor_key), scroll=False, animate=False)
             if scroll_y:
                 self.call_after_refresh(table.scroll_to, y=scroll_y, animate=False)
+        else:
+            order = list(self._shown_keys)
+            for key in shown - wanted:
+                table.remove_row(key)
+            order = [k for k in order if k in wanted]
+            for key in keys:
+                cells = new_cells[key]
+                if key not in shown:
+                    table.add_row(*cells.values(), key=key)
+                    order.append(key)
+                    continue
+                old = self._shown_cells.get(key)
+                if cells is not old:
+                    for col, value in list(cells.items()):
+                        previous = None if old is None else old.get(col)
+                        if previous is value:
+                            continue
+                        if previous is not None and previous == value:
+                            cells[col] = previous  # keep the table's object: it orders rows
+                        else:
+                            table.update_cell(key, col, value)
+            if order != keys:
+                position = {id(new_cells[k]["rep"]): i for i, k in enumerate(keys)}
+                table.sort("rep", key=lambda cell: position[id(cell)])
+                if cursor_key in wanted:
+                    table.move_cursor(row=keys.index(cursor_key), scroll=False, animate=False)
         self._shown_columns, self._shown_keys, self._shown_cells = column_keys, keys, new_cells
         self.query_one("#empty", Static).update(
             "" if rows else f"No figures for {self.period} yet — waiting for events."
