@@ -33,8 +33,9 @@ def ensure_log(events: int) -> Path:
         shared = None
     if shared is not None:
         return shared(events, False)
-    from events.log import EventLog
     from orggen import generate
+
+    from events.log import EventLog
 
     data_dir = HERE / "out" / f"log-{events}"
     if not (data_dir / "log.sqlite").exists():
@@ -80,7 +81,7 @@ def main() -> None:
     best, median = min(seconds), statistics.median(seconds)
     print(f"replay {args.period}: {timings.get('events', 0):,} events fed, {len(result['reps'])} reps; "
           f"best {best:.2f} s, median {median:.2f} s (goal <= 2 s)  "
-          f"[select {timings['select']:.2f} s, verify {timings['verify']:.2f} s, fold+standings {timings['fold']:.2f} s]")
+          f"[select + chain check {timings['select']:.2f} s, decode + fold + standings {timings['fold']:.2f} s]")
     print(f"  totals: before {result['totals']['before']}, after {result['totals']['after']}, "
           f"delta {result['totals']['delta']}")
 
