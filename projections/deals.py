@@ -111,8 +111,28 @@ class DealState:
         return out
 
 
+def payload(code: int, d):
+    """The plain values the fold needs from an event's data (tuples of str/Decimal/int:
+    no object the cyclic GC has to scan, and far smaller than the decoded Struct)."""
+    if code == PAID or code == REFUNDED:
+        return (d.payment_id, d.amount)
+    if code == STAGE:
+        return STAGE_INDEX[d.stage]
+    if code == WON:
+        return d.amount
+    if code == CREATED:
+        return (d.rep_id, d.customer_id, d.product_line, d.amount, d.kind, d.source_channel)
+    if code == REASSIGNED:
+        return d.rep_id
+    if code == SPLIT:
+        return tuple((x.rep_id, x.share) for x in d.splits)
+    if code == UPDATED:
+        return (d.amount, d.product_line, d.kind)
+    return None
+
+
 def fold_deal(deal_id: str, events: list[tuple], definitions: Definitions) -> DealState | None:
-    """Fold a deal's sorted events (t, pos, code, data); None until its deal.created is known."""
+    """Fold a deal's sorted events (t, pos, code, payload); None until its deal.created is known."""
     created = None
     for ev in events:
         if ev[2] == CREATED:
@@ -122,12 +142,8 @@ def fold_deal(deal_id: str, events: list[tuple], definitions: Definitions) -> De
         return None
     cd = created[3]
     s = DealState(deal_id)
-    s.owner = s.rep_id = cd.rep_id
-    s.customer_id = cd.customer_id
-    s.product_line = cd.product_line
-    s.kind = cd.kind
-    s.source_channel = cd.source_channel
-    s.amount = cd.amount
+    s.owner, s.customer_id, s.product_line, s.amount, s.kind, s.source_channel = cd
+    s.rep_id = s.owner
     s.created_t = created[0]
     collected = definitions.closed_when == "signed_and_collected"
     ratio = definitions.min_collected_ratio
@@ -138,13 +154,13 @@ def fold_deal(deal_id: str, events: list[tuple], definitions: Definitions) -> De
     payments = s.payments
     for t, pos, code, d in events:
         if code == PAID:
-            net += d.amount
-            payments.append(Payment(t, pos, d.payment_id, d.amount, split or owner_credit, False, False))
+            net += d[1]
+            payments.append(Payment(t, pos, d[0], d[1], split or owner_credit, False, False))
         elif code == REFUNDED:
-            net -= d.amount
-            payments.append(Payment(t, pos, d.payment_id, -d.amount, split or owner_credit, True, closed))
+            net -= d[1]
+            payments.append(Payment(t, pos, d[0], -d[1], split or owner_credit, True, closed))
         elif code == STAGE:
-            i = STAGE_INDEX[d.stage]
+            i = d
             if i > s.max_stage:
                 s.max_stage = i
         elif code == WON:
@@ -153,7 +169,7 @@ def fold_deal(deal_id: str, events: list[tuple], definitions: Definitions) -> De
             s.signed = True
             s.signed_t = t
             s.lost = False
-            s.won_amount = d.amount
+            s.won_amount = d
             if s.max_stage < 2:
                 s.max_stage = 2
             if not collected:
@@ -170,17 +186,18 @@ def fold_deal(deal_id: str, events: list[tuple], definitions: Definitions) -> De
         elif code == UPDATED:
             if closed:
                 continue
-            if d.amount is not None:
-                s.amount = d.amount
-            if d.product_line is not None:
-                s.product_line = d.product_line
-            if d.kind is not None:
-                s.kind = d.kind
+            amount, line, kind = d
+            if amount is not None:
+                s.amount = amount
+            if line is not None:
+                s.product_line = line
+            if kind is not None:
+                s.kind = kind
         elif code == REASSIGNED:
-            s.owner = d.rep_id
-            owner_credit = ((d.rep_id, ONE),)
+            s.owner = d
+            owner_credit = ((d, ONE),)
         elif code == SPLIT:
-            split = tuple((x.rep_id, x.share) for x in d.splits)
+            split = d
         # CREATED: nothing more (a second deal.created is ignored)
         if not closed and collected and s.signed:
             won = s.won_amount if s.won_amount is not None else s.amount

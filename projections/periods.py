@@ -145,7 +145,7 @@ def period_sort_key(period: str) -> tuple[int, int, int]:
 class Calendar:
     """Local months of a timezone as sorted start instants (µs), for bisecting."""
 
-    __slots__ = ("tz", "_starts", "_keys", "_index", "_fixed", "_fixed_us", "_fixed_text", "_ym", "_weeks")
+    __slots__ = ("tz", "_starts", "_keys", "_index", "_fixed", "_fixed_us", "_fixed_text", "_ym", "_weeks", "_week_of_day")
 
     def __init__(self, tz: ZoneInfo | str) -> None:
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
@@ -167,6 +167,7 @@ class Calendar:
         self._fixed_text = datetime(2000, 1, 1, tzinfo=self.tz).isoformat()[19:] if self._fixed is not None else ""
         self._ym = {(y, m): month_key(y, m) for y in range(FIXED_SINCE, LAST_YEAR + 1) for m in range(1, 13)}
         self._weeks: dict[str, list[str]] = {}
+        self._week_of_day: dict[int, str] = {}
 
     def month_of_datetime(self, dt: datetime) -> str:
         """The local month of an aware datetime; no conversion when it carries the zone's offset."""
@@ -207,6 +208,13 @@ class Calendar:
         return from_us(us, self.tz).date()
 
     def iso_week(self, us: int) -> str:
+        if self._fixed is not None:
+            day = (us + self._fixed_us) // US_PER_DAY
+            week = self._week_of_day.get(day)
+            if week is None:
+                y, w, _ = (NAIVE_EPOCH + timedelta(days=day)).isocalendar()
+                week = self._week_of_day[day] = f"{y:04d}-W{w:02d}"
+            return week
         y, w, _ = self.local_date(us).isocalendar()
         return f"{y:04d}-W{w:02d}"
 

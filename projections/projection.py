@@ -14,10 +14,34 @@ stand (what was published) or the period's plan is replaced. Later changes to a 
 period are paid as "adjustment for P" lines in the first month after P not closed.
 
 No I/O here: no files, no sqlite, no clock.
+
+Choices where DOMAIN.md is silent (written down here for the docs):
+- Events before a deal's `deal.created` in business order still apply to it (a payment
+  before the deal's creation date counts at its own time). A deal with no
+  `deal.created` at all is listed by `unmatched()` and feeds no figure.
+- A loss counts once per transition into "lost"; a second `deal.lost` while already
+  lost is ignored; a `deal.won` (or the close) clears the lost state.
+- Reassigning a deal keeps its latest credit split (money follows the split; counts
+  follow the new owner).
+- Region and team scopes take the rep's region/team at the instant (close, payment,
+  loss, activity); a rep's entry shows the region at the period's last instant.
+- A rep appears in a period's standings when active at any instant of it, or with any
+  figure or target in it. Deals crediting an unknown rep are counted, with the rep
+  id as name.
+- Product-line scope: the full closed amount of a deal, its count and cycle.
+- A closed month's standings show the frozen statement (what was published) beside the
+  current figures; quarter and year documents show each month's lines with a
+  `"period"` field and the explanation prefixed by the month.
+- Statements list the rep's 20 latest activities (month documents only; quarters and
+  years carry the counts by kind).
+- `period.closed` for an already closed month changes nothing; a `ruleset.applied`
+  whose TOML does not load is listed under `unmatched()["rejected"]`.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 import heapq
 from bisect import insort
 from collections.abc import Sequence
@@ -37,6 +61,7 @@ from projections.deals import (
     WON,
     DealState,
     fold_deal,
+    payload,
 )
 from projections.facts import MenteeClose, PeriodFacts, RepFacts
 from projections.funnel import count_cohort
@@ -86,6 +111,22 @@ class Adjustment:
         self.for_period = for_period
 
 
+def _gc_paused(method):
+    """Run a method with the cyclic GC paused (documents allocate many small, acyclic dicts)."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        if not gc.isenabled():
+            return method(*args, **kwargs)
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return wrapper
+
+
 class Projection:
     """All read models, folded from the event log in business order."""
 
@@ -122,6 +163,7 @@ class Projection:
         self._touched_reps: set[str] = set()
         self._dirty: set[str] = set()
         self._dirty_other: set[str] = set()
+        self._stale: set[str] = set()  # months to recompute without making them known
         # closing and corrections
         self._closed: dict[str, dict] = {}
         self._frozen_own: dict[str, dict[str, Decimal]] = {}
@@ -139,6 +181,18 @@ class Projection:
     # --- applying events --------------------------------------------------------------
 
     def apply(self, batch: Sequence[tuple[int, ev.Event]]) -> Changes:
+        # The cyclic GC is paused for the batch (nothing here makes cycles): with a million
+        # live events it would otherwise rescan the whole state every few thousand events.
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            return self._apply(batch)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _apply(self, batch: Sequence[tuple[int, ev.Event]]) -> Changes:
         changes = Changes(position=self.position)
         deal_codes = _DEAL_CODES
         deal_events = self._deal_events
@@ -162,7 +216,7 @@ class Projection:
                 d = event.data
                 deal_id = d.deal_id
                 t = (event.occurred_at - epoch) // us
-                item = (t, pos, code, d)
+                item = (t, pos, code, payload(code, d))
                 lst = deal_events.get(deal_id)
                 if lst is None:
                     deal_events[deal_id] = [item]
@@ -221,7 +275,7 @@ class Projection:
             self._dirty.add(d.period)
         else:
             self._dirty_other.add(d.period)
-            self._dirty.add(pd.last_month(d.period))
+            self._stale.add(pd.last_month(d.period))  # a quarterly plan's statement
         if d.scope == "rep":
             self._touched_reps.add(d.scope_id)
 
@@ -263,7 +317,8 @@ class Projection:
             return
         self._months |= dirty
         self._other_periods |= self._dirty_other
-        affected = self._affected(dirty)
+        affected = self._affected(dirty | self._stale)
+        self._stale.clear()
         periods = set(self._dirty_other)
         for m in affected:
             periods.add(m)
@@ -664,6 +719,7 @@ class Projection:
                 total += x.amount
         return lines, total
 
+    @_gc_paused
     def standings(self, period: str) -> dict:
         """cli.md's `standings --json` for a month, quarter or year."""
         doc = self._doc_cache.get(period)
@@ -731,6 +787,7 @@ class Projection:
             "reps": reps,
         }
 
+    @_gc_paused
     def funnel(self, period: str) -> dict:
         """cli.md's `funnel --json`: the cohort of deals created in the period."""
         doc = self._funnel_cache.get(period)
@@ -743,6 +800,7 @@ class Projection:
             self._funnel_cache[period] = doc
         return {**doc, "position": self.position}
 
+    @_gc_paused
     def statement(self, rep_id: str, period: str) -> dict:
         """The rep's standings entry plus the deals and activities behind it."""
         standings = self.standings(period)
@@ -804,6 +862,7 @@ class Projection:
             "closed_at": self.cal.iso(d.closed_t) if d.closed_t is not None else None,
         }
 
+    @_gc_paused
     def unmatched(self) -> dict:
         """Events still waiting for what they refer to (a deal never created)."""
         deals = {}
