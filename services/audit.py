@@ -622,14 +622,28 @@ def rebuild_with_progress(data_dir: Path | str, *, show: bool = True) -> dict:
 
     started = time.perf_counter()
     if show:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
-        with Progress(TextColumn("rebuild"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                      TimeRemainingColumn(), transient=True) as bar:
-            task = bar.add_task("rebuild", total=None)
+        from events.log import EventLog
+        from services.projector import log_path
+
+        with EventLog(log_path(data_dir), readonly=True) as event_log:
+            head = event_log.last_position()
+        columns = (TextColumn("rebuild"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                   TimeRemainingColumn())
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task("rebuild", total=max(head, 1), rate="")
 
             def progress(position: int, head: int) -> None:
-                bar.update(task, completed=position, total=head)
+                elapsed = time.perf_counter() - started
+                rate = f"{position / elapsed:,.0f} events/s" if elapsed > 0 else ""
+                bar.update(task, completed=position, total=max(head, 1), rate=rate)
 
             path, position = rebuild(data_dir, progress=progress)
     else:

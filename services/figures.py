@@ -7,6 +7,7 @@ default prints a table for a person. No figure is computed here.
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -58,8 +59,8 @@ def pick_period(store: ReadStore, period: str | None) -> str:
     return months[-1]
 
 
-def _write_json(raw: bytes) -> None:
-    sys.stdout.buffer.write(raw + b"\n")
+def _write_json(doc: dict) -> None:
+    sys.stdout.buffer.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
     sys.stdout.flush()
 
 
@@ -74,10 +75,10 @@ def _money(value: str | None) -> str:
 def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
     with open_store(data_dir) as store:
         period = pick_period(store, period)
-        if as_json:
-            _write_json(store.raw_doc("standings", period))
-            return
         doc = store.standings(period)
+        if as_json:
+            _write_json(doc)
+            return
     console = Console()
     ruleset = doc.get("ruleset") or {}
     console.print(f"[bold]Standings {period}[/]  ruleset {ruleset.get('id')}  position {doc.get('position')}")
@@ -104,10 +105,10 @@ def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
 def show_funnel(data_dir: Path, period: str | None, as_json: bool) -> None:
     with open_store(data_dir) as store:
         period = pick_period(store, period)
-        if as_json:
-            _write_json(store.raw_doc("funnel", period))
-            return
         doc = store.funnel(period)
+        if as_json:
+            _write_json(doc)
+            return
     console = Console()
     console.print(f"[bold]Funnel {period}[/] (deals created in the period)")
     stages = doc.get("stages", {})
@@ -127,13 +128,12 @@ def show_funnel(data_dir: Path, period: str | None, as_json: bool) -> None:
 def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: bool) -> None:
     with open_store(data_dir) as store:
         period = pick_period(store, period)
-        raw = store.raw_doc("statement", period, rep_id)
-        if raw is None:
+        doc = store.statement(period, rep_id)
+        if doc is None:
             raise FiguresError(f"no statement for rep {rep_id!r} in {period}")
         if as_json:
-            _write_json(raw)
+            _write_json(doc)
             return
-        doc = store.statement(period, rep_id)
     console = Console()
     console.print(f"[bold]Statement {period} — {doc.get('name')} ({rep_id}), {doc.get('region')}[/]")
     console.print(f"bookings {_money(doc.get('bookings'))} of target {_money(doc.get('target'))}: "
@@ -145,19 +145,18 @@ def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: boo
     console.print(lines)
     deals = Table("deal", "customer", "product", "amount", "status", "closed at")
     for deal in doc.get("deals", []):
-        deals.add_row(str(deal.get("deal_id")), str(deal.get("customer_id", "")), str(deal.get("product_line", "")),
+        deals.add_row(str(deal.get("id")), str(deal.get("customer", "")), str(deal.get("product_line", "")),
                       _money(deal.get("amount")), str(deal.get("status", "")), str(deal.get("closed_at") or ""))
     console.print(deals)
 
 
 def show_unmatched(data_dir: Path, as_json: bool) -> None:
     with open_store(data_dir) as store:
-        raw = store.raw_doc("unmatched")
         doc = store.unmatched()
-    if raw is None:
+    if doc is None:
         raise FiguresError("no read models yet: import events first")
     if as_json:
-        _write_json(raw)
+        _write_json(doc)
         return
     console = Console()
     table = Table("position", "event id", "type", "occurred at", "waiting for")

@@ -140,16 +140,22 @@ class ReadStore:
         return int(value) if value else 0
 
     def doc(self, kind: str, period: str = "", key: str = "") -> dict | None:
-        row = self._db.execute(
-            "SELECT doc FROM docs WHERE kind = ? AND period = ? AND key = ?", (kind, period, key)
-        ).fetchone()
-        return json.loads(row[0]) if row else None
+        """A document as readers see it: `position` is the store's checkpoint.
 
-    def raw_doc(self, kind: str, period: str = "", key: str = "") -> bytes | None:
-        row = self._db.execute(
-            "SELECT doc FROM docs WHERE kind = ? AND period = ? AND key = ?", (kind, period, key)
-        ).fetchone()
-        return bytes(row[0]) if row else None
+        A document is rewritten only when its figures change, so the position stored
+        inside it can be older than the checkpoint; the figures are the same at the
+        checkpoint, which is the position a reader should be told.
+        """
+        with self._db:  # one read transaction: document and checkpoint agree
+            row = self._db.execute(
+                "SELECT doc FROM docs WHERE kind = ? AND period = ? AND key = ?", (kind, period, key)
+            ).fetchone()
+            if row is None:
+                return None
+            doc = json.loads(row[0])
+            if isinstance(doc, dict) and "position" in doc:
+                doc["position"] = self.position()
+        return doc
 
     def periods(self, kind: str = "standings") -> list[str]:
         rows = self._db.execute("SELECT DISTINCT period FROM docs WHERE kind = ? ORDER BY period", (kind,))
