@@ -79,7 +79,7 @@ class Figures:
 
     __slots__ = ("period", "team", "region", "product_line", "rep",
                  "rep_product_line", "rep_renewal", "rep_referral", "rep_refunds",
-                 "mentee_closes", "rep_deals", "closed_deals", "lost_deals")
+                 "mentee_closes", "rep_deals", "closed_deals", "lost_deals", "parts")
 
     def __init__(self, period: str) -> None:
         self.period = period
@@ -94,8 +94,26 @@ class Figures:
         self.mentee_closes: list[MenteeClose] = []
         # the deals behind a rep's figures: deal -> [credited bookings, credited collections, share at close]
         self.rep_deals: dict[str, dict[str, list]] = {}
+        self.parts: list[Figures] = []  # the months a quarter or year is made of
         self.closed_deals: list[str] = []
         self.lost_deals: list[str] = []
+
+    def deals_of(self, rep: str) -> dict[str, list]:
+        """The deals behind a rep's figures: deal -> [credited bookings, collections, share at close]."""
+        if not self.parts:
+            return self.rep_deals.get(rep, {})
+        out: dict[str, list] = {}
+        for part in self.parts:
+            for deal_id, (b, c, share) in part.deals_of(rep).items():
+                cur = out.get(deal_id)
+                if cur is None:
+                    out[deal_id] = [b, c, share]
+                else:
+                    cur[0] += b
+                    cur[1] += c
+                    if share is not None:
+                        cur[2] = share
+        return out
 
     def scope(self, scope: str) -> dict[str, Acc]:
         return getattr(self, scope)
@@ -116,17 +134,7 @@ class Figures:
         for rep, refunds in other.rep_refunds.items():
             self.rep_refunds.setdefault(rep, []).extend(refunds)
         self.mentee_closes.extend(other.mentee_closes)
-        for rep, deals in other.rep_deals.items():
-            mine = self.rep_deals.setdefault(rep, {})
-            for deal_id, (b, c, share) in deals.items():
-                cur = mine.get(deal_id)
-                if cur is None:
-                    mine[deal_id] = [b, c, share]
-                else:
-                    cur[0] += b
-                    cur[1] += c
-                    if share is not None:
-                        cur[2] = share
+        self.parts.append(other)  # a rep's deals are merged on demand (deals_of)
         self.closed_deals.extend(other.closed_deals)
         self.lost_deals.extend(other.lost_deals)
 

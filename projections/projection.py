@@ -814,7 +814,7 @@ class Projection:
         start, end = self.cal.bounds(period)
         deals = []
         weekly: dict[str, Decimal] = {}
-        for deal_id, (credited, collected, share) in sorted(fig.rep_deals.get(rep_id, {}).items()):
+        for deal_id, (credited, collected, share) in sorted(fig.deals_of(rep_id).items()):
             d = self._deals[deal_id]
             closed_here = d.closed_t is not None and start <= d.closed_t < end
             if closed_here and credited:
