@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 US_PER_DAY = 86_400_000_000
 
@@ -31,7 +31,7 @@ def instant_us(dt: datetime) -> int:
     return (dt - EPOCH) // US
 
 
-def from_us(us: int, tz: ZoneInfo | timezone = timezone.utc) -> datetime:
+def from_us(us: int, tz: ZoneInfo | timezone = UTC) -> datetime:
     return (EPOCH + timedelta(microseconds=us)).astimezone(tz)
 
 

@@ -38,7 +38,7 @@ def test_close_freezes_what_was_published():
 def test_back_dated_deal_for_a_closed_month_is_an_adjustment_next_month():
     p = project(seed_raw() + [close("2026-08")])
     frozen_before = p.frozen("2026-08")
-    changes = p.apply(list(zip([39, 40], decode(late_deal()))))
+    changes = p.apply(list(zip([39, 40], decode(late_deal()), strict=True)))
     assert {"2026-08", "2026-09"} <= changes.periods
     assert p.frozen("2026-08") == frozen_before
     aug = p.standings("2026-08")["reps"]["zhang"]
@@ -57,14 +57,14 @@ def test_adjustment_paid_once_even_when_the_next_month_closes_too():
     frozen_sep = p.frozen("2026-09")["reps"]["zhang"]
     assert ("adjustment", "15700.00") in lines(frozen_sep)
     # nothing more for August in October: already paid in the frozen September
-    p.apply(list(zip([100], decode([ev("activity.logged", "2026-10-02T10:00:00", activity_id="A99",
-                                         rep_id="zhang", kind="call")]))))
+    call = ev("activity.logged", "2026-10-02T10:00:00", activity_id="A99", rep_id="zhang", kind="call")
+    p.apply(list(zip([100], decode([call]), strict=True)))
     oct_ = p.standings("2026-10")["reps"]["zhang"]
     assert [x for x in oct_["statement"] if x["component"] == "adjustment"] == []
     # a second change to August after both closes: only the new difference, in October
     more = [ev("deal.created", "2026-08-12T10:00:00", deal_id="D9", rep_id="wang", customer_id="C9",
                product_line="C", amount="30000"), ev("deal.won", "2026-08-22T10:00:00", deal_id="D9")]
-    p.apply(list(zip([101, 102], decode(more))))
+    p.apply(list(zip([101, 102], decode(more), strict=True)))
     oct_ = p.standings("2026-10")["reps"]["wang"]
     adj = [x for x in oct_["statement"] if x["component"] == "adjustment"]
     assert [x["amount"] for x in adj] == ["6200.00"]  # 360,000 at 120%: 10,800 + 3,000 + 500 − 8,100

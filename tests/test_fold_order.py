@@ -47,7 +47,7 @@ def fold(order: list[int], cuts: list[int], which: str) -> Projection:
     p = Projection(RULESETS[which])
     batch = [(pos, EVENTS[i]) for pos, i in enumerate(order, 1)]
     bounds = [0] + sorted(set(c for c in cuts if 0 < c < len(batch))) + [len(batch)]
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in zip(bounds, bounds[1:], strict=False):
         p.apply(batch[a:b])
     return p
 

@@ -89,7 +89,7 @@ def test_back_dated_transfer_restates_regions():
     late = ev("rep.transferred", "2026-08-02T00:00:00", rep_id="a", region="North")
     p = project(base)
     assert p.standings("2026-08")["regions"]["East"]["bookings"] == "100000.00"
-    changes = p.apply(list(zip([100], decode([late]))))
+    changes = p.apply(list(zip([100], decode([late]), strict=True)))
     assert "2026-08" in changes.periods and "a" in changes.reps
     regions = p.standings("2026-08")["regions"]
     assert regions["North"]["bookings"] == "100000.00"
@@ -181,7 +181,7 @@ def test_unmatched_payment_waits_for_its_deal_then_counts_at_its_own_time():
     assert un["deals"]["D9"][0]["type"] == "payment.received" and un["deals"]["D9"][0]["position"] == 4
     assert rep(p, "2026-08", "a")["collections"] == "0.00" if "2026-08" in p.periods() else True
     late = [deal("D9", "a", "2026-09-01T10:00:00")]
-    changes = p.apply(list(zip([5], decode(late))))
+    changes = p.apply(list(zip([5], decode(late), strict=True)))
     assert p.unmatched()["count"] == 0
     assert "2026-08" in changes.periods
     assert rep(p, "2026-08", "a")["collections"] == "5000.00"  # at the payment's own occurred_at
@@ -212,7 +212,7 @@ def test_new_customers_first_close_ever_and_back_dated_earlier_close():
     p = project(items)
     assert rep(p, "2026-09", "a")["new_customers"] == 1
     late = [deal("D2", "b", "2026-07-01T10:00:00", customer="K"), ev("deal.won", "2026-08-05T10:00:00", deal_id="D2")]
-    changes = p.apply(list(zip([10, 11], decode(late))))
+    changes = p.apply(list(zip([10, 11], decode(late), strict=True)))
     assert {"2026-08", "2026-09"} <= changes.periods
     assert rep(p, "2026-09", "a")["new_customers"] == 0
     assert rep(p, "2026-08", "b")["new_customers"] == 1

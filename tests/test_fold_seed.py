@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from test_fold_helpers import COLLECTED, SIGNED, project, seed_raw
 
 
