@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fold_helpers import COLLECTED, SIGNED, decode, ev, everything, seed_raw
+from test_fold_helpers import COLLECTED, SIGNED, decode, ev, everything, seed_raw, strip_position
 
 from projections.projection import Projection
 from projections.rulesets import RulesetSet, load_ruleset
@@ -91,3 +91,28 @@ def test_replaying_an_applied_batch_changes_nothing():
     before = everything(p)
     changes = p.apply([(pos, EVENTS[pos - 1]) for pos in range(1, 10)])
     assert changes.periods == set() and everything(p) == before
+
+
+def _store_from_changes(order: list[int], cuts: list[int]) -> tuple[dict, Projection]:
+    """What a projector writing only each batch's Changes would hold at the end."""
+    p = Projection(RULESETS["signed"])
+    batch = [(pos, EVENTS[i]) for pos, i in enumerate(order, 1)]
+    bounds = [0] + sorted(set(c for c in cuts if 0 < c < len(batch))) + [len(batch)]
+    store: dict = {}
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        changes = p.apply(batch[a:b])
+        for period in changes.periods:
+            standings = p.standings(period)
+            store[("standings", period)] = strip_position(standings)
+            store[("funnel", period)] = strip_position(p.funnel(period))
+            for rep in changes.reps & standings["reps"].keys():
+                store[("statement", period, rep)] = strip_position(p.statement(rep, period))
+    return store, p
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(order=st.permutations(list(range(len(EVENTS)))),
+       cuts=st.lists(st.integers(min_value=1, max_value=len(EVENTS) - 1), max_size=10))
+def test_changes_name_every_document_that_changed(order, cuts):
+    store, p = _store_from_changes(order, cuts)
+    assert store == everything(p)
