@@ -10,8 +10,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.natsutil import wait_until
-from tests.test_audit import COLLECTED, FIRST, SEED
+from natsutil import wait_until
+from test_audit import COLLECTED, FIRST, SEED
 
 pytestmark = pytest.mark.slow
 
