@@ -9,7 +9,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from natsutil import wait_until
 from test_audit import COLLECTED, FIRST, SEED
 
