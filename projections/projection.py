@@ -92,7 +92,9 @@ _REP_CODES = {ev.RepOnboarded: ONBOARDED, ev.RepTransferred: TRANSFERRED, ev.Rep
 
 @dataclass
 class Changes:
-    """What a batch changed: the periods whose documents to rewrite, the reps whose statements."""
+    """What a batch changed: the periods whose documents to rewrite, and the reps whose own
+    statement parts (deals, activities, weekly bookings) changed. Any rep's figures and
+    lines may change with a period (team and rank awards): read them from `standings`."""
 
     position: int
     periods: set[str] = field(default_factory=set)
@@ -331,7 +333,6 @@ class Projection:
         self._invalidate(periods)
         changes.periods |= periods & known
         changes.reps |= self._touched_reps
-        changes.reps |= self._reps.keys()
         self._touched_reps.clear()
         dirty.clear()
         self._dirty_other.clear()
@@ -475,7 +476,7 @@ class Projection:
             periods |= {m, pd.quarter_of(m), m[:4]}
         self._invalidate(periods)
         changes.periods |= periods & self._known_periods()
-        changes.reps |= self._reps.keys() | reps.keys()
+        changes.reps |= reps.keys()
 
     def _apply_ruleset(self, pos: int, event: ev.RulesetApplied, changes: Changes) -> None:
         self.position = pos

@@ -106,8 +106,13 @@ def _store_from_changes(order: list[int], cuts: list[int]) -> tuple[dict, Projec
             store[("standings", period)] = strip_position(standings)
             store[("funnel", period)] = strip_position(p.funnel(period))
             for rep in changes.reps & standings["reps"].keys():
-                store[("statement", period, rep)] = strip_position(p.statement(rep, period))
+                store[("statement", period, rep)] = _own_parts(p.statement(rep, period))
     return store, p
+
+
+def _own_parts(statement: dict) -> dict:
+    """What a statement adds to the rep's standings entry (the figures are read from standings)."""
+    return {k: statement[k] for k in ("deals", "activities", "weekly_bookings")}
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -115,4 +120,8 @@ def _store_from_changes(order: list[int], cuts: list[int]) -> tuple[dict, Projec
        cuts=st.lists(st.integers(min_value=1, max_value=len(EVENTS) - 1), max_size=10))
 def test_changes_name_every_document_that_changed(order, cuts):
     store, p = _store_from_changes(order, cuts)
-    assert store == everything(p)
+    full = everything(p)
+    for key, doc in full.items():
+        if key[0] == "statement":
+            full[key] = _own_parts(doc)
+    assert store == full
