@@ -26,7 +26,6 @@ from pathlib import Path
 from events.log import EventLog
 from projections.projection import Changes, Projection
 from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset, load_ruleset_dir
-from schemas.events import decode_event
 from services.readstore import (
     Doc,
     ReadStore,
@@ -67,29 +66,26 @@ def _rulesets_from_meta(raw: str) -> RulesetSet:
     return RulesetSet(loaded)
 
 
-def documents(projection: Projection, changes: Changes) -> list[Doc]:
-    """The JSON documents a batch of changes rewrites: what readers will see."""
+def documents(projection: Projection, changes: Changes, *, every_rep: bool = False) -> list[Doc]:
+    """The JSON documents a batch of changes rewrites: what readers will see.
+
+    Statement documents (a rep's deals, activities, weekly bookings) are rewritten for
+    the reps the batch touched, or for every rep when a fresh store is filled; their
+    figures are always read through the period's standings (ReadStore.statement).
+    """
     docs: list[Doc] = []
     for period in sorted(changes.periods):
         standings = projection.standings(period)
         docs.append(("standings", period, "", encode_doc(standings)))
         docs.append(("funnel", period, "", encode_doc(projection.funnel(period))))
-        for rep_id in sorted(changes.reps & standings.get("reps", {}).keys()):
+        reps = standings.get("reps", {}).keys()
+        for rep_id in sorted(reps if every_rep else changes.reps & reps):
             docs.append(("statement", period, rep_id, encode_doc(projection.statement(rep_id, period))))
         frozen = projection.frozen(period)
         if frozen is not None:
             docs.append(("frozen", period, "", encode_doc(frozen)))
     docs.append(("unmatched", "", "", encode_doc(projection.unmatched())))
     return docs
-
-
-def all_changes(projection: Projection) -> Changes:
-    """Every period and rep: what a fresh store must be given."""
-    periods = set(projection.periods())
-    reps: set[str] = set()
-    for period in periods:
-        reps |= projection.standings(period).get("reps", {}).keys()
-    return Changes(position=projection.position, periods=periods, reps=reps)
 
 
 @dataclass
@@ -108,7 +104,7 @@ class Catchup:
         if until is not None and start > until:
             return None
         end = start + self.batch - 1 if until is None else min(until, start + self.batch - 1)
-        batch = [(r.position, decode_event(r.payload)) for r in self.log.read(start, until_position=end)]
+        batch = list(self.log.read_events(start, batch=self.batch, until_position=end))
         if not batch:
             return None
         return self.projection.apply(batch)
@@ -221,11 +217,13 @@ def rebuild(data_dir: Path | str, *, rulesets: RulesetSet | None = None,
         # Catch up with what arrived meanwhile, then write everything once and swap.
         while (head := event_log.last_position()) > catchup.projection.position:
             catchup.run_until(head, write=False)
-        store.write(documents(catchup.projection, all_changes(catchup.projection)),
-                    catchup.projection.position, {"rulesets": _rulesets_meta(rulesets),
-                                                  "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        position = catchup.projection.position
+        everything = Changes(position=position, periods=set(catchup.projection.periods()), reps=set())
+        meta = {"rulesets": _rulesets_meta(rulesets),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        store.write(documents(catchup.projection, everything, every_rep=True), position, meta)
         swap_current(data_dir, path)
-        return path, catchup.projection.position
+        return path, position
     finally:
         store.close()
         event_log.close()

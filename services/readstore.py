@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS docs (
 """
 
 Doc = tuple[str, str, str, bytes]  # kind, period, key, JSON bytes
+# A statement's own detail lists; the standings entry's `activities` is a count.
+_DETAIL_KEYS = frozenset({"deals", "activities", "weekly_bookings"})
 
 _encode = msgspec.json.Encoder().encode
 
@@ -168,7 +170,18 @@ class ReadStore:
         return self.doc("funnel", period)
 
     def statement(self, period: str, rep_id: str) -> dict | None:
-        return self.doc("statement", period, rep_id)
+        """A rep's statement: the deals behind it, with the figures of the period's standings.
+
+        The figures come from the standings document, which every batch that touches the
+        period rewrites, so a team or rank award earned through other reps' deals shows
+        here at once.
+        """
+        with self._db:
+            doc = self.doc("statement", period, rep_id)
+            standings = self.doc("standings", period)
+        if doc is not None and standings is not None and rep_id in standings.get("reps", {}):
+            doc.update((k, v) for k, v in standings["reps"][rep_id].items() if k not in _DETAIL_KEYS)
+        return doc
 
     def unmatched(self) -> dict | None:
         return self.doc("unmatched")
