@@ -1,0 +1,165 @@
+"""Fault suite: processes SIGKILLed mid-load, the broker killed, the SQLite store failing
+on write, a poison message. Real `quotaboard up`, real nats-server, real SQLite.
+
+Each test prints one `FAULT ...` line with its measured counts (`pytest -s` shows them);
+docs/faults.md holds the figures of a recorded run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+
+import pytest
+from faultutil import (
+    Load,
+    batches,
+    company_events,
+    consumer_state,
+    kill_role,
+    log_ids,
+    projector_position,
+    role_pid,
+    standings_json,
+    standings_periods,
+    wait_all_acked,
+)
+from natsutil import event, wait_until
+
+N_EVENTS = 20_000
+KILLS = 5
+
+RECORDER_ACKALL_BUG = (
+    "recorder.py: AckPolicy.ALL with max_ack_pending=BATCH does not hold back newer messages when a "
+    "SIGKILLed recorder left k < BATCH messages delivered but uncommitted; the restarted recorder is "
+    "given BATCH-k newer ones before ack_wait expires, and its AckAll of their highest sequence "
+    "acknowledges the k uncommitted ones, which are never redelivered: lost from the log"
+)
+
+
+def report(name: str, **counts) -> None:
+    print(f"\nFAULT {name}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def log_counts(svc, sent_ids: list[str]) -> dict:
+    ids = log_ids(svc.data_dir)
+    c = Counter(ids)
+    sent = set(sent_ids)
+    return {"stored": len(ids), "duplicated": sum(n - 1 for n in c.values() if n > 1),
+            "lost": len(sent - set(c)), "unexpected": len(set(c) - sent)}
+
+
+def assert_exactly_once(svc, sent_ids: list[str], name: str, **extra) -> dict:
+    counts = log_counts(svc, sent_ids)
+    report(name, sent=len(set(sent_ids)), **counts, **extra)
+    assert (counts["duplicated"], counts["lost"], counts["unexpected"]) == (0, 0, 0), counts
+    assert counts["stored"] == len(set(sent_ids))
+    res = svc.cli("verify")
+    assert res.returncode == 0, res.stderr
+    return counts
+
+
+def freeze_until_in_flight(data_dir):
+    """before_kill for the recorder: SIGSTOP it and wait (≤ 2 s) until the broker has
+    delivered it messages it has not acknowledged, so the SIGKILL lands mid-batch."""
+    def go(pid: int) -> None:
+        os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                if consumer_state(data_dir)["num_ack_pending"] > 0:
+                    return
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+            time.sleep(0.05)
+
+    return go
+
+
+# --- the recorder SIGKILLed with a batch in hand ---------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=RECORDER_ACKALL_BUG)
+def test_recorder_killed_with_batch_in_hand_loses_nothing(make_service):
+    """Deterministic form of the fault: the recorder holds 300 delivered, uncommitted
+    messages when it is SIGKILLed; 300 more arrive right after its restart."""
+    svc = make_service()
+    first = [event(i, "inhand") for i in range(300)]
+    for _attempt in range(3):  # its pull request must be open while it is stopped
+        pid = wait_until(lambda: role_pid(svc, "recorder"), 10, what="the recorder")
+        os.kill(pid, signal.SIGSTOP)
+        assert svc.post(first).status_code == 202
+        try:
+            wait_until(lambda: consumer_state(svc.data_dir)["num_ack_pending"] > 0, 3, what="delivery")
+            break
+        except AssertionError:
+            os.kill(pid, signal.SIGCONT)
+            wait_all_acked(svc.data_dir, 20)
+    stored_before = svc.count()
+    kill_role(svc, "recorder", before_kill=lambda p: None)
+    second = [event(i, "inhand-after") for i in range(300)]
+    assert svc.post(second).status_code == 202
+    wait_all_acked(svc.data_dir, 30)
+    time.sleep(0.3)
+    sent = [e["id"] for e in first + second]
+    st = consumer_state(svc.data_dir)
+    assert_exactly_once(svc, sent, "recorder SIGKILL with 300 in hand", stored_before_kill=stored_before,
+                        stream=st["stream_messages"], ack_floor=st["ack_floor"])
+
+
+def test_recorder_killed_five_times_during_load(make_service, request):
+    svc = make_service()
+    events = company_events(N_EVENTS, prefix="rk")
+    sent = [e["id"] for e in events]
+    load = Load(svc.url, svc.secret, batches(events), senders=3, rate=1000, deadline=120).start()
+    rnd = random.Random(7001)
+    at = []
+    for _ in range(KILLS):
+        time.sleep(rnd.uniform(0.05, 1.0))
+        kill_role(svc, "recorder", before_kill=freeze_until_in_flight(svc.data_dir))
+        at.append(load.progress())
+    result = load.wait()
+    assert result.failed == [] and result.unfinished == 0 and result.server_errors == {}, result
+    assert result.accepted == N_EVENTS
+    st = wait_all_acked(svc.data_dir, 90)
+    time.sleep(0.3)
+    counts = log_counts(svc, sent)
+    report("recorder SIGKILL x5 during load", sent=N_EVENTS, **counts, stream=st["stream_messages"],
+           http=dict(result.statuses), kills_at_events_sent=at)
+    if counts["lost"]:
+        pytest.xfail(f"{counts['lost']} events lost: {RECORDER_ACKALL_BUG}")
+    assert_exactly_once(svc, sent, "recorder SIGKILL x5 during load (checked)")
+
+
+# --- the projector SIGKILLed during a 20,000-event load ---------------------------------------
+
+
+def test_projector_killed_five_times_read_models_equal_a_rebuild(make_service):
+    svc = make_service()
+    events = company_events(N_EVENTS, prefix="pk")
+    sent = [e["id"] for e in events]
+    load = Load(svc.url, svc.secret, batches(events), senders=3, rate=1500, deadline=120).start()
+    rnd = random.Random(7002)
+    at = []
+    for _ in range(KILLS):
+        time.sleep(rnd.uniform(0.05, 1.5))
+        kill_role(svc, "projector")
+        at.append(load.progress())
+    result = load.wait()
+    assert result.failed == [] and result.unfinished == 0 and result.server_errors == {}, result
+    svc.wait_count(N_EVENTS, timeout=60)
+    wait_until(lambda: projector_position(svc.data_dir) == N_EVENTS, 90, 0.2,
+               what="the projector to catch up with the log")
+    periods = standings_periods(svc.data_dir)
+    assert {"2026-07", "2026-08", "2026-09"} <= set(periods)
+    live = standings_json(svc, periods)
+    svc.cli("rebuild", "--json", check=True)
+    fresh = standings_json(svc, periods)
+    differ = [p for p in periods if live[p] != fresh[p]]
+    assert_exactly_once(svc, sent, "projector SIGKILL x5 during load", http=dict(result.statuses),
+                        kills_at_events_sent=at, periods_compared=len(periods), periods_differing=len(differ))
+    assert all(live[p]["position"] == N_EVENTS for p in periods)
+    assert differ == [], f"standings of {differ} differ from an uninterrupted rebuild"
