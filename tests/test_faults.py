@@ -7,9 +7,11 @@ docs/faults.md holds the figures of a recorded run.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
+import subprocess
 import time
 from collections import Counter
 
@@ -22,12 +24,13 @@ from faultutil import (
     kill_role,
     log_ids,
     projector_position,
+    publish_raw,
     role_pid,
     standings_json,
     standings_periods,
     wait_all_acked,
 )
-from natsutil import event, wait_until
+from natsutil import Service, event, pid_alive, wait_until
 
 N_EVENTS = 20_000
 KILLS = 5
@@ -163,3 +166,123 @@ def test_projector_killed_five_times_read_models_equal_a_rebuild(make_service):
                         kills_at_events_sent=at, periods_compared=len(periods), periods_differing=len(differ))
     assert all(live[p]["position"] == N_EVENTS for p in periods)
     assert differ == [], f"standings of {differ} differ from an uninterrupted rebuild"
+
+
+# --- the embedded broker SIGKILLed mid-load -----------------------------------------------------
+
+
+def test_broker_killed_mid_load_only_503_and_nothing_lost(make_service):
+    svc = make_service()
+    events = company_events(10_000, prefix="bk")
+    sent = [e["id"] for e in events]
+    url_before = svc.service_info()["broker"]["url"]
+    load = Load(svc.url, svc.secret, batches(events), senders=3, rate=1500, deadline=90).start()
+    time.sleep(2.0)
+    old, new = kill_role(svc, "broker")
+    killed_at = load.progress()
+    result = load.wait()
+    assert svc.service_info()["broker"]["url"] == url_before  # clients reconnect to the same URL
+    st = wait_all_acked(svc.data_dir, 60)
+    svc.wait_count(len(sent), timeout=30)
+    non_202 = {s: n for s, n in result.statuses.items() if s != 202}
+    assert_exactly_once(svc, sent, "embedded broker SIGKILL mid-load", http=dict(result.statuses),
+                        transport_errors=dict(result.errors), killed_at_events_sent=killed_at,
+                        stream=st["stream_messages"], duplicates_reported=result.duplicates)
+    assert result.failed == [] and result.unfinished == 0
+    assert set(non_202) <= {503}, result.statuses  # only 503 while it is down, never another 5xx
+    assert result.errors == Counter(), "the gateway itself must keep answering"
+    assert not pid_alive(old) and pid_alive(new)
+
+
+# --- the SQLite log failing on write (a full file system) ---------------------------------------
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 24 MiB tmpfs (needs root / CAP_SYS_ADMIN, else the test is skipped)."""
+    mnt = tmp_path / "logfs"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a size-limited tmpfs here: {res.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(path, chunk: int = 1 << 20) -> int:
+    """Write zeros into `path` until the file system is full; the bytes written."""
+    written = 0
+    with open(path, "wb", buffering=0) as fh:
+        block = b"\0" * chunk
+        while chunk >= 512:
+            try:
+                written += fh.write(block[:chunk])
+            except OSError:
+                chunk //= 2
+        os.fsync(fh.fileno())
+    return written
+
+
+def test_log_disk_full_nothing_acked_then_redelivered(tmp_path, small_fs):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "log.sqlite").symlink_to(small_fs / "log.sqlite")  # SQLite follows it; -wal/-shm land there too
+    svc = Service(data)
+    try:
+        svc.start()
+        first = [event(i, "full-a") for i in range(500)]
+        assert svc.post(first).status_code == 202
+        svc.wait_count(500)
+        wait_all_acked(data, 20)
+        filler = small_fs / "filler"
+        filled = fill(filler)
+        before = consumer_state(data)
+        second = [event(i, "full-b") for i in range(2000)]
+        for k in range(0, 2000, 500):
+            assert svc.post(second[k:k + 500]).status_code == 202  # the stream is elsewhere: accepted
+        wait_until(lambda: consumer_state(data)["num_ack_pending"] > 0, 10, what="delivery to the recorder")
+        time.sleep(7)  # longer than ack_wait: nothing may be acked meanwhile
+        during = consumer_state(data)
+        stored_during = svc.count()
+        assert stored_during == 500
+        assert during["ack_floor"] == before["ack_floor"] == 500
+        assert during["num_ack_pending"] + during["num_pending"] == 2000
+        assert "cannot append" in svc.output()
+        filler.unlink()
+        wait_all_acked(data, 60)
+        svc.wait_count(2500, timeout=30)
+        assert_exactly_once(svc, [e["id"] for e in first + second], "log file system full",
+                            filler_bytes=filled, stored_while_full=stored_during - 500,
+                            acked_while_full=during["ack_floor"] - before["ack_floor"],
+                            redelivered=consumer_state(data)["redelivered"])
+    finally:
+        svc.stop()
+
+
+# --- a poison message published straight to the stream -----------------------------------------------
+
+
+def test_poison_message_is_quarantined_and_the_stream_moves_on(make_service):
+    svc = make_service()
+    assert svc.post([event(i, "pre-poison") for i in range(50)]).status_code == 202
+    svc.wait_count(50)
+    raw = [b'{"id": "poison-1", "type": "deal.won", "occurred_at": "2026-08-01T10:00:00+08:00", "data": "oops"}',
+           b"\xff\xfenot json at all"]
+    for payload in raw:
+        publish_raw(svc.data_dir, "sales.events.deal.won", payload)
+    after = [event(i, "post-poison") for i in range(200)]
+    assert svc.post(after).status_code == 202
+    svc.wait_count(250, timeout=20)
+    wait_all_acked(svc.data_dir, 20)
+    status = json.loads(svc.cli("status", "--json", check=True).stdout)
+    assert status["quarantined"] >= 2 and status["events"] == 250
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{svc.data_dir / 'log.sqlite'}?mode=ro", uri=True)
+    rows = con.execute("SELECT subject, reason, raw FROM quarantine ORDER BY id").fetchall()
+    con.close()
+    assert [bytes(r[2]) for r in rows] == raw
+    assert all(r[0] == "sales.events.deal.won" and r[1] for r in rows)
+    assert_exactly_once(svc, [e["id"] for e in [event(i, "pre-poison") for i in range(50)] + after],
+                        "poison message", quarantined=status["quarantined"],
+                        reasons=[r[1][:60] for r in rows])
