@@ -7,7 +7,7 @@ Where the file is: `--config FILE`, else `<data>/config.toml` (optional). Keys, 
     nats = "nats://host:4222"       # QUOTABOARD_NATS   (absent: the embedded broker)
     nats_user = "..."               # QUOTABOARD_NATS_USER
     nats_password = "..."           # QUOTABOARD_NATS_PASSWORD
-    replicas = 1                    # QUOTABOARD_REPLICAS (stream replicas: 1 embedded, 3 in a cluster)
+    replicas = 1                    # QUOTABOARD_REPLICAS or QUOTABOARD_STREAM_REPLICAS (1 embedded, 3 in a cluster)
     webhook_secret = "whsec_..."    # QUOTABOARD_WEBHOOK_SECRET
     body_limit = 1048576            # QUOTABOARD_BODY_LIMIT
     max_events = 500                # QUOTABOARD_MAX_EVENTS
@@ -135,6 +135,8 @@ def load_settings(
                 values[key] = value
     for key in _KEYS:
         raw = env.get(ENV_PREFIX + key.upper())
+        if key == "replicas" and not raw:
+            raw = env.get(ENV_PREFIX + "STREAM_REPLICAS")  # the name the deployment docs use
         if raw:
             values[key] = raw
     for key, kind in _KEYS.items():
