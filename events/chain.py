@@ -52,13 +52,18 @@ def id_key(event_id: str) -> int:
 
 
 def utc_text(moment: datetime) -> str:
-    """A timezone-aware datetime as the log's fixed-width UTC text."""
+    """A timezone-aware datetime as the log's fixed-width UTC text.
+
+    `isoformat` rather than `strftime`: the same text at a third of the cost (it runs
+    once per appended event). Years before 1000 are refused as before (the old
+    `strftime("%Y")` did not pad them, so they never reached a log)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
-    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if len(text) != TIME_WIDTH:  # years before 1000 or after 9999
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    if moment.year < 1000:
         raise ValueError(f"time out of range for the log: {moment!r}")
-    return text
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def parse_utc(text: str) -> datetime:
