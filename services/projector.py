@@ -16,10 +16,12 @@ so a crash at any instant leaves figures and checkpoint in agreement.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,26 +68,39 @@ def _rulesets_from_meta(raw: str) -> RulesetSet:
     return RulesetSet(loaded)
 
 
-def documents(projection: Projection, changes: Changes, *, every_rep: bool = False) -> list[Doc]:
+def documents(projection: Projection, changes: Changes, *, every_rep: bool = False) -> Iterator[Doc]:
     """The JSON documents a batch of changes rewrites: what readers will see.
 
     Statement documents (a rep's deals, activities, weekly bookings) are rewritten for
     the reps the batch touched, or for every rep when a fresh store is filled; their
     figures are always read through the period's standings (ReadStore.statement).
+    A generator, so a rebuild streams thousands of documents into one transaction
+    without holding them all.
     """
-    docs: list[Doc] = []
     for period in sorted(changes.periods):
         standings = projection.standings(period)
-        docs.append(("standings", period, "", encode_doc(standings)))
-        docs.append(("funnel", period, "", encode_doc(projection.funnel(period))))
+        yield "standings", period, "", encode_doc(standings)
+        yield "funnel", period, "", encode_doc(projection.funnel(period))
         reps = standings.get("reps", {}).keys()
         for rep_id in sorted(reps if every_rep else changes.reps & reps):
-            docs.append(("statement", period, rep_id, encode_doc(projection.statement(rep_id, period))))
+            yield "statement", period, rep_id, encode_doc(projection.statement(rep_id, period))
         frozen = projection.frozen(period)
         if frozen is not None:
-            docs.append(("frozen", period, "", encode_doc(frozen)))
-    docs.append(("unmatched", "", "", encode_doc(projection.unmatched())))
-    return docs
+            yield "frozen", period, "", encode_doc(frozen)
+    yield "unmatched", "", "", encode_doc(projection.unmatched())
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic GC while folding: millions of small, acyclic objects are made and
+    kept, and each collection would walk them all again (measured: ~40% of a rebuild)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -113,14 +128,15 @@ class Catchup:
                   progress: Callable[[int], None] | None = None) -> Changes:
         """Fold up to `until` (or the head); write the documents once at the end."""
         total = Changes(position=self.projection.position, periods=set(), reps=set())
-        while (changes := self.step(until)) is not None:
-            total.position = changes.position
-            total.periods |= changes.periods
-            total.reps |= changes.reps
-            if progress:
-                progress(changes.position)
-        if write and self.store is not None and total.position > self.store.position():
-            self.store.write(documents(self.projection, total), total.position)
+        with gc_paused():
+            while (changes := self.step(until)) is not None:
+                total.position = changes.position
+                total.periods |= changes.periods
+                total.reps |= changes.reps
+                if progress:
+                    progress(changes.position)
+            if write and self.store is not None and total.position > self.store.position():
+                self.store.write(documents(self.projection, total), total.position)
         return total
 
 
@@ -221,7 +237,8 @@ def rebuild(data_dir: Path | str, *, rulesets: RulesetSet | None = None,
         everything = Changes(position=position, periods=set(catchup.projection.periods()), reps=set())
         meta = {"rulesets": _rulesets_meta(rulesets),
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        store.write(documents(catchup.projection, everything, every_rep=True), position, meta)
+        with gc_paused():
+            store.write(documents(catchup.projection, everything, every_rep=True), position, meta)
         swap_current(data_dir, path)
         return path, position
     finally:
