@@ -129,12 +129,20 @@ class Conn:
         self.reader = self.writer = None
 
     async def post(self, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = f"POST {path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-length: {len(body)}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-        self.writer.write(head.encode() + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
+        for attempt in (1, 2):  # the server closes keep-alive connections idle for 5 s
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.write(head.encode() + body)
+            try:
+                raw = await self.reader.readuntil(b"\r\n\r\n")
+                break
+            except (asyncio.IncompleteReadError, ConnectionError):
+                self.close()
+                self.writer = None
+                if attempt == 2:
+                    raise
         status = int(raw[9:12])
         length = int(re.search(rb"(?i)content-length: *(\d+)", raw).group(1))
         return status, await self.reader.readexactly(length)
