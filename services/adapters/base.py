@@ -203,6 +203,22 @@ def make_event(obj: dict) -> Event:
         raise contract_error(exc) from None
 
 
+def stage_event(meaning: str, eid: str, env: dict, deal_id: str, *, amount: Any = None,
+                reason: Any = None) -> dict:
+    """What a CRM stage move means canonically: won (with its amount), lost, or a stage."""
+    if meaning == "won":
+        data = {"deal_id": deal_id}
+        if amount not in (None, ""):
+            data["amount"] = str(to_decimal(amount))
+        return {"id": eid, "type": "deal.won", **env, "data": data}
+    if meaning == "lost":
+        data = {"deal_id": deal_id}
+        if reason:
+            data["reason"] = str(reason)
+        return {"id": eid, "type": "deal.lost", **env, "data": data}
+    return {"id": eid, "type": "deal.stage_changed", **env, "data": {"deal_id": deal_id, "stage": meaning}}
+
+
 def basic_header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -280,6 +296,20 @@ async def finish(source: str, result: TranslateResult, ctx: AdapterContext) -> W
         "accepted": accepted, "duplicates": duplicates,
         "ignored": result.ignored, "quarantined": len(result.malformed),
     })
+
+
+async def handle_json(source: str, req: WebhookRequest, ctx: AdapterContext, verify: Callable,
+                      translate: Callable[[Any], TranslateResult]) -> WebhookResponse:
+    """The common shape of a JSON webhook: authenticate, parse, translate, publish."""
+    try:
+        verify(req, ctx.settings, ctx.now())
+    except AuthError as exc:
+        return refuse(source, exc)
+    try:
+        payload = json.loads(req.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return await finish(source, TranslateResult(malformed=[Malformed(f"body is not JSON: {exc}", req.body)]), ctx)
+    return await finish(source, translate(payload), ctx)
 
 
 def refuse(source: str, exc: AuthError) -> WebhookResponse:

@@ -61,6 +61,7 @@ from services.adapters.base import (
     make_event,
     parse_time,
     refuse,
+    stage_event,
     to_decimal,
 )
 from services.adapters.mapping import CrmMapping
@@ -165,20 +166,6 @@ def verify(req: WebhookRequest, settings: AdapterSettings, now: float) -> str:
 # --- translation --------------------------------------------------------------------
 
 
-def _stage_event(meaning: str, eid: str, env: dict, deal_id: str, d: dict) -> dict:
-    if meaning == "won":
-        data = {"deal_id": deal_id}
-        if d.get("amount") not in (None, ""):
-            data["amount"] = str(to_decimal(d["amount"]))
-        return {"id": eid, "type": "deal.won", **env, "data": data}
-    if meaning == "lost":
-        data = {"deal_id": deal_id}
-        if d.get("lost_reason"):
-            data["reason"] = str(d["lost_reason"])
-        return {"id": eid, "type": "deal.lost", **env, "data": data}
-    return {"id": eid, "type": "deal.stage_changed", **env, "data": {"deal_id": deal_id, "stage": meaning}}
-
-
 def translate(message: Any, m: CrmMapping) -> TranslateResult:
     """One decrypted DingTalk message (parsed JSON) -> canonical events (pure)."""
     out = TranslateResult()
@@ -225,7 +212,7 @@ def translate(message: Any, m: CrmMapping) -> TranslateResult:
             out.events.append(make_event({"id": key, "type": "deal.created", **env, "data": data}))
             meaning = m.stage(d.get("stage"))
             if meaning and meaning != "lead":
-                out.events.append(make_event(_stage_event(meaning, f"{key}-{meaning}", env, deal_id, d)))
+                out.events.append(make_event(stage_event(meaning, f"{key}-{meaning}", env, deal_id, amount=d.get("amount"), reason=d.get("lost_reason"))))
             return out
         changed = message.get("changed_fields", d.get("changed_fields"))
         fields = set(changed) if isinstance(changed, list) else None
@@ -237,7 +224,7 @@ def translate(message: Any, m: CrmMapping) -> TranslateResult:
         if has("stage"):
             meaning = m.stage(d["stage"])
             if meaning:
-                out.events.append(make_event(_stage_event(meaning, f"{key}-stage", env, deal_id, d)))
+                out.events.append(make_event(stage_event(meaning, f"{key}-stage", env, deal_id, amount=d.get("amount"), reason=d.get("lost_reason"))))
                 made += 1
         if has("amount"):
             out.events.append(make_event({"id": f"{key}-amount", "type": "deal.updated", **env,

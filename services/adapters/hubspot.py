@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 from typing import Any
 
@@ -41,10 +40,9 @@ from services.adapters.base import (
     WebhookRequest,
     WebhookResponse,
     ct_equal,
-    finish,
     from_millis,
+    handle_json,
     make_event,
-    refuse,
     to_decimal,
 )
 from services.adapters.mapping import CrmMapping
@@ -204,12 +202,4 @@ def translate(payload: Any, mapping: CrmMapping) -> TranslateResult:
 
 
 async def handle(req: WebhookRequest, ctx: AdapterContext) -> WebhookResponse:
-    try:
-        verify(req, ctx.settings, ctx.now())
-    except AuthError as exc:
-        return refuse(SOURCE, exc)
-    try:
-        payload = json.loads(req.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return await finish(SOURCE, TranslateResult(malformed=[Malformed(f"body is not JSON: {exc}", req.body)]), ctx)
-    return await finish(SOURCE, translate(payload, ctx.mapping.hubspot), ctx)
+    return await handle_json(SOURCE, req, ctx, verify, lambda payload: translate(payload, ctx.mapping.hubspot))

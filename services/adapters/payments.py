@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -40,10 +39,9 @@ from services.adapters.base import (
     WebhookRequest,
     WebhookResponse,
     ct_equal,
-    finish,
     from_seconds,
+    handle_json,
     make_event,
-    refuse,
 )
 
 SOURCE = "payments"
@@ -168,12 +166,4 @@ def translate(payload: Any, currency: str | None = None) -> TranslateResult:
 
 
 async def handle(req: WebhookRequest, ctx: AdapterContext) -> WebhookResponse:
-    try:
-        verify(req, ctx.settings, ctx.now())
-    except AuthError as exc:
-        return refuse(SOURCE, exc)
-    try:
-        payload = json.loads(req.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return await finish(SOURCE, TranslateResult(malformed=[Malformed(f"body is not JSON: {exc}", req.body)]), ctx)
-    return await finish(SOURCE, translate(payload, ctx.mapping.currency), ctx)
+    return await handle_json(SOURCE, req, ctx, verify, lambda payload: translate(payload, ctx.mapping.currency))

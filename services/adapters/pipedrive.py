@@ -40,6 +40,7 @@ from services.adapters.base import (
     make_event,
     parse_time,
     refuse,
+    stage_event,
     to_decimal,
 )
 from services.adapters.mapping import CrmMapping
@@ -85,20 +86,6 @@ def _owner(obj: dict) -> Any:
     if isinstance(owner, dict):
         owner = owner.get("id") or owner.get("value")
     return owner
-
-
-def _stage_event(meaning: str, eid: str, env: dict, deal_id: str, obj: dict) -> dict:
-    if meaning == "won":
-        data = {"deal_id": deal_id}
-        if obj.get("value") is not None:
-            data["amount"] = str(to_decimal(obj["value"]))
-        return {"id": eid, "type": "deal.won", **env, "data": data}
-    if meaning == "lost":
-        data = {"deal_id": deal_id}
-        if obj.get("lost_reason"):
-            data["reason"] = str(obj["lost_reason"])
-        return {"id": eid, "type": "deal.lost", **env, "data": data}
-    return {"id": eid, "type": "deal.stage_changed", **env, "data": {"deal_id": deal_id, "stage": meaning}}
 
 
 def translate(payload: Any, m: CrmMapping) -> TranslateResult:
@@ -156,7 +143,7 @@ def translate(payload: Any, m: CrmMapping) -> TranslateResult:
             out.events.append(make_event({"id": key, "type": "deal.created", **env, "data": data}))
             meaning = {"won": "won", "lost": "lost"}.get(obj.get("status")) or m.stage(obj.get("stage_id"))
             if meaning and meaning != "lead":
-                out.events.append(make_event(_stage_event(meaning, f"{key}-{meaning}", env, deal_id, obj)))
+                out.events.append(make_event(stage_event(meaning, f"{key}-{meaning}", env, deal_id, amount=obj.get("value"), reason=obj.get("lost_reason"))))
             return out
         # change.deal: what changed is what `previous` names
         previous = payload.get("previous")
@@ -165,12 +152,12 @@ def translate(payload: Any, m: CrmMapping) -> TranslateResult:
             return out
         made = 0
         if "status" in previous and obj.get("status") in ("won", "lost"):
-            out.events.append(make_event(_stage_event(obj["status"], f"{key}-status", env, deal_id, obj)))
+            out.events.append(make_event(stage_event(obj["status"], f"{key}-status", env, deal_id, amount=obj.get("value"), reason=obj.get("lost_reason"))))
             made += 1
         elif "stage_id" in previous:
             meaning = m.stage(obj.get("stage_id"))
             if meaning:
-                out.events.append(make_event(_stage_event(meaning, f"{key}-stage", env, deal_id, obj)))
+                out.events.append(make_event(stage_event(meaning, f"{key}-stage", env, deal_id, amount=obj.get("value"), reason=obj.get("lost_reason"))))
                 made += 1
         if "value" in previous and obj.get("value") is not None:
             out.events.append(make_event({"id": f"{key}-value", "type": "deal.updated", **env,
