@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -65,11 +66,16 @@ def _write_json(doc: dict) -> None:
 
 
 def _ratio_pct(value: str | None) -> str:
-    return "—" if value is None else f"{float(value) * 100:.1f}%"
+    return "—" if value is None else f"{Decimal(value) * 100:.1f}%"
 
 
 def _money(value: str | None) -> str:
-    return "—" if value is None else f"{float(value):,.2f}"
+    return "—" if value is None else f"{Decimal(value):,.2f}"
+
+
+def _rag(value: str | None) -> str:
+    """RAG in colour and, for a screen without colour, as a symbol and a word."""
+    return f"[{RAG_STYLE.get(value, '')}]{RAG_MARK.get(value, value)}[/]"
 
 
 def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
@@ -88,17 +94,15 @@ def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
     for label, entries in scopes:
         for key, m in entries.items():
             summary.add_row(label, key, _money(m.get("target")), _money(m.get("bookings")),
-                            _ratio_pct(m.get("attainment")),
-                            f"[{RAG_STYLE.get(m.get('rag'), '')}]{RAG_MARK.get(m.get('rag'), m.get('rag'))}[/]",
+                            _ratio_pct(m.get("attainment")), _rag(m.get("rag")),
                             str(m.get("deals_won", "")), _money(m.get("collections")))
     console.print(summary)
     reps = Table("rank", "rep", "region", "target", "bookings", "attainment", "gap", "RAG", "won", "incentive")
-    ranked = sorted(doc.get("reps", {}).items(), key=lambda kv: -float(kv[1].get("bookings") or 0))
+    ranked = sorted(doc.get("reps", {}).items(), key=lambda kv: -Decimal(kv[1].get("bookings") or 0))
     for rank, (rep_id, r) in enumerate(ranked, 1):
         reps.add_row(str(rank), f"{r.get('name')} ({rep_id})", r.get("region", ""), _money(r.get("target")),
                      _money(r.get("bookings")), _ratio_pct(r.get("attainment")), _money(r.get("gap")),
-                     f"[{RAG_STYLE.get(r.get('rag'), '')}]{RAG_MARK.get(r.get('rag'), r.get('rag'))}[/]",
-                     str(r.get("deals_won", "")), _money(r.get("total")))
+                     _rag(r.get("rag")), str(r.get("deals_won", "")), _money(r.get("total")))
     console.print(reps)
 
 
@@ -137,7 +141,7 @@ def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: boo
     console = Console()
     console.print(f"[bold]Statement {period} — {doc.get('name')} ({rep_id}), {doc.get('region')}[/]")
     console.print(f"bookings {_money(doc.get('bookings'))} of target {_money(doc.get('target'))}: "
-                  f"{_ratio_pct(doc.get('attainment'))} {RAG_MARK.get(doc.get('rag'), '')}")
+                  f"{_ratio_pct(doc.get('attainment'))} {_rag(doc.get('rag'))}")
     lines = Table("component", "amount", "explanation")
     for line in doc.get("statement", []):
         lines.add_row(line.get("component"), _money(line.get("amount")), line.get("explanation", ""))
