@@ -73,6 +73,11 @@ def _money(value: str | None) -> str:
     return "—" if value is None else f"{Decimal(value):,.2f}"
 
 
+def _console() -> Console:
+    """A terminal's own width; piped into a file or a pager, wide enough not to truncate."""
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
 def _rag(value: str | None) -> str:
     """RAG in colour and, for a screen without colour, as a symbol and a word."""
     return f"[{RAG_STYLE.get(value, '')}]{RAG_MARK.get(value, value)}[/]"
@@ -85,7 +90,7 @@ def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
         if as_json:
             _write_json(doc)
             return
-    console = Console()
+    console = _console()
     ruleset = doc.get("ruleset") or {}
     console.print(f"[bold]Standings {period}[/]  ruleset {ruleset.get('id')}  position {doc.get('position')}")
     scopes = [("team", doc.get("team", {})), ("region", doc.get("regions", {})),
@@ -113,7 +118,7 @@ def show_funnel(data_dir: Path, period: str | None, as_json: bool) -> None:
         if as_json:
             _write_json(doc)
             return
-    console = Console()
+    console = _console()
     console.print(f"[bold]Funnel {period}[/] (deals created in the period)")
     stages = doc.get("stages", {})
     top = max(stages.values(), default=0) or 1
@@ -138,7 +143,7 @@ def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: boo
         if as_json:
             _write_json(doc)
             return
-    console = Console()
+    console = _console()
     console.print(f"[bold]Statement {period} — {doc.get('name')} ({rep_id}), {doc.get('region')}[/]")
     console.print(f"bookings {_money(doc.get('bookings'))} of target {_money(doc.get('target'))}: "
                   f"{_ratio_pct(doc.get('attainment'))} {_rag(doc.get('rag'))}")
@@ -162,7 +167,7 @@ def show_unmatched(data_dir: Path, as_json: bool) -> None:
     if as_json:
         _write_json(doc)
         return
-    console = Console()
+    console = _console()
     table = Table("position", "event id", "type", "occurred at", "waiting for")
     for deal_id, items in doc.get("deals", {}).items():
         for item in items:

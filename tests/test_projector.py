@@ -225,3 +225,18 @@ def test_read_models_are_a_separate_file_from_the_log(uninterrupted, tmp_path):
     with sqlite3.connect(tmp_path / "log.sqlite") as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "docs" not in tables
+
+
+def test_tables_for_people_and_one_line_errors(service):
+    import_seed(service)
+    table = service.cli("standings", "--period", "2026-08", check=True).stdout
+    assert "小张" in table and "17,800.00" in table and "yellow" in table
+    funnel = service.cli("funnel", "--period", "2026-08", check=True).stdout
+    assert "negotiation" in funnel and "referral" in funnel
+    statement = service.cli("statement", "--rep", "wang", "--period", "2026-08", check=True).stdout
+    assert "region North reached 110.0%" in statement
+    unmatched = figures(service, "unmatched")
+    assert unmatched["count"] == 0 and unmatched["position"] >= 37
+    missing = service.cli("standings", "--period", "2031-01")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "2031-01" in missing.stderr
