@@ -71,6 +71,8 @@ from projections.periods import EPOCH, US, Calendar
 from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset
 from projections.views import funnel_doc, line_doc, money, scope_entry
 from schemas import events as ev
+from schemas import fast
+from schemas.fast import PUBLIC
 
 ZERO = Decimal(0)
 RECENT_ACTIVITIES = 20  # a statement lists the rep's latest activities (all are counted)
@@ -88,6 +90,13 @@ _DEAL_CODES = {
     ev.PaymentRefunded: REFUNDED,
 }
 _REP_CODES = {ev.RepOnboarded: ONBOARDED, ev.RepTransferred: TRANSFERRED, ev.RepOffboarded: OFFBOARDED}
+# The projector's trusted decode (schemas.fast) gives lighter Structs with the same fields
+# for the frequent types; they dispatch exactly as the public class they stand for.
+for _cls, _public in PUBLIC.items():
+    if _public in _DEAL_CODES:
+        _DEAL_CODES[_cls] = _DEAL_CODES[_public]
+_ACTIVITY_CLASSES = frozenset({ev.ActivityLogged, fast.ActivityLogged})
+_CUSTOMER_CLASSES = frozenset({ev.CustomerCreated, fast.CustomerCreated})
 
 
 @dataclass
@@ -203,7 +212,7 @@ class Projection:
         pending = self._pending
         epoch, us = EPOCH, US
         last = self.position
-        activity_cls = ev.ActivityLogged
+        activity_classes = _ACTIVITY_CLASSES
         month_of_dt = self.cal.month_of_datetime
         activities = self._activities
         dirty = self._dirty
@@ -231,7 +240,7 @@ class Projection:
                     created.add(deal_id)
                 elif deal_id not in created:
                     pending.setdefault(deal_id, []).append((pos, event.id, cls.__struct_config__.tag, t))
-            elif cls is activity_cls:
+            elif cls in activity_classes:
                 d = event.data
                 month = month_of_dt(event.occurred_at)
                 by_rep = activities.get(month)
@@ -249,7 +258,7 @@ class Projection:
                 self._target(pos, event)
             elif cls in _REP_CODES:
                 self._rep_event(pos, event, _REP_CODES[cls])
-            elif cls is ev.CustomerCreated:
+            elif cls in _CUSTOMER_CLASSES:
                 self._customers.setdefault(event.data.customer_id, event.data.name)
             elif cls is ev.PeriodClosed:
                 self.position = pos - 1
