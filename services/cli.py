@@ -105,6 +105,15 @@ def recorder(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = Non
     asyncio.run(run_recorder(_settings(data, config, nats)))
 
 
+@app.command()
+def projector(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None) -> None:
+    """Only the projector (for docker-compose): log -> read models, change notices on NATS."""
+    _setup_logging("projector")
+    from services.supervisor import ROLES
+
+    ROLES["projector"].run(_settings(data, config, nats))
+
+
 # --- import --------------------------------------------------------------------------
 
 IMPORT_CHUNK = 500

@@ -57,7 +57,8 @@ def _run_projector(settings: Settings) -> None:
     from services.projector import run_projector
 
     async def main() -> None:
-        task = asyncio.ensure_future(run_projector(settings.data_dir, connect=lambda: connect(settings, name="quotaboard-projector")))
+        notices = lambda: connect(settings, name="quotaboard-projector")  # noqa: E731
+        task = asyncio.ensure_future(run_projector(settings.data_dir, connect=notices))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)

@@ -219,3 +219,15 @@ def test_dockerfile_basics():
     assert re.search(r"^USER (?!root)\S+", text, flags=re.M)
     assert 'ENTRYPOINT ["quotaboard"]' in text
     assert "pyproject.toml" in text
+
+
+@pytest.mark.parametrize("role", ["gateway", "recorder", "projector"])
+def test_role_command_exists_in_the_cli(services, role):
+    """Each service's command is a real `quotaboard` command taking the options it is given."""
+    command = services[role]["command"]
+    options = [arg for arg in command[1:] if arg.startswith("--")]
+    res = subprocess.run([sys.executable, "-m", "services.cli", command[0], "--help"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.returncode == 0, res.stderr
+    for option in options:
+        assert option in res.stdout, f"{role}: `quotaboard {command[0]}` has no {option}"
