@@ -37,6 +37,20 @@ class FunnelCounts:
             self.lost += 1
 
 
+    def add(self, other: FunnelCounts) -> None:
+        """Add a disjoint cohort's counts (a quarter's are the sum of its months')."""
+        for i in range(4):
+            self.reached[i] += other.reached[i]
+        for source, reached in other.by_source.items():
+            mine = self.by_source.get(source)
+            if mine is None:
+                mine = self.by_source[source] = [0, 0, 0, 0]
+            for i in range(4):
+                mine[i] += reached[i]
+        self.repurchase += other.repurchase
+        self.lost += other.lost
+
+
 def count_cohort(deals: Iterable[DealState]) -> FunnelCounts:
     out = FunnelCounts()
     for d in deals:

@@ -165,29 +165,48 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
     """Figures of one month [start, end): the deals feeding it and its activities by rep."""
     f = Figures(month)
     team, region, product_line, rep_t = f.team, f.region, f.product_line, f.rep
-    region_at, team_at = ctx.region_at, ctx.team_at
+    region_at, team_at, changes_in = ctx.region_at, ctx.team_at, ctx.changes_in
     rep_deals = f.rep_deals
+    rep_product_line, rep_renewal = f.rep_product_line, f.rep_renewal
+    # A rep whose region and team do not change inside the month has the same scopes at
+    # every instant of it: (rep, region, team) accumulators looked up once per month.
+    # They are created in the same order as one lookup per instant would create them.
+    steady: dict[str, tuple] = {}
+
+    def scopes(rep: str, t: int) -> tuple:
+        s = steady.get(rep)
+        if s is None:
+            if changes_in(rep, start, end):
+                return (_acc(rep_t, rep), _acc(region, region_at(rep, t)), _acc(team, team_at(rep, t)))
+            s = steady[rep] = (_acc(rep_t, rep), _acc(region, region_at(rep, start)),
+                               _acc(team, team_at(rep, start)))
+        return s
+
     for d in deals:
         ct = d.closed_t
+        deal_id = d.deal_id
         if ct is not None and start <= ct < end:
-            f.closed_deals.append(d.deal_id)
+            f.closed_deals.append(deal_id)
             amount = d.closed_amount
             pl = d.product_line
+            renewal = d.kind == "renewal"
             for rep, share in d.close_credit:
                 credited = amount * share if share != 1 else amount
-                _acc(rep_t, rep).bookings += credited
-                a = _acc(region, region_at(rep, ct))
-                if a is not None:
-                    a.bookings += credited
-                a = _acc(team, team_at(rep, ct))
-                if a is not None:
-                    a.bookings += credited
-                by_line = f.rep_product_line.setdefault(rep, {})
+                r, g, m = scopes(rep, ct)
+                r.bookings += credited
+                if g is not None:
+                    g.bookings += credited
+                if m is not None:
+                    m.bookings += credited
+                by_line = rep_product_line.get(rep)
+                if by_line is None:
+                    by_line = rep_product_line[rep] = {}
                 by_line[pl] = by_line.get(pl, ZERO) + credited
-                if d.kind == "renewal":
-                    f.rep_renewal[rep] = f.rep_renewal.get(rep, ZERO) + credited
-                _deal_entry(rep_deals, rep, d.deal_id)[0] += credited
-                _deal_entry(rep_deals, rep, d.deal_id)[2] = share
+                if renewal:
+                    rep_renewal[rep] = rep_renewal.get(rep, ZERO) + credited
+                entry = _deal_entry(rep_deals, rep, deal_id)
+                entry[0] += credited
+                entry[2] = share
             a = _acc(product_line, pl)
             a.bookings += amount
             a.deals_won += 1
@@ -197,13 +216,13 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
             first_customer = ctx.is_first_customer_close(d)
             if first_customer:
                 a.new_customers += 1
-            for a in (_acc(rep_t, owner), _acc(region, region_at(owner, ct)), _acc(team, team_at(owner, ct))):
+            for a in scopes(owner, ct):
                 if a is not None:
                     a.deals_won += 1
                     a.cycle_us += cycle
                     if first_customer:
                         a.new_customers += 1
-            _deal_entry(rep_deals, owner, d.deal_id)
+            _deal_entry(rep_deals, owner, deal_id)
             if d.source_channel == "referral":
                 f.rep_referral[owner] = f.rep_referral.get(owner, 0) + 1
             mentee = ctx.mentee_close(d)
@@ -211,12 +230,12 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                 f.mentee_closes.append(mentee)
         for t, owner in d.losses:
             if start <= t < end:
-                f.lost_deals.append(d.deal_id)
-                for a in (_acc(rep_t, owner), _acc(region, region_at(owner, t)),
-                          _acc(team, team_at(owner, t)), _acc(product_line, d.product_line)):
+                f.lost_deals.append(deal_id)
+                r, g, m = scopes(owner, t)
+                for a in (r, g, m, _acc(product_line, d.product_line)):
                     if a is not None:
                         a.deals_lost += 1
-                _deal_entry(rep_deals, owner, d.deal_id)
+                _deal_entry(rep_deals, owner, deal_id)
         for p in d.payments:
             t = p.t
             if not (start <= t < end):
@@ -225,19 +244,18 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
             _acc(product_line, d.product_line).collections += amount
             for rep, share in p.credit:
                 credited = amount * share if share != 1 else amount
-                _acc(rep_t, rep).collections += credited
-                a = _acc(region, region_at(rep, t))
-                if a is not None:
-                    a.collections += credited
-                a = _acc(team, team_at(rep, t))
-                if a is not None:
-                    a.collections += credited
-                _deal_entry(rep_deals, rep, d.deal_id)[1] += credited
+                r, g, m = scopes(rep, t)
+                r.collections += credited
+                if g is not None:
+                    g.collections += credited
+                if m is not None:
+                    m.collections += credited
+                _deal_entry(rep_deals, rep, deal_id)[1] += credited
             if p.refund and p.after_close:
                 close_period = ctx.plan_period_of(d.closed_t)
                 for rep, share in d.close_credit:
                     f.rep_refunds.setdefault(rep, []).append(
-                        Refund(deal_id=d.deal_id, payment_id=p.payment_id, amount=-amount,
+                        Refund(deal_id=deal_id, payment_id=p.payment_id, amount=-amount,
                                share=share, close_period=close_period))
     for rep, items in activities.items():
         a = _acc(rep_t, rep)
@@ -245,7 +263,7 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
         for item in items:
             kinds[item[1]] = kinds.get(item[1], 0) + 1
         a.activities += len(items)
-        if ctx.changes_in(rep, start, end):
+        if changes_in(rep, start, end):
             for item in items:
                 t = instant_us(item[0])
                 for b in (_acc(region, region_at(rep, t)), _acc(team, team_at(rep, t))):

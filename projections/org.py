@@ -36,14 +36,18 @@ class RepTimeline:
 
     def region_at(self, t: int) -> str | None:
         """Region at an instant; before the first event, the first region known."""
-        if not self._seg_t:
-            return None
-        return self._seg_region[self._seg(t)]
+        seg_t = self._seg_t
+        if len(seg_t) <= 1:  # never transferred (most reps): no search
+            return self._seg_region[0] if seg_t else None
+        i = bisect_right(seg_t, t) - 1
+        return self._seg_region[i if i >= 0 else 0]
 
     def team_at(self, t: int) -> str | None:
-        if not self._seg_t:
-            return None
-        return self._seg_team[self._seg(t)]
+        seg_t = self._seg_t
+        if len(seg_t) <= 1:
+            return self._seg_team[0] if seg_t else None
+        i = bisect_right(seg_t, t) - 1
+        return self._seg_team[i if i >= 0 else 0]
 
     def active_at(self, t: int) -> bool:
         for start, end in self._active:

@@ -42,11 +42,11 @@ from __future__ import annotations
 
 import functools
 import gc
-import heapq
 from bisect import insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 
 from projections import periods as pd
 from projections.deals import (
@@ -64,7 +64,7 @@ from projections.deals import (
     payload,
 )
 from projections.facts import MenteeClose, PeriodFacts, RepFacts
-from projections.funnel import count_cohort
+from projections.funnel import FunnelCounts, count_cohort
 from projections.metrics import Acc, Figures, build_month, merge_figures
 from projections.org import OFFBOARDED, ONBOARDED, TRANSFERRED, RepTimeline, fold_rep
 from projections.periods import EPOCH, US, Calendar
@@ -77,6 +77,7 @@ from schemas.fast import PUBLIC
 ZERO = Decimal(0)
 RECENT_ACTIVITIES = 20  # a statement lists the rep's latest activities (all are counted)
 CENT = Decimal("0.01")
+_TIME_POS = itemgetter(0, 4)  # an activity item's (occurred_at, position)
 
 _DEAL_CODES = {
     ev.DealCreated: CREATED,
@@ -187,6 +188,7 @@ class Projection:
         self._stmt_cache: dict[str, dict] = {}
         self._doc_cache: dict[str, dict] = {}
         self._funnel_cache: dict[str, dict] = {}
+        self._cohort_cache: dict[str, FunnelCounts] = {}  # a month's cohort counts
         self._rate_cache: dict[tuple[str, str], Decimal | None] = {}
 
     # --- applying events --------------------------------------------------------------
@@ -443,6 +445,7 @@ class Projection:
             self._stmt_cache.pop("own:" + p, None)
             self._doc_cache.pop(p, None)
             self._funnel_cache.pop(p, None)
+            self._cohort_cache.pop(p, None)
         if self._rate_cache:
             self._rate_cache = {k: v for k, v in self._rate_cache.items() if k[1] not in periods}
 
@@ -802,10 +805,14 @@ class Projection:
         """cli.md's `funnel --json`: the cohort of deals created in the period."""
         doc = self._funnel_cache.get(period)
         if doc is None:
-            ids: set[str] = set()
-            for m in pd.months_of(period):
-                ids |= self._cohort.get(m, set())
-            doc = funnel_doc(period, count_cohort(self._deals[i] for i in sorted(ids)))
+            months = pd.months_of(period)
+            if len(months) == 1:
+                counts = self._cohort_counts(period)
+            else:  # cohorts of different months are disjoint: add the months' counts
+                counts = FunnelCounts()
+                for m in months:
+                    counts.add(self._cohort_counts(m))
+            doc = funnel_doc(period, counts)
             doc["ruleset"] = dict(self._plan(period).ref)
             self._funnel_cache[period] = doc
         return {**doc, "position": self.position}
@@ -823,29 +830,36 @@ class Projection:
         fig = self._figures(period)
         start, end = self.cal.bounds(period)
         deals = []
+        append = deals.append
         weekly: dict[str, Decimal] = {}
+        all_deals, customers, iso_week, fmt = self._deals, self._customers, self.cal.iso_week, money
         for deal_id, (credited, collected, share) in sorted(fig.deals_of(rep_id).items()):
-            d = self._deals[deal_id]
-            closed_here = d.closed_t is not None and start <= d.closed_t < end
+            d = all_deals[deal_id]
+            ct = d.closed_t
+            closed_here = ct is not None and start <= ct < end
             if closed_here and credited:
-                week = self.cal.iso_week(d.closed_t)
+                week = iso_week(ct)
                 weekly[week] = weekly.get(week, ZERO) + credited
             static = d.doc
             if static is None:
                 static = d.doc = self._deal_doc(d)
-            deals.append({
-                **static,
-                "customer_name": self._customers.get(d.customer_id),
-                "closed_in_period": closed_here,
-                "share": str(share) if share is not None else None,
-                "credited": money(credited),
-                "collections": money(collected),
-            })
+            row = static.copy()
+            row["customer_name"] = customers.get(d.customer_id)
+            row["closed_in_period"] = closed_here
+            row["share"] = str(share) if share is not None else None
+            row["credited"] = fmt(credited)
+            row["collections"] = fmt(collected)
+            append(row)
         activities = []
         if pd.kind_of(period) == "month":  # quarters and years show the counts only
             items = self._activities.get(period, {}).get(rep_id, ())
-            for item in heapq.nlargest(RECENT_ACTIVITIES, items, key=lambda x: (x[0], x[4])):
-                activities.append({"id": item[2], "kind": item[1], "occurred_at": self.cal.iso(pd.instant_us(item[0])),
+            # the latest by (occurred_at, position), newest first; (t, pos) is unique, so
+            # this is exactly heapq.nlargest's order (items arrive nearly sorted: timsort)
+            latest = sorted(items, key=_TIME_POS)[-RECENT_ACTIVITIES:]
+            latest.reverse()
+            iso = self.cal.iso
+            for item in latest:
+                activities.append({"id": item[2], "kind": item[1], "occurred_at": iso(pd.instant_us(item[0])),
                                    "deal_id": item[3]})
         return {
             "period": period,
@@ -857,6 +871,14 @@ class Projection:
             "activities": activities,
             "weekly_bookings": [{"week": w, "bookings": money(weekly.get(w, ZERO))} for w in self.cal.weeks_of(period)],
         }
+
+    def _cohort_counts(self, month: str) -> FunnelCounts:
+        counts = self._cohort_cache.get(month)
+        if counts is None:
+            deals = self._deals
+            counts = self._cohort_cache[month] = count_cohort(
+                deals[i] for i in sorted(self._cohort.get(month, ())))
+        return counts
 
     def _deal_doc(self, d: DealState) -> dict:
         return {

@@ -42,7 +42,7 @@ log = logging.getLogger("quotaboard.projector")
 
 NOTICE_SUBJECT = "quotaboard.changes"
 LIVE_BATCH = 5_000
-REBUILD_BATCH = 50_000
+REBUILD_BATCH = 200_000  # fewer batches, fewer re-folds of a deal spanning them
 
 
 def log_path(data_dir: Path | str) -> Path:
