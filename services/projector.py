@@ -244,7 +244,7 @@ def rebuild(data_dir: Path | str, *, rulesets: RulesetSet | None = None,
     data_dir = Path(data_dir)
     rulesets = rulesets or live_rulesets(data_dir)
     path = new_store_path(data_dir)
-    store = ReadStore(path, writer=True)
+    store = ReadStore(path, writer=True, bulk=True)
     event_log = EventLog(log_path(data_dir), readonly=True)
     try:
         catchup = Catchup(event_log, Projection(rulesets), store, batch=REBUILD_BATCH)
@@ -259,6 +259,7 @@ def rebuild(data_dir: Path | str, *, rulesets: RulesetSet | None = None,
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         with gc_paused():
             store.write(documents(catchup.projection, everything, every_rep=True), position, meta)
+        store.finish_bulk()
         swap_current(data_dir, path)
         return path, position
     finally:

@@ -26,6 +26,7 @@ from pathlib import Path
 import msgspec
 
 POINTER = "CURRENT"
+PAGE_SIZE = 65_536
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS docs (
@@ -84,13 +85,25 @@ def swap_current(data_dir: Path | str, path: Path) -> None:
 class ReadStore:
     """One read-model file. `writer=True` for the projector or a rebuild, else read-only."""
 
-    def __init__(self, path: Path | str, *, writer: bool = False) -> None:
+    def __init__(self, path: Path | str, *, writer: bool = False, bulk: bool = False) -> None:
+        """`bulk=True` (a rebuild's fresh file, not yet named by the pointer): no journal
+        while it is filled, then `finish_bulk` makes it a WAL file and syncs it. A crash
+        meanwhile leaves only a stray file, which readers never open."""
         self.path = Path(path)
+        self._bulk = False
         if writer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            # Documents are tens of KiB: large pages keep them off long overflow chains
+            # (only takes effect in a new, empty file).
+            self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")
+            if bulk and self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                self._bulk = True
+                self._db.execute("PRAGMA journal_mode=OFF")
+                self._db.execute("PRAGMA synchronous=OFF")
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         else:
             uri = f"file:{self.path}?mode=ro"
@@ -106,6 +119,19 @@ class ReadStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def finish_bulk(self) -> None:
+        """End a bulk fill: the file becomes an ordinary WAL store, synced to disk."""
+        if not self._bulk:
+            return
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._bulk = False
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def __enter__(self) -> ReadStore:
         return self
@@ -125,7 +151,11 @@ class ReadStore:
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", items.items())
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                if not self._bulk:  # without a journal the file is discarded anyway
+                    raise
             raise
 
     # --- reading -----------------------------------------------------------------
