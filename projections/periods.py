@@ -177,6 +177,12 @@ class Calendar:
                 return key
         return self.month_of(instant_us(dt))
 
+    def fixed_months(self) -> tuple[timedelta | None, dict[tuple[int, int], str]]:
+        """(the zone's fixed offset or None, local (year, month) -> month key): a datetime
+        carrying that offset is in the month its own year and month name (the fold's
+        inlined `month_of_datetime`)."""
+        return self._fixed, (self._ym if self._fixed is not None else {})
+
     def iso(self, us: int) -> str:
         """An instant as local RFC 3339 text."""
         if self._fixed is not None:

@@ -65,6 +65,7 @@ from projections.deals import (
 )
 from projections.facts import MenteeClose, PeriodFacts, RepFacts
 from projections.funnel import FunnelCounts, count_cohort
+from projections.metrics import ZERO as FIG_ZERO
 from projections.metrics import Acc, Figures, build_month, merge_figures
 from projections.org import OFFBOARDED, ONBOARDED, TRANSFERRED, RepTimeline, fold_rep
 from projections.periods import EPOCH, US, Calendar
@@ -216,6 +217,7 @@ class Projection:
         last = self.position
         activity_classes = _ACTIVITY_CLASSES
         month_of_dt = self.cal.month_of_datetime
+        fixed, fixed_months = self.cal.fixed_months()
         activities = self._activities
         dirty = self._dirty
         touched_reps = self._touched_reps
@@ -244,12 +246,15 @@ class Projection:
                     pending.setdefault(deal_id, []).append((pos, event.id, cls.__struct_config__.tag, t))
             elif cls in activity_classes:
                 d = event.data
-                month = month_of_dt(event.occurred_at)
+                dt = event.occurred_at
+                month = fixed_months.get((dt.year, dt.month)) if dt.utcoffset() == fixed else None
+                if month is None:
+                    month = month_of_dt(dt)
                 by_rep = activities.get(month)
                 if by_rep is None:
                     by_rep = activities[month] = {}
                 lst = by_rep.get(d.rep_id)
-                item = (event.occurred_at, d.kind, d.activity_id, d.deal_id, pos)
+                item = (dt, d.kind, d.activity_id, d.deal_id, pos)
                 if lst is None:
                     by_rep[d.rep_id] = [item]
                 else:
@@ -847,8 +852,9 @@ class Projection:
             row["customer_name"] = customers.get(d.customer_id)
             row["closed_in_period"] = closed_here
             row["share"] = str(share) if share is not None else None
-            row["credited"] = fmt(credited)
-            row["collections"] = fmt(collected)
+            # an entry never added to still holds metrics.ZERO itself: "0.00"
+            row["credited"] = "0.00" if credited is FIG_ZERO else fmt(credited)
+            row["collections"] = "0.00" if collected is FIG_ZERO else fmt(collected)
             append(row)
         activities = []
         if pd.kind_of(period) == "month":  # quarters and years show the counts only
