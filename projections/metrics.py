@@ -104,15 +104,13 @@ class Figures:
             return self.rep_deals.get(rep, {})
         out: dict[str, list] = {}
         for part in self.parts:
-            for deal_id, (b, c, share) in part.deals_of(rep).items():
+            for deal_id, entry in part.deals_of(rep).items():
                 cur = out.get(deal_id)
                 if cur is None:
-                    out[deal_id] = [b, c, share]
+                    out[deal_id] = entry  # a deal in one part only: that part's own entry (never mutated here)
                 else:
-                    cur[0] += b
-                    cur[1] += c
-                    if share is not None:
-                        cur[2] = share
+                    out[deal_id] = [cur[0] + entry[0], cur[1] + entry[1],
+                                    entry[2] if entry[2] is not None else cur[2]]
         return out
 
     def scope(self, scope: str) -> dict[str, Acc]:

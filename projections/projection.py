@@ -838,7 +838,15 @@ class Projection:
         append = deals.append
         weekly: dict[str, Decimal] = {}
         all_deals, customers, iso_week, fmt = self._deals, self._customers, self.cal.iso_week, money
-        for deal_id, (credited, collected, share) in sorted(fig.deals_of(rep_id).items()):
+        for deal_id, figs in sorted(fig.deals_of(rep_id).items()):
+            credited = figs[0]
+            if len(figs) == 3:
+                # formatted once per entry: a month's entries are shared by its quarter's and
+                # year's statements when the deal is in no other month of them
+                collected, share = figs[1], figs[2]
+                figs.append("0.00" if credited is FIG_ZERO else fmt(credited))
+                figs.append("0.00" if collected is FIG_ZERO else fmt(collected))
+                figs.append(str(share) if share is not None else None)
             d = all_deals[deal_id]
             ct = d.closed_t
             closed_here = ct is not None and start <= ct < end
@@ -851,10 +859,9 @@ class Projection:
             row = static.copy()
             row["customer_name"] = customers.get(d.customer_id)
             row["closed_in_period"] = closed_here
-            row["share"] = str(share) if share is not None else None
-            # an entry never added to still holds metrics.ZERO itself: "0.00"
-            row["credited"] = "0.00" if credited is FIG_ZERO else fmt(credited)
-            row["collections"] = "0.00" if collected is FIG_ZERO else fmt(collected)
+            row["share"] = figs[5]
+            row["credited"] = figs[3]  # an entry never added to holds metrics.ZERO itself: "0.00"
+            row["collections"] = figs[4]
             append(row)
         activities = []
         if pd.kind_of(period) == "month":  # quarters and years show the counts only
