@@ -447,6 +447,16 @@ class EventLog:
             yield from map(_recorded, rows)
             position = rows[-1][0] + 1
 
+    def read_payloads(self, from_position: int, until_position: int) -> list[tuple[int, bytes]]:
+        """(position, payload) rows of positions [from, until], in one query: the
+        projector's batch read, which decodes the payloads itself."""
+        if not self._has_schema():
+            return []
+        return self._con.execute(
+            "SELECT position, payload FROM events WHERE position >= ? AND position <= ? ORDER BY position",
+            (from_position, until_position),
+        ).fetchall()
+
     def read_events(
         self, from_position: int = 1, *, batch: int = 1000, until_position: int | None = None
     ) -> Iterator[tuple[int, Event]]:

@@ -507,7 +507,7 @@ def replay(data_dir: Path | str, period: str, ruleset_file: Path | str, as_of: s
     """Recompute `period` under `ruleset_file` beside the published figures (see module doc)."""
     from projections.projection import Projection
     from projections.rulesets import RulesetError, RulesetSet, load_ruleset
-    from schemas.events import decode_event
+    from schemas.fast import decode_rows
 
     data_dir = Path(data_dir)
     _check_month(period)
@@ -521,7 +521,8 @@ def replay(data_dir: Path | str, period: str, ruleset_file: Path | str, as_of: s
         until = log.position_as_of(cutoff) if cutoff is not None else log.last_position()
         rows = _select(log, loaded, period, until)
     t1 = time.perf_counter()
-    batch = [(position, decode_event(payload)) for position, _, _, payload, _ in rows]
+    # The rows just passed the chain check and were validated when recorded.
+    batch = decode_rows((position, payload) for position, _, _, payload, _ in rows)
     projection = Projection(RulesetSet.single(loaded))
     if batch:
         projection.apply(batch)

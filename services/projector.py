@@ -118,15 +118,10 @@ def gc_paused():
 LARGE_PAUSE = 100_000  # container objects made while paused
 
 
-_READ_SQL = "SELECT position, payload FROM events WHERE position >= ? AND position <= ? ORDER BY position"
-
-
 def read_stored(log: EventLog, start: int, end: int) -> list[tuple[int, object]]:
     """(position, event) pairs of positions [start, end], decoded without re-validating:
     every stored payload passed the contract when it was recorded (schemas.fast)."""
-    if not log._has_schema():
-        return []
-    return decode_rows(log._con.execute(_READ_SQL, (start, end)).fetchall())
+    return decode_rows(log.read_payloads(start, end))
 
 
 @dataclass
