@@ -304,6 +304,15 @@ def consumer_state(data_dir: Path) -> dict:
     return asyncio.run(go())
 
 
+def has_consumer(data_dir: Path) -> bool:
+    """Whether the recorder has created its durable consumer yet (it does so at start)."""
+    try:
+        consumer_state(data_dir)
+    except Exception:  # noqa: BLE001 - not found yet, or the broker still starting
+        return False
+    return True
+
+
 def wait_all_acked(data_dir: Path, timeout: float = 60.0) -> dict:
     """Until the recorder's consumer has acknowledged the whole stream (nothing pending,
     nothing awaiting an ack): from then on the recorder will never store anything more."""

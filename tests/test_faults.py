@@ -21,6 +21,7 @@ from faultutil import (
     batches,
     company_events,
     consumer_state,
+    has_consumer,
     kill_role,
     log_ids,
     projector_position,
@@ -101,6 +102,7 @@ def test_recorder_killed_with_batch_in_hand_loses_nothing(make_service):
     in_hand = False
     for attempt in range(3):  # its pull request must be open while it is stopped
         pid = wait_until(lambda: role_pid(svc, "recorder"), 10, what="the recorder")
+        wait_until(lambda: has_consumer(svc.data_dir), 10, what="the recorder's consumer")
         os.kill(pid, signal.SIGSTOP)
         batch = [event(i, f"inhand{attempt}") for i in range(300)]
         first += batch
