@@ -206,13 +206,8 @@ class Gateway:
         if early:
             await _json(send, 401, {"error": early})
             return
-        try:
-            body = await self._read_body(scope, receive)
-        except TooLarge:
-            await _json(send, 413, {"error": f"body over {self.settings.body_limit} bytes"},
-                        [(b"connection", b"close")])
-            return
-        except ConnectionResetError:
+        body = await self._body_or_refusal(scope, receive, send)
+        if body is None:
             return
         problem = check_signature(self.key, headers, body)
         if problem:
@@ -235,14 +230,20 @@ class Gateway:
             return
         await _json(send, 202, {"accepted": result.accepted, "duplicates": result.duplicates})
 
-    async def _adapter(self, handler, scope, receive, send) -> None:
+    async def _body_or_refusal(self, scope, receive, send) -> bytes | None:
+        """The raw body, or None once a 413 is sent (over the limit) or the client left."""
         try:
-            body = await self._read_body(scope, receive)
+            return await self._read_body(scope, receive)
         except TooLarge:
             await _json(send, 413, {"error": f"body over {self.settings.body_limit} bytes"},
                         [(b"connection", b"close")])
-            return
         except ConnectionResetError:
+            pass
+        return None
+
+    async def _adapter(self, handler, scope, receive, send) -> None:
+        body = await self._body_or_refusal(scope, receive, send)
+        if body is None:
             return
         request = AdapterRequest(
             method=scope["method"], path=scope["path"], query=scope.get("query_string", b"").decode(),

@@ -21,6 +21,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import msgspec
@@ -40,6 +41,16 @@ Doc = tuple[str, str, str, bytes]  # kind, period, key, JSON bytes
 _DETAIL_KEYS = frozenset({"deals", "activities", "weekly_bookings"})
 
 _encode = msgspec.json.Encoder().encode
+
+
+def as_decimal(value: object) -> Decimal | None:
+    """A document's decimal string (or number) as a Decimal; None where there is none."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 def encode_doc(doc: object) -> bytes:

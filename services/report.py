@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
+
+from services.readstore import as_decimal as _dec
 
 SHEETS = ("表1 目标分解与跟踪", "表2 团队分析", "表3 激励方案与发放")
 CSV_NAMES = ("table1-targets.csv", "table2-team.csv", "table3-incentives.csv")
@@ -70,13 +72,6 @@ class Table:
         self.bold.append(bold)
 
 
-def _dec(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
 
 
 def _ratio(value: Decimal | None, previous: Decimal | None) -> Decimal | None:

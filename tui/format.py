@@ -7,22 +7,17 @@ so the screens stay readable without colour (NO_COLOR, monochrome terminals).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from rich.text import Text
+
+from services.readstore import as_decimal as dec
 
 RAG_STYLE = {"green": "green", "yellow": "yellow", "red": "red", "none": "dim"}
 RAG_SYMBOL = {"green": "●", "yellow": "◐", "red": "○", "none": "·"}
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
-def dec(value: object) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
 
 
 def money(value: object, compact: bool = False, sign: bool = False) -> str:
