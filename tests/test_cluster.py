@@ -123,7 +123,13 @@ def test_node_killed_during_ingest_nothing_lost_and_it_catches_up(cluster, make_
     user, password = cluster[0].user, cluster[0].password
     svc = make_service(nats=",".join(urls), env={"QUOTABOARD_NATS_USER": user, "QUOTABOARD_NATS_PASSWORD": password,
                                                   "QUOTABOARD_STREAM_REPLICAS": "3"})
-    si, _ = asyncio.run(_stream_info(urls, user, password))
+    def stream_and_consumer():
+        try:  # the recorder makes its durable consumer as it starts: wait for it
+            return asyncio.run(_stream_info(urls, user, password))
+        except Exception:  # noqa: BLE001 - not there yet
+            return None
+
+    si, _ = wait_until(stream_and_consumer, 20, 0.2, what="the stream and the recorder's consumer")
     assert si.config.num_replicas == 3
     assert len(si.cluster.replicas or []) == 2 and si.cluster.leader
 
