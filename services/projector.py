@@ -41,7 +41,7 @@ from services.readstore import (
 log = logging.getLogger("quotaboard.projector")
 
 NOTICE_SUBJECT = "quotaboard.changes"
-COMMIT_EVERY = 0.25  # seconds between live commits under a steady stream
+COMMIT_EVERY = 0.5  # seconds between live commits under a steady stream
 RECONNECT_EVERY = 5.0  # seconds between attempts to reach the broker for notices
 LIVE_BATCH = 5_000
 REBUILD_BATCH = 200_000  # fewer batches, fewer re-folds of a deal spanning them
