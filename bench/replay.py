@@ -26,30 +26,10 @@ sys.path.insert(0, str(HERE))
 
 
 def ensure_log(events: int) -> Path:
-    """The shared benchmark log (bench/rebuild.py's), else one generated the same way."""
-    try:
-        from rebuild import ensure_log as shared
-    except ImportError:
-        shared = None
-    if shared is not None:
-        return shared(events, False)
-    from orggen import generate
+    """The benchmark log bench/rebuild.py generates (and reuses)."""
+    from rebuild import ensure_log
 
-    from events.log import EventLog
-
-    data_dir = HERE / "out" / f"log-{events}"
-    if not (data_dir / "log.sqlite").exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        batch = []
-        with EventLog(data_dir / "log.sqlite") as log:
-            for event in generate(events):
-                batch.append(event)
-                if len(batch) == 5_000:
-                    log.append(batch)
-                    batch.clear()
-            if batch:
-                log.append(batch)
-    return data_dir
+    return ensure_log(events, False)
 
 
 def main() -> None:
