@@ -231,27 +231,11 @@ def _frozen_doc(data_dir: Path, period: str) -> dict | None:
 # --- which plan governs a period ------------------------------------------------------
 
 
-def _store_rulesets(data_dir: Path):
-    """The rulesets the live read models were built with (the store's `rulesets` meta,
-    as the projector records them), else the live folder's."""
-    from projections.rulesets import RulesetSet, load_live_rulesets, load_ruleset
-
-    store = _store(data_dir)
-    if store is not None:
-        with store:
-            raw = store.meta("rulesets")
-        if raw:
-            try:
-                items = json.loads(raw)
-                return RulesetSet([load_ruleset(i["text"], name=i.get("path")) for i in items])
-            except Exception:  # fall back to the folder; the store's copy is a convenience
-                pass
-    return load_live_rulesets(data_dir)
-
-
 def plan_ref(data_dir: Path | str, period: str) -> dict[str, str]:
     """`{"id", "hash"}` of the ruleset whose plan governs `period` in the live read models."""
-    return dict(_store_rulesets(Path(data_dir)).plan_for(period).ref)
+    from services.projector import current_rulesets
+
+    return dict(current_rulesets(data_dir).plan_for(period).ref)
 
 
 # --- close ----------------------------------------------------------------------------

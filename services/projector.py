@@ -27,7 +27,7 @@ from pathlib import Path
 
 from events.log import EventLog
 from projections.projection import Changes, Projection
-from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset, load_ruleset_dir
+from projections.rulesets import LoadedRuleset, RulesetSet, load_live_rulesets, load_ruleset
 from schemas.fast import decode_rows
 from services.readstore import (
     Doc,
@@ -51,16 +51,6 @@ def log_path(data_dir: Path | str) -> Path:
     return Path(data_dir) / "log.sqlite"
 
 
-def live_rulesets(data_dir: Path | str) -> RulesetSet:
-    """The live set: `<data>/rulesets/*.toml`, else the repository's default set."""
-    folder = Path(data_dir) / "rulesets"
-    if folder.is_dir() and any(folder.glob("*.toml")):
-        return load_ruleset_dir(folder)
-    from projections.rulesets import default_rulesets_dir
-
-    return load_ruleset_dir(default_rulesets_dir())
-
-
 def _rulesets_meta(rulesets: RulesetSet) -> str:
     return json.dumps([{"text": r.text, "path": r.path} for r in rulesets.loaded], ensure_ascii=False)
 
@@ -69,6 +59,20 @@ def _rulesets_from_meta(raw: str) -> RulesetSet:
     items = json.loads(raw)
     loaded: list[LoadedRuleset] = [load_ruleset(i["text"], name=i.get("path")) for i in items]
     return RulesetSet(loaded)
+
+
+def current_rulesets(data_dir: Path | str) -> RulesetSet:
+    """The rulesets the live read models were built with (kept in the store), or the
+    live folder's before the first projection. A close or a replay baseline must name
+    these, not whatever the folder holds since: a definition change reaches the read
+    models only through a rebuild."""
+    store = ReadStore.open_current(data_dir)
+    if store is not None:
+        with store:
+            raw = store.meta("rulesets")
+        if raw:
+            return _rulesets_from_meta(raw)
+    return load_live_rulesets(data_dir)
 
 
 def documents(projection: Projection, changes: Changes, *, every_rep: bool = False) -> Iterator[Doc]:
@@ -169,7 +173,7 @@ def open_projection(data_dir: Path | str) -> tuple[Catchup, Path]:
     if store_file is None or not store_file.exists():
         store_file = new_store_path(data_dir)
         store = ReadStore(store_file, writer=True)
-        rulesets = live_rulesets(data_dir)
+        rulesets = load_live_rulesets(data_dir)
         store.write([], 0, {"rulesets": _rulesets_meta(rulesets)})
         swap_current(data_dir, store_file)
     else:
@@ -255,7 +259,7 @@ def rebuild(data_dir: Path | str, *, rulesets: RulesetSet | None = None,
     Killed halfway, this leaves only a stray file: the pointer still names the old store.
     """
     data_dir = Path(data_dir)
-    rulesets = rulesets or live_rulesets(data_dir)
+    rulesets = rulesets or load_live_rulesets(data_dir)
     path = new_store_path(data_dir)
     store = ReadStore(path, writer=True, bulk=True)
     event_log = EventLog(log_path(data_dir), readonly=True)

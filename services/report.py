@@ -104,12 +104,9 @@ def _open(data_dir: Path):
 
 
 def _plan(data_dir: Path, period: str):
-    from services.audit import _store_rulesets
+    from services.projector import current_rulesets
 
-    try:
-        return _store_rulesets(data_dir).plan_for(period)
-    except Exception:
-        return None
+    return current_rulesets(data_dir).plan_for(period)
 
 
 def _rep_notes(rep: dict, unmatched_by_rep: dict[str, int], frozen: bool) -> str:

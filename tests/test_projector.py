@@ -240,3 +240,19 @@ def test_tables_for_people_and_one_line_errors(service):
     missing = service.cli("standings", "--period", "2031-01")
     assert missing.returncode == 1
     assert missing.stderr.strip().count("\n") == 0 and "2031-01" in missing.stderr
+
+
+def test_close_and_replay_name_the_rulesets_the_read_models_were_built_with(tmp_path):
+    from services.audit import plan_ref
+    from services.projector import rebuild
+
+    head = _seed_log(tmp_path)
+    catchup, _ = open_projection(tmp_path)
+    catchup.run_until(head)
+    catchup.store.close()
+    (tmp_path / "rulesets").mkdir()
+    shutil.copy(COLLECTED, tmp_path / "rulesets")
+    # The folder changed, the read models did not: they still stand on seed-table3.
+    assert plan_ref(tmp_path, "2026-08")["id"] == "seed-table3"
+    rebuild(tmp_path)
+    assert plan_ref(tmp_path, "2026-08")["id"] == "seed-table3-collected"
