@@ -34,6 +34,29 @@ def metric_value(metric: str, value) -> str | int:
     return money(value) if metric in MONEY_METRICS else value
 
 
+# Every scope carries the 环比 / 同比 of these (the users' 表2 shows them all).
+CHANGE_METRICS = ("bookings", "collections", "deals_won", "new_customers", "win_rate",
+                  "avg_deal_size", "collection_rate", "cycle_days", "activities")
+_RATIOS = frozenset({"win_rate", "avg_deal_size", "collection_rate", "cycle_days"})
+
+
+def _measure(acc: Acc | None, metric: str):
+    if acc is None:
+        return None
+    return getattr(acc, metric)() if metric in _RATIOS else acc.value(metric)
+
+
+def _changes(a: Acc, previous: Acc | None, last_year: Acc | None) -> dict:
+    out = {}
+    for metric in CHANGE_METRICS:
+        value = _measure(a, metric)
+        out[metric] = {
+            "mom": ratio4(change(value, _measure(previous, metric))) if value is not None else None,
+            "yoy": ratio4(change(value, _measure(last_year, metric))) if value is not None else None,
+        }
+    return out
+
+
 def scope_entry(acc: Acc | None, targets: dict[str, Decimal], basis: str, red_below: Decimal,
                 green_from: Decimal, previous: Acc | None, last_year: Acc | None) -> dict:
     """The metric fields every scope carries (team, region, product line, rep)."""
@@ -74,6 +97,7 @@ def scope_entry(acc: Acc | None, targets: dict[str, Decimal], basis: str, red_be
             "rag": rag(att, red_below, green_from),
         }
     entry["targets"] = others
+    entry["changes"] = _changes(a, previous, last_year)
     return entry
 
 

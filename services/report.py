@@ -74,12 +74,6 @@ class Table:
 
 
 
-def _ratio(value: Decimal | None, previous: Decimal | None) -> Decimal | None:
-    if value is None or previous is None or previous == 0:
-        return None
-    return (value - previous) / previous
-
-
 def _prev_month(period: str) -> str:
     y, m = (int(x) for x in period.split("-"))
     return f"{y - 1}-12" if m == 1 else f"{y}-{m - 1:02d}"
@@ -204,7 +198,9 @@ def _metric_target(m: dict, metric: str, basis: str) -> Decimal | None:
     return _dec(m.get("target")) if metric == basis else None
 
 
-def table2(period: str, standings: dict, previous: dict | None, last_year: dict | None) -> Table:
+def table2(period: str, standings: dict) -> Table:
+    """表2 from the team's figures as the fold computed them: targets, attainment and RAG
+    from its `targets` block, 环比 / 同比 from its `changes` block. Nothing is recomputed."""
     t = Table(
         SHEETS[1],
         ["团队 team", "指标 metric", "目标 target", "实际 actual", "达成率 attainment", "红绿灯 RAG",
@@ -213,36 +209,21 @@ def table2(period: str, standings: dict, previous: dict | None, last_year: dict 
         widths=[12, 26, 16, 16, 14, 14, 12, 12],
     )
     t.preface.append([f"{period} 团队分析 (环比 vs {_prev_month(period)}, 同比 vs {_last_year(period)})"])
-    basis = _basis(standings)
-    red_green = _thresholds(standings)
     for team_id, m in sorted((standings.get("team") or {}).items()):
-        prev = ((previous or {}).get("team") or {}).get(team_id) or {}
-        ly = ((last_year or {}).get("team") or {}).get(team_id) or {}
-        for metric, label, _kind, has_target in TEAM_METRICS:
+        targets = m.get("targets") or {}
+        changes = m.get("changes") or {}
+        for metric, label, _kind, _has_target in TEAM_METRICS:
             if metric not in m:
                 continue
-            actual = _dec(m.get(metric))
-            target = _metric_target(m, metric, basis) if has_target else None
-            attainment = actual / target if actual is not None and target else None
-            rag = None
-            entry = (m.get("targets") or {}).get(metric)
-            if isinstance(entry, dict) and entry.get("rag"):
-                rag = entry["rag"]
-            elif metric == basis and m.get("rag"):
-                rag = m.get("rag")
-            elif attainment is not None:
-                rag = "red" if attainment < red_green[0] else "yellow" if attainment < red_green[1] else "green"
-            t.add([team_id, label, target, actual, attainment, RAG_WORD.get(rag, "") if attainment is not None else "",
-                   _ratio(actual, _dec(prev.get(metric))), _ratio(actual, _dec(ly.get(metric)))],
-                  rag if attainment is not None else None)
+            entry = targets.get(metric) or {}
+            change = changes.get(metric) or {}
+            rag = entry.get("rag") if entry else None
+            t.add([team_id, label, _dec(entry.get("target")), _dec(m.get(metric)), _dec(entry.get("attainment")),
+                   RAG_WORD.get(rag, "") if entry else "", _dec(change.get("mom")), _dec(change.get("yoy"))],
+                  rag if entry else None)
     # per-row kinds of the target/actual columns: counts and days are not money
     t.row_kinds = [_row_kind(row[1]) for row in t.rows]
     return t
-
-
-def _thresholds(standings: dict) -> tuple[Decimal, Decimal]:
-    d = standings.get("definitions") or {}
-    return Decimal(str(d.get("red_below", "0.80"))), Decimal(str(d.get("green_from", "1.00")))
 
 
 def _row_kind(label: str) -> str:
@@ -342,8 +323,6 @@ def build_tables(data_dir: Path | str, period: str) -> list[Table]:
         if standings is None:
             months = ", ".join(p for p in store.periods() if len(p) == 7)[-60:] or "none yet"
             raise ReportError(f"no figures for period {period!r} (months with figures: {months})")
-        previous = store.standings(_prev_month(period))
-        last_year = store.standings(_last_year(period))
         frozen = store.frozen(period)
         plan = _plan(data_dir, period)
         if plan is not None and "basis" not in standings:
@@ -351,7 +330,7 @@ def build_tables(data_dir: Path | str, period: str) -> list[Table]:
                          "definitions": {"red_below": str(plan.ruleset.definitions.red_below),
                                          "green_from": str(plan.ruleset.definitions.green_from)}}
         return [table1(store, period, standings, frozen is not None),
-                table2(period, standings, previous, last_year),
+                table2(period, standings),
                 table3(period, standings, frozen, plan)]
 
 

@@ -1,67 +1,43 @@
 """The report's workbook, read back with openpyxl.
 
-`test_report_cells_from_store` writes read-model documents in the contract's shape
-(cli.md `standings --json`) into a real SQLite read-model store and checks the cells;
-the end-to-end path (events -> projector -> report) is in test_audit_service.py.
+The store is built the real way: the seed's events in a real log, a real rebuild; the
+service path (events over NATS -> projector -> `quotaboard report`) is in
+test_audit_service.py.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from services.readstore import ReadStore, encode_doc, new_store_path, swap_current
+from events.log import EventLog
+from schemas.events import decode_event
+from services.projector import log_path, rebuild
 from services.report import SHEETS, ReportError, report
 
-RULESET = {"id": "seed-table3", "hash": "sha256:abc"}
-
-
-def _rep(name, region, bookings, target, attainment, gap, rag, statement, total):
-    return {"name": name, "region": region, "team": "sales", "bookings": bookings, "collections": "0.00",
-            "deals_won": 1, "deals_lost": 0, "new_customers": 1, "target": target, "attainment": attainment,
-            "gap": gap, "rag": rag, "statement": statement, "total": total}
-
-
-def _standings(period, bookings, target):
-    return {
-        "period": period, "ruleset": RULESET, "position": 37,
-        "team": {"sales": {"bookings": bookings, "collections": "250000.00", "deals_won": 4, "new_customers": 4,
-                           "target": target, "attainment": None if target is None else "0.9529",
-                           "gap": None, "rag": "yellow" if target else "none", "win_rate": "0.8000",
-                           "avg_deal_size": "405000.0000", "collection_rate": "0.1543", "cycle_days": "19.0500",
-                           "activities": 5}},
-        "regions": {"East": {"bookings": "840000.00", "target": "800000.00", "attainment": "1.0500",
-                             "gap": "40000.00", "rag": "green"}},
-        "product_lines": {"A": {"bookings": "840000.00", "target": None, "attainment": None, "gap": None,
-                                "rag": "none"}},
-        "reps": {
-            "zhang": _rep("小张", "East", "840000.00", "800000.00", "1.0500", "40000.00", "green",
-                          [{"component": "tiered", "amount": "16800.00", "explanation": "105.0% of target"},
-                           {"component": "tiered", "amount": "1000.00", "explanation": "bonus for reaching 100%"}],
-                          "17800.00"),
-            "li": _rep("小李", "South", "450000.00", "600000.00", "0.7500", "-150000.00", "red", [], "0.00"),
-            "wang": _rep("小王", "North", "330000.00", "300000.00", "1.1000", "30000.00", "green",
-                         [{"component": "tiered", "amount": "6600.00", "explanation": "110.0% of target"}],
-                         "6600.00"),
-        },
-    }
+SEED = Path(__file__).resolve().parents[2] / "shared" / "examples" / "seed-table1.jsonl"
+# A July deal for zhang, so that August's 环比 has something to compare with.
+JULY = [
+    {"id": "july-c", "type": "deal.created", "occurred_at": "2026-07-02T10:00:00+08:00",
+     "data": {"deal_id": "D0", "rep_id": "zhang", "customer_id": "C0", "product_line": "A", "amount": "1200000"}},
+    {"id": "july-w", "type": "deal.won", "occurred_at": "2026-07-10T10:00:00+08:00", "data": {"deal_id": "D0"}},
+]
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
+    """The seed month (plus July) through the real log and a real rebuild."""
     data = tmp_path / "data"
-    path = new_store_path(data)
-    store = ReadStore(path, writer=True)
-    docs = [("standings", "2026-08", "", encode_doc(_standings("2026-08", "1620000.00", "1700000.00"))),
-            ("standings", "2026-07", "", encode_doc(_standings("2026-07", "1200000.00", None))),
-            ("statement", "2026-08", "zhang", encode_doc({"deals": [
-                {"deal_id": "D1", "product_line": "A", "status": "won", "closed_at": "2026-08-15T10:00:00+08:00"}]}))]
-    store.write(docs, 37)
-    store.close()
-    swap_current(data, path)
+    data.mkdir()
+    events = [decode_event(line) for line in SEED.read_bytes().splitlines() if line.strip()]
+    events += [decode_event(json.dumps(e)) for e in JULY]
+    with EventLog(log_path(data)) as log:
+        log.append(events)
+    rebuild(data)
     return data
 
 
@@ -88,7 +64,7 @@ def test_report_cells_from_store(data_dir: Path, tmp_path: Path) -> None:
     t2 = wb[SHEETS[1]]
     bookings = next(r for r in t2.iter_rows() if r[1].value and str(r[1].value).startswith("成单金额"))
     assert bookings[2].value == 1700000 and bookings[3].value == 1620000
-    assert bookings[4].value == pytest.approx(1620000 / 1700000) and "%" in bookings[4].number_format
+    assert bookings[4].value == pytest.approx(0.9529) and "%" in bookings[4].number_format
     assert bookings[4].fill.fgColor.rgb.endswith("FFEB9C")  # yellow
     assert bookings[6].value == pytest.approx(0.35)  # 环比 vs July 1,200,000
     assert bookings[7].value is None  # no 2025-08
