@@ -25,7 +25,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,13 +36,8 @@ __all__ = [
     "LoadedRuleset",
     "RulesetError",
     "RulesetSet",
-    "default_rulesets_dir",
-    "load_live_rulesets",
     "load_ruleset",
-    "load_ruleset_dir",
 ]
-
-_RULESETS_DIRNAME = "rulesets"
 
 
 class RulesetError(ValueError):
@@ -88,33 +82,15 @@ class LoadedRuleset:
 # --- loading one ruleset --------------------------------------------------------------
 
 
-def load_ruleset(source: Path | str | bytes, *, name: str | None = None) -> LoadedRuleset:
-    """Load one ruleset.
+def load_ruleset(source: str | bytes, *, name: str | None = None, path: str | None = None) -> LoadedRuleset:
+    """Load one ruleset from its text (or the file's bytes): pure, never reads a file.
 
-    `source` is a `Path` to a file, a `str` that is either a file path (one line, ending
-    in `.toml` or without the `=` every ruleset document has) or the TOML text itself (e.g. the `toml` of a
-    `ruleset.applied` event), or the file's bytes. `name` is how errors name the source
-    (default: the path, else "ruleset").
+    A `ruleset.applied` event's TOML comes through here too, so nothing an event holds
+    can make the fold open a file. Files are read by services/rulesets.py. `name` is
+    how errors name the source (default: `path`, else "ruleset").
     """
-    path: str | None = None
-    if isinstance(source, Path) or (
-        isinstance(source, str)
-        and "\n" not in source
-        and ("=" not in source or source.endswith(".toml"))
-    ):
-        p = Path(source)
-        path = str(p)
-        label = name or path
-        try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            raise RulesetError(label, f"cannot read the file ({exc.strerror or exc})") from None
-    elif isinstance(source, bytes):
-        raw = source
-        label = name or "ruleset"
-    else:
-        raw = source.encode("utf-8")
-        label = name or "ruleset"
+    label = name or path or "ruleset"
+    raw = source if isinstance(source, bytes) else source.encode("utf-8")
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     try:
         text = raw.decode("utf-8")
@@ -729,29 +705,3 @@ class RulesetSet:
         for r in sorted(self.loaded, key=lambda r: r.id):
             h.update(f"{r.id}\0{r.hash}\n".encode())
         return "sha256:" + h.hexdigest()
-
-
-def load_ruleset_dir(path: Path | str) -> RulesetSet:
-    """Every `*.toml` file directly in `path` (not in subfolders) as a RulesetSet."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise RulesetError(
-            str(folder), "not a folder of rulesets (expected a folder holding *.toml files)"
-        )
-    files = sorted(p for p in folder.glob("*.toml") if p.is_file())
-    if not files:
-        raise RulesetError(str(folder), "no *.toml ruleset in this folder (expected at least one)")
-    return RulesetSet([load_ruleset(p) for p in files])
-
-
-def default_rulesets_dir() -> Path:
-    """The repository's `rulesets/` (the seed's scheme), next to the `projections` package."""
-    return Path(__file__).resolve().parent.parent / _RULESETS_DIRNAME
-
-
-def load_live_rulesets(data_dir: Path | str) -> RulesetSet:
-    """The live set: `<data>/rulesets/*.toml`, or the repository's default when there are none."""
-    folder = Path(data_dir) / _RULESETS_DIRNAME
-    if folder.is_dir() and any(p.is_file() for p in folder.glob("*.toml")):
-        return load_ruleset_dir(folder)
-    return load_ruleset_dir(default_rulesets_dir())

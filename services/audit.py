@@ -490,14 +490,15 @@ def replay(data_dir: Path | str, period: str, ruleset_file: Path | str, as_of: s
            *, timings: dict | None = None) -> dict:
     """Recompute `period` under `ruleset_file` beside the published figures (see module doc)."""
     from projections.projection import Projection
-    from projections.rulesets import RulesetError, RulesetSet, load_ruleset
+    from projections.rulesets import RulesetError, RulesetSet
     from schemas.fast import decode_rows
+    from services.rulesets import read_ruleset
 
     data_dir = Path(data_dir)
     _check_month(period)
     t0 = time.perf_counter()
     try:
-        loaded = load_ruleset(Path(ruleset_file))
+        loaded = read_ruleset(ruleset_file)
     except RulesetError as exc:
         raise AuditError(str(exc)) from None
     cutoff = parse_instant(as_of)
@@ -563,12 +564,13 @@ def apply_event_id(period: str, ruleset_hash: str) -> str:
 
 
 def _apply_event(period: str, ruleset_file: Path):
-    from projections.rulesets import RulesetError, load_ruleset
+    from projections.rulesets import RulesetError
     from schemas.events import RulesetApplied, RulesetAppliedData, RulesetRef
+    from services.rulesets import read_ruleset
 
     _check_month(period)
     try:
-        loaded = load_ruleset(Path(ruleset_file))
+        loaded = read_ruleset(ruleset_file)
     except RulesetError as exc:
         raise AuditError(str(exc)) from None
     event = RulesetApplied(

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from events.log import EventLog
 from projections.projection import Changes, Projection
-from projections.rulesets import LoadedRuleset, RulesetSet, load_live_rulesets, load_ruleset
+from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset
 from schemas.fast import decode_rows
 from services.readstore import (
     Doc,
@@ -37,6 +37,7 @@ from services.readstore import (
     new_store_path,
     swap_current,
 )
+from services.rulesets import load_live_rulesets
 
 log = logging.getLogger("quotaboard.projector")
 

@@ -28,7 +28,7 @@ from services.audit import (
     write_replay_csv,
 )
 
-EXAMPLES = Path("/work/shared/examples")
+EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
 if not EXAMPLES.exists():  # a checkout next to the shared folder
     EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
 SEED = EXAMPLES / "seed-table1.jsonl"

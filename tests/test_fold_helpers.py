@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from projections.projection import Projection
-from projections.rulesets import RulesetSet, load_ruleset
+from projections.rulesets import RulesetSet
 from schemas.events import decode_event
+from services.rulesets import read_ruleset
 
-SHARED = Path("/work/shared/examples")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "examples"
 SEED_EVENTS = SHARED / "seed-table1.jsonl"
 SIGNED = SHARED / "rulesets" / "seed-table3.toml"
 COLLECTED = SHARED / "rulesets" / "seed-table3-collected.toml"
@@ -34,7 +35,7 @@ def seed_raw() -> list[dict]:
 
 
 def rulesets(path: Path = SIGNED) -> RulesetSet:
-    return RulesetSet([load_ruleset(path)])
+    return RulesetSet([read_ruleset(path)])
 
 
 def project(items: list[dict], path: Path = SIGNED, batch: int | None = None, start: int = 1) -> Projection:

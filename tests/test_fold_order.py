@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from test_fold_helpers import COLLECTED, SIGNED, decode, ev, everything, seed_raw, strip_position
 
 from projections.projection import Projection
-from projections.rulesets import RulesetSet, load_ruleset
+from projections.rulesets import RulesetSet
+from services.rulesets import read_ruleset
 
 
 def extra() -> list[dict]:
@@ -40,7 +41,7 @@ def extra() -> list[dict]:
 
 
 EVENTS = decode(seed_raw() + extra())
-RULESETS = {"signed": RulesetSet([load_ruleset(SIGNED)]), "collected": RulesetSet([load_ruleset(COLLECTED)])}
+RULESETS = {"signed": RulesetSet([read_ruleset(SIGNED)]), "collected": RulesetSet([read_ruleset(COLLECTED)])}
 
 
 def fold(order: list[int], cuts: list[int], which: str) -> Projection:

@@ -1,4 +1,4 @@
-"""The worked month of /work/shared/examples (表1) through Projection.apply, figure by figure."""
+"""The worked month of ../shared/examples (表1) through Projection.apply, figure by figure."""
 
 from __future__ import annotations
 

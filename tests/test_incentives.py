@@ -22,13 +22,13 @@ from projections.incentives import (
     statement_lines,
     total,
 )
-from projections.rulesets import load_ruleset
 from schemas.ruleset import Incentive
+from services.rulesets import read_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED3 = load_ruleset(ROOT / "rulesets" / "seed-table3.toml").ruleset.incentive
-SEED2 = load_ruleset(ROOT / "rulesets" / "examples" / "seed2-brackets.toml").ruleset.incentive
-SEED4 = load_ruleset(ROOT / "rulesets" / "examples" / "seed4-accelerator.toml").ruleset.incentive
+SEED3 = read_ruleset(ROOT / "rulesets" / "seed-table3.toml").ruleset.incentive
+SEED2 = read_ruleset(ROOT / "rulesets" / "examples" / "seed2-brackets.toml").ruleset.incentive
+SEED4 = read_ruleset(ROOT / "rulesets" / "examples" / "seed4-accelerator.toml").ruleset.incentive
 
 
 def no_rate(rep_id: str, period: str) -> D | None:

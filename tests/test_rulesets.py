@@ -9,19 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from projections.rulesets import (
-    LoadedRuleset,
-    RulesetError,
-    RulesetSet,
+from projections.rulesets import LoadedRuleset, RulesetError, RulesetSet, load_ruleset
+from services.rulesets import (
     default_rulesets_dir,
     load_live_rulesets,
-    load_ruleset,
     load_ruleset_dir,
+    read_ruleset,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "rulesets" / "seed-table3.toml"
-SHARED = Path("/work/shared/examples/rulesets")
+SHARED = ROOT.parent / "shared" / "examples" / "rulesets"
 SEED_TEXT = SEED.read_text(encoding="utf-8")
 
 
@@ -51,7 +49,7 @@ def refused(text: str) -> RulesetError:
     ids=lambda p: p.name,
 )
 def test_seed_files_load(path: Path):
-    loaded = load_ruleset(path)
+    loaded = read_ruleset(path)
     assert isinstance(loaded, LoadedRuleset)
     assert loaded.path == str(path)
     assert loaded.hash == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
@@ -59,7 +57,7 @@ def test_seed_files_load(path: Path):
 
 
 def test_seed_table3_values():
-    r = load_ruleset(SEED).ruleset
+    r = read_ruleset(SEED).ruleset
     assert r.id == "seed-table3" and r.effective_from == "2026-01" and r.timezone == "Asia/Shanghai"
     assert r.definitions.closed_when == "signed"
     tiers = r.incentive.tiered.tiers
@@ -87,11 +85,11 @@ def test_float_and_string_numbers_give_equal_decimals():
 def test_text_and_path_sources_hash_the_same_bytes():
     assert (
         load_ruleset(SEED_TEXT).hash
-        == load_ruleset(SEED).hash
+        == read_ruleset(SEED).hash
         == load_ruleset(SEED.read_bytes()).hash
     )
     assert load_ruleset(SEED_TEXT).path is None
-    assert load_ruleset(str(SEED)).path == str(SEED)
+    assert read_ruleset(str(SEED)).path == str(SEED)
 
 
 # --- refusals name the line, the key and what was expected ----------------------------
@@ -223,7 +221,7 @@ def test_numbers_as_strings_for_whole_numbers():
 
 def test_unreadable_file(tmp_path):
     with pytest.raises(RulesetError, match="cannot read"):
-        load_ruleset(tmp_path / "nope.toml")
+        read_ruleset(tmp_path / "nope.toml")
 
 
 # --- the set --------------------------------------------------------------------------
@@ -340,3 +338,12 @@ def test_syntax_error_inside_a_multiline_array_names_its_key():
     )
     err = refused(text)
     assert (err.line, err.key) == (line_no(text, "rate = }"), "incentive.tiered.tiers")
+
+
+def test_ruleset_text_is_never_taken_for_a_file_name(tmp_path):
+    """A `ruleset.applied` event's TOML goes through load_ruleset inside the fold: text
+    that looks like a path must be parsed as TOML, never opened."""
+    target = tmp_path / "secret.toml"
+    target.write_text(SEED_TEXT, encoding="utf-8")
+    with pytest.raises(RulesetError):
+        load_ruleset(str(target))

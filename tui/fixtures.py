@@ -10,8 +10,10 @@ from pathlib import Path
 
 from services.readstore import ReadStore, new_store_path, swap_current
 
-SEED_EVENTS = Path("/work/shared/examples/seed-table1.jsonl")
-SEED_RULESET = Path("/work/shared/examples/rulesets/seed-table3.toml")
+# ../shared beside the repository, as in development and CI
+EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
+SEED_EVENTS = EXAMPLES / "seed-table1.jsonl"
+SEED_RULESET = EXAMPLES / "rulesets" / "seed-table3.toml"
 
 
 class FoldedStore:
@@ -19,10 +21,11 @@ class FoldedStore:
 
     def __init__(self, data_dir: Path | str, ruleset: Path | str = SEED_RULESET) -> None:
         from projections.projection import Projection
-        from projections.rulesets import RulesetSet, load_ruleset
+        from projections.rulesets import RulesetSet
+        from services.rulesets import read_ruleset
 
         self.data_dir = Path(data_dir)
-        self.projection = Projection(RulesetSet([load_ruleset(Path(ruleset))]))
+        self.projection = Projection(RulesetSet([read_ruleset(ruleset)]))
         path = new_store_path(self.data_dir)
         self.store = ReadStore(path, writer=True)
         self.store.write([], 0)
