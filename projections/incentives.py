@@ -159,31 +159,26 @@ def _tiered(plan: Incentive, rep: RepFacts) -> list[_Raw]:
             )
         )
     else:
-        for i, tier in enumerate(tiers):
-            lo = tier.from_ * target
-            hi = tiers[i + 1].from_ * target if i + 1 < len(tiers) else None
-            part = (b if hi is None else min(b, hi)) - lo
-            if part <= 0:
-                continue
-            if hi is None:
-                span = f"marginal tier above {_pct(tier.from_)} of target"
-            else:
-                span = (
-                    f"marginal tier from {_pct(tier.from_)} to {_pct(tiers[i + 1].from_)} of target"
-                )
-            out.append(
-                _Raw(
-                    "tiered",
-                    tier.rate * part,
-                    f"{span}: {_pct(tier.rate)} of {_money(part)}",
-                    part,
-                    tier.rate,
-                    True,
-                )
-            )
+        steps = []
+        for tier, nxt in zip(tiers, [*tiers[1:], None], strict=True):
+            span = (f"marginal tier above {_pct(tier.from_)} of target" if nxt is None
+                    else f"marginal tier from {_pct(tier.from_)} to {_pct(nxt.from_)} of target")
+            steps.append((tier.from_ * target, None if nxt is None else nxt.from_ * target, tier.rate, span))
+        out.extend(_marginal("tiered", b, steps))
     if reached and reached[-1].bonus:
         tier = reached[-1]
         out.append(_Raw("tiered", tier.bonus, f"bonus for reaching {_pct(tier.from_)}"))
+    return out
+
+
+def _marginal(component: str, b: Decimal, steps: list[tuple]) -> list[_Raw]:
+    """Marginal mode of tiers and brackets: each step's rate on the part of B between its
+    start and the next step's (amounts), one line per segment; below the first, nothing."""
+    out: list[_Raw] = []
+    for lo, hi, rate, span in steps:
+        part = (b if hi is None else min(b, hi)) - lo
+        if part > 0:
+            out.append(_Raw(component, rate * part, f"{span}: {_pct(rate)} of {_money(part)}", part, rate, True))
     return out
 
 
@@ -216,26 +211,12 @@ def _brackets(plan: Incentive, rep: RepFacts) -> list[_Raw]:
             )
         )
     else:
-        for i, row in enumerate(rows):
-            hi = rows[i + 1].from_ if i + 1 < len(rows) else None
-            part = (b if hi is None else min(b, hi)) - row.from_
-            if part <= 0:
-                continue
-            span = (
-                f"bracket {_money(row.from_)}–{_money(hi)}"
-                if hi is not None
-                else f"bracket above {_money(row.from_)}"
-            )
-            out.append(
-                _Raw(
-                    "brackets",
-                    row.rate * part,
-                    f"{span}: {_pct(row.rate)} of {_money(part)}",
-                    part,
-                    row.rate,
-                    True,
-                )
-            )
+        steps = []
+        for row, nxt in zip(rows, [*rows[1:], None], strict=True):
+            hi = None if nxt is None else nxt.from_
+            span = f"bracket {_money(row.from_)}–{_money(hi)}" if hi is not None else f"bracket above {_money(row.from_)}"
+            steps.append((row.from_, hi, row.rate, span))
+        out.extend(_marginal("brackets", b, steps))
     if reached and reached[-1].bonus:
         row = reached[-1]
         out.append(_Raw("brackets", row.bonus, f"bonus for reaching {_money(row.from_)}"))
