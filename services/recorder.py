@@ -1,9 +1,10 @@
 """The recorder: the durable pull consumer `recorder` that moves the SALES stream into the
 event log (`<data>/log.sqlite`), exactly once.
 
-One cycle: fetch a batch, decode each message with `decode_event`, append the good events
-and quarantine the undecodable ones (with the reason) in ONE SQLite transaction
-(`EventLog.append_raw(rows, quarantined=...)`), then acknowledge. The log's unique event id
+One cycle: fetch a batch, decode each message with `decode_event`, hand the good events
+and the undecodable ones (with the reason) to the log writer process
+(services.log_writer), which appends and quarantines them in ONE SQLite transaction, then
+acknowledge. The log's unique event id
 makes a redelivered message a no-op (counted as a duplicate), so "commit, then ack" gives
 exactly-once storage: a crash between the two only causes a redelivery.
 
@@ -17,8 +18,8 @@ of messages (one publish per batch instead of one per event). AckAll acknowledge
   a counted duplicate). `max_ack_pending` alone could not ensure this: a predecessor
   holding k < max_ack_pending messages let the server deliver newer ones at once.
 - `max_ack_pending` is WINDOW_BATCHES batches, so the server keeps delivering the next
-  batch while one commits (the commit runs in a writer thread); batches still commit
-  one at a time, in delivery order.
+  batch while one commits (in the writer process: intake and writer each have a core);
+  batches still commit one at a time, in delivery order.
 - a transient failure (SQLite busy/locked, disk full, read-only file) is never acked and
   never termed: the batch is kept in memory and the append is retried with back-off,
   while `in_progress` keeps the server from redelivering it meanwhile. Nothing newer is
@@ -41,7 +42,6 @@ fires once per `quotaboard up`. Never set it in production.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
@@ -49,7 +49,6 @@ import re
 import signal
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +56,11 @@ import nats.errors
 import nats.js.errors
 from nats.js import api
 
+from events.log import Poison, raw_row
 from schemas.events import ContractError, decode_event
 from services.broker import STREAM, SUBJECT_PREFIX, connect, ensure_stream
 from services.config import Settings
+from services.log_writer import LogWriter
 
 log = logging.getLogger("quotaboard.recorder")
 
@@ -275,10 +276,9 @@ class AckFloor:
 class Recorder:
     """Moves batches from the SALES stream to the event log. `run()` until `stop()`.
 
-    The commit of one batch (in a writer thread: sqlite3 releases the GIL while SQLite
-    works and syncs) overlaps with receiving and decoding the next; batches still commit
-    strictly one after another, in delivery order, and each is acked only after its
-    commit.
+    The commit of one batch (in the writer process) overlaps with receiving the next;
+    batches still commit strictly one after another, in delivery order, and each is
+    acked only after its commit.
     """
 
     STALL = 3 * ACK_WAIT  # a gap below the ack floor older than this is looked into
@@ -290,7 +290,7 @@ class Recorder:
         self.stats = RecorderStats()
         self._stopping = asyncio.Event()
         self._crash_after_commit = os.environ.get(CRASH_ENV) == "1"
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-sqlite")
+        self._writer = None
         self._nc = None
         self._acks: AckFloor | None = None
         self._puller: Puller | None = None
@@ -311,8 +311,6 @@ class Recorder:
         self._acks = AckFloor(info.ack_floor.stream_seq, info.ack_floor.consumer_seq)
 
     async def run(self) -> RecorderStats:
-        from events.log import EventLog  # the log engineer's module
-
         nc = await connect(self.settings, name="quotaboard-recorder", wait=60)
         self._nc = nc
         try:
@@ -322,49 +320,50 @@ class Recorder:
             puller = self._puller = Puller(nc, self.batch, self.window)
             await puller.start()
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            with EventLog(log_path(self.settings.data_dir)) as event_log:
-                log.info("recorder following %s into %s", STREAM, log_path(self.settings.data_dir))
-                drain_until = None
-                inflight: asyncio.Task | None = None
-                try:
-                    while True:
-                        # On stop, drain: keep recording until the stream has nothing more
-                        # for us (or DRAIN_SECONDS pass), so a clean stop leaves no backlog.
-                        if self._stopping.is_set() and drain_until is None:
-                            drain_until = time.monotonic() + DRAIN_SECONDS
-                        if drain_until is not None and time.monotonic() > drain_until:
+            self._writer = await LogWriter.start(log_path(self.settings.data_dir))
+            log.info("recorder following %s into %s", STREAM, log_path(self.settings.data_dir))
+            drain_until = None
+            inflight: asyncio.Task | None = None
+            try:
+                while True:
+                    # On stop, drain: keep recording until the stream has nothing more
+                    # for us (or DRAIN_SECONDS pass), so a clean stop leaves no backlog.
+                    if self._stopping.is_set() and drain_until is None:
+                        drain_until = time.monotonic() + DRAIN_SECONDS
+                    if drain_until is not None and time.monotonic() > drain_until:
+                        break
+                    msgs = await puller.take(0.3 if drain_until else 1.0)
+                    if msgs:
+                        batch = self._prepare(msgs)
+                        if inflight is not None:
+                            await inflight
+                        inflight = asyncio.ensure_future(self._commit(msgs, batch))
+                        await asyncio.sleep(0)  # let it hand the batch to the writer now
+                    else:
+                        if inflight is not None:
+                            await inflight
+                            inflight = None
+                        if drain_until is not None:
                             break
-                        msgs = await puller.take(0.3 if drain_until else 1.0)
-                        if msgs:
-                            batch = self._prepare(msgs)
-                            if inflight is not None:
-                                await inflight
-                            inflight = asyncio.ensure_future(self._commit(event_log, msgs, batch))
-                        else:
-                            if inflight is not None:
-                                await inflight
-                                inflight = None
-                            if drain_until is not None:
-                                break
-                            if self._acks.done and time.monotonic() - self._acks.moved_at > self.STALL:
-                                await self._unstick(js)
-                finally:
-                    if inflight is not None:
-                        await inflight
+                        if self._acks.done and time.monotonic() - self._acks.moved_at > self.STALL:
+                            await self._unstick(js)
+            finally:
+                if inflight is not None:
+                    await inflight
             await puller.stop()
             await nc.flush(timeout=2)
         finally:
-            self._writer.shutdown(wait=True)
+            if self._writer is not None:
+                await self._writer.close()
             await nc.close()
         return self.stats
 
-    def _prepare(self, msgs: list) -> tuple[list, list, list]:
+    @staticmethod
+    def _prepare(msgs: list) -> tuple[list, list, list]:
         """Decode a batch: (rows for the log, poison for the quarantine, their replies).
 
         The payload stored is `encode_event` of the decoded event, i.e. canonical even if
         someone published non-canonical JSON straight to the stream (1.3 us an event)."""
-        from events.log import Poison, raw_row
-
         rows, quarantined, poison = [], [], []
         for subject, reply, data in msgs:
             try:
@@ -375,15 +374,13 @@ class Recorder:
                 poison.append(reply)
         return rows, quarantined, poison
 
-    async def _commit(self, event_log, msgs: list, batch: tuple[list, list, list]) -> None:
+    async def _commit(self, msgs: list, batch: tuple[list, list, list]) -> None:
         rows, quarantined, poison = batch
         nc = self._nc
-        loop = asyncio.get_running_loop()
-        append = functools.partial(event_log.append_raw, rows, quarantined=quarantined)
         delay = 0.1
         while True:
             try:
-                result = await loop.run_in_executor(self._writer, append)
+                result = await self._writer.append(rows, quarantined)
                 break
             except TRANSIENT as exc:
                 # Not acked, not termed: keep the batch, tell the server we are still on it.
