@@ -63,10 +63,16 @@ TransientAppendError = sqlite3.OperationalError
 
 
 class LogWriter:
-    """The intake's handle on the writer process; one batch at a time."""
+    """The intake's handle on the writer process.
+
+    Several batches may be handed over before the first is answered, so the writer goes
+    from one commit straight to the next; it takes and answers them in order, and each
+    call reads its own answer after the previous call has read its own.
+    """
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self._proc = proc
+        self._last_read: asyncio.Future | None = None  # done once the latest call has read
 
     @classmethod
     async def start(cls, path: Path | str) -> LogWriter:
@@ -90,13 +96,19 @@ class LogWriter:
 
     async def _call(self, frame: bytes) -> list:
         proc = self._proc
+        previous, mine = self._last_read, asyncio.get_running_loop().create_future()
+        self._last_read = mine
         try:
             proc.stdin.write(_LENGTH.pack(len(frame)) + frame)
             await proc.stdin.drain()
+            if previous is not None:
+                await previous
             (size,) = _LENGTH.unpack(await proc.stdout.readexactly(_LENGTH.size))
             return _decode(await proc.stdout.readexactly(size))
         except (asyncio.IncompleteReadError, BrokenPipeError, ConnectionResetError) as exc:
             raise WriterGone(f"the log writer process ended (exit code {proc.returncode})") from exc
+        finally:
+            mine.set_result(None)
 
     async def close(self) -> None:
         """End the writer after its last answer (it exits at the end of its stdin)."""

@@ -17,13 +17,14 @@ of messages (one publish per batch instead of one per event). AckAll acknowledge
   committed; until then newer ones are committed but not acked (a redelivery of them is
   a counted duplicate). `max_ack_pending` alone could not ensure this: a predecessor
   holding k < max_ack_pending messages let the server deliver newer ones at once.
-- `max_ack_pending` is WINDOW_BATCHES batches, so the server keeps delivering the next
-  batch while one commits (in the writer process: intake and writer each have a core);
-  batches still commit one at a time, in delivery order.
+- `max_ack_pending` is WINDOW_BATCHES batches, so the server keeps delivering while
+  batches commit. The writer process (intake and writer each have a core) holds up to
+  IN_FLIGHT batches and commits them one at a time, in delivery order.
 - a transient failure (SQLite busy/locked, disk full, read-only file) is never acked and
   never termed: the batch is kept in memory and the append is retried with back-off,
-  while `in_progress` keeps the server from redelivering it meanwhile. Nothing newer is
-  committed until it commits. (A nak would let newer messages overtake it.)
+  while `in_progress` keeps the server from redelivering it meanwhile. At most
+  IN_FLIGHT - 1 newer batches commit before it, and nothing is acked past it
+  (`AckFloor`). (A nak would let any number of newer messages overtake it.)
 Poison messages (not the contract) are quarantined in the same transaction and termed.
 
 Why nats-py `fetch` rather than FastStream's `PullSub(batch=True)` with AckPolicy.MANUAL:
@@ -49,6 +50,7 @@ import re
 import signal
 import sqlite3
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,7 @@ log = logging.getLogger("quotaboard.recorder")
 DURABLE = "recorder"
 BATCH = 1000
 WINDOW_BATCHES = 4  # max_ack_pending = WINDOW_BATCHES * BATCH: delivered while one commits
+IN_FLIGHT = 2  # batches handed to the writer and not yet answered
 DRAIN_SECONDS = 10.0
 ACK_WAIT = 5.0  # seconds: how soon a crashed recorder's batch is redelivered
 CRASH_ENV = "QUOTABOARD_TEST_CRASH_AFTER_COMMIT"
@@ -276,9 +279,8 @@ class AckFloor:
 class Recorder:
     """Moves batches from the SALES stream to the event log. `run()` until `stop()`.
 
-    The commit of one batch (in the writer process) overlaps with receiving the next;
-    batches still commit strictly one after another, in delivery order, and each is
-    acked only after its commit.
+    The writer commits one batch while the intake receives and decodes the next two;
+    each batch is acked only after its commit, and never past an uncommitted one.
     """
 
     STALL = 3 * ACK_WAIT  # a gap below the ack floor older than this is looked into
@@ -323,7 +325,7 @@ class Recorder:
             self._writer = await LogWriter.start(log_path(self.settings.data_dir))
             log.info("recorder following %s into %s", STREAM, log_path(self.settings.data_dir))
             drain_until = None
-            inflight: asyncio.Task | None = None
+            inflight: deque[asyncio.Task] = deque()  # batches handed to the writer, oldest first
             try:
                 while True:
                     # On stop, drain: keep recording until the stream has nothing more
@@ -335,21 +337,22 @@ class Recorder:
                     msgs = await puller.take(0.3 if drain_until else 1.0)
                     if msgs:
                         batch = self._prepare(msgs)
-                        if inflight is not None:
-                            await inflight
-                        inflight = asyncio.ensure_future(self._commit(msgs, batch))
+                        while len(inflight) >= IN_FLIGHT:
+                            await inflight.popleft()
+                        inflight.append(asyncio.ensure_future(self._commit(msgs, batch)))
                         await asyncio.sleep(0)  # let it hand the batch to the writer now
                     else:
-                        if inflight is not None:
-                            await inflight
-                            inflight = None
+                        while inflight:
+                            await inflight.popleft()
                         if drain_until is not None:
                             break
                         if self._acks.done and time.monotonic() - self._acks.moved_at > self.STALL:
                             await self._unstick(js)
             finally:
-                if inflight is not None:
-                    await inflight
+                outcomes = await asyncio.gather(*inflight, return_exceptions=True)
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
             await puller.stop()
             await nc.flush(timeout=2)
         finally:
