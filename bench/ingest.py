@@ -10,7 +10,7 @@ The "stored" moment is seen by a thread polling the log's last position every ~0
 the recorder stores in stream order, so a request is stored once the position reaches
 the cumulative count of events posted up to and including it.
 
-Usage: python bench/ingest.py [--http-events N] [--js-events N] [--seconds S]
+Usage: python bench/ingest.py [--http-events N] [--js-events N] [--seconds S] [--prefill-log LOG]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -246,25 +247,31 @@ async def _fill_stream(data: str, total: int) -> None:
     await nc.close()
 
 
-def js_throughput(total: int) -> tuple[float, str]:
+def js_throughput(total: int, prefill: Path | None = None) -> tuple[float, str]:
     """Drain rate of a pre-filled stream by `quotaboard recorder` in its own process, as
     `quotaboard up` runs it: events/s from its first stored row to the last (its start-up
-    is not counted), and the CPU seconds each process spent meanwhile."""
+    is not counted), and the CPU seconds each process spent meanwhile. With `prefill`,
+    the recorder appends to a copy of that log instead of a fresh one."""
     from services.broker import EmbeddedBroker
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(tmp) as broker:
         asyncio.run(_fill_stream(tmp, total))
+        base = 0
+        if prefill is not None:
+            shutil.copy(prefill, Path(tmp) / "log.sqlite")
+            with sqlite3.connect(Path(tmp) / "log.sqlite") as db:
+                base = db.execute("SELECT max(position) FROM events").fetchone()[0]
         watch = LogWatch(Path(tmp) / "log.sqlite", every=0.002).start()
         proc = subprocess.Popen([sys.executable, "-m", "services.cli", "recorder", "--data", tmp],
                                 cwd=ROOT, stderr=subprocess.DEVNULL)
         try:
-            while watch.position == 0:
+            while watch.position <= base:
                 time.sleep(0.001)
-            first, t0 = watch.marks[0]
+            first, t0 = watch.marks[-1]
             procs = {"recorder intake": [proc.pid], "log writer": _children(proc.pid),
                      "nats-server": [broker.proc.pid]}
             cpu0 = {k: sum(map(_cpu_seconds, v)) for k, v in procs.items()}
-            while watch.position < total:
+            while watch.position < base + total:
                 time.sleep(0.002)
             t1 = time.perf_counter()
             cpu1 = {k: sum(map(_cpu_seconds, v)) for k, v in procs.items()}
@@ -274,7 +281,7 @@ def js_throughput(total: int) -> tuple[float, str]:
             watch.stop()
         wall = t1 - t0
         split = ", ".join(f"{k} {cpu1[k] - cpu0[k]:.2f}" for k in procs)
-        return (total - first) / wall, f"{wall:.2f} s wall; CPU s: {split}"
+        return (base + total - first) / wall, f"{wall:.2f} s wall; CPU s: {split}"
 
 
 def main() -> None:
@@ -282,10 +289,13 @@ def main() -> None:
     ap.add_argument("--http-events", type=int, default=50_000)
     ap.add_argument("--js-events", type=int, default=100_000)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--prefill-log", type=Path, default=None,
+                    help="drain into a copy of this log (e.g. bench/out/log-1000000/log.sqlite from bench/rebuild.py)")
     args = ap.parse_args()
 
-    js_rate, js_cpu = js_throughput(args.js_events)
-    print(f"JetStream -> log : {js_rate:10,.0f} events/s  ({args.js_events:,} events; goal >= 30,000; {js_cpu})")
+    js_rate, js_cpu = js_throughput(args.js_events, args.prefill_log)
+    into = f"into a log of {args.prefill_log}" if args.prefill_log else "into a fresh log"
+    print(f"JetStream -> log : {js_rate:10,.0f} events/s  ({args.js_events:,} events {into}; goal >= 30,000; {js_cpu})")
 
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,21 +37,21 @@ index entry.
 
 Measured, honestly (bench/log_append.py; this VM: 2 vCPUs, a slow virtual disk with
 ~0.4 ms per synced 4 KiB write; random 40-character ids, ~200-byte payloads, 50,000
-deals, synchronous=FULL, 256 MiB cache, 1,000,000 events):
+deals, synchronous=FULL, 256 MiB cache):
 
-    batches of 500:   hash-keyed table 7,400 rows/s   UNIQUE(id text) 7,600 rows/s
-    batches of 5,000: hash-keyed table 11,450 rows/s  (UNIQUE comparison: see the report)
-    verify:           135,000-144,000 rows/s at 1M rows, 374,000 rows/s at 100k rows
+    1,000,000 rows, executemany (before): batches of 500 7,400 rows/s, of 5,000 11,450
+    200,000 rows, one multi-row INSERT per batch (`_insert_values`): batches of 1,000
+    29,200 rows/s, of 5,000 38,700 (26,500 and 33,100 over the last 100k: the random
+    indexes slow appends as the log grows)
+    verify: 135,000-144,000 rows/s at 1M rows, 260,000-374,000 rows/s at 100-200k rows
 
-At this scale, on this disk, the two shapes are *equal*: appends are bound by WAL
-volume, and the `events_stream` index (random deal keys) dirties as many pages per
-commit as the id index does. The early raw-SQL runs (400k rows, NORMAL) showed the
-side table ahead (22.9k vs 17.0k rows/s) and `wal_autocheckpoint` doubling both.
-The side table is kept because it is ~4x smaller (it stays cached as the log grows
-to tens of millions of ids, where a text index no longer fits) and is collision-safe;
-it is not a measured win at 1M rows here. What would move the number next: larger
-batches (the recorder can take up to 5,000), a smaller page_size, or a cheaper
-stream index.
+At 1M rows the hash-keyed table and a UNIQUE(id text) index measured *equal*: appends
+are bound by WAL volume, and the `events_stream` index (random deal keys) dirties as
+many pages per commit as the id index does. The early raw-SQL runs (400k rows, NORMAL)
+showed the side table ahead (22.9k vs 17.0k rows/s) and `wal_autocheckpoint` doubling
+both. The side table is kept because it is ~4x smaller (it stays cached as the log
+grows to tens of millions of ids, where a text index no longer fits) and is
+collision-safe; it is not a measured win at 1M rows here.
 
 Other choices
 -------------

@@ -67,7 +67,7 @@ from services.log_writer import LogWriter
 log = logging.getLogger("quotaboard.recorder")
 
 DURABLE = "recorder"
-BATCH = 1000
+BATCH = 5000  # a backlog drains in large commits: fewer fsyncs, more rows per dirtied index page
 WINDOW_BATCHES = 4  # max_ack_pending = WINDOW_BATCHES * BATCH: delivered while one commits
 IN_FLIGHT = 2  # batches handed to the writer and not yet answered
 DRAIN_SECONDS = 10.0
