@@ -45,6 +45,7 @@ from nats.aio.client import Client
 from nats.js import api
 
 from services.config import Settings, write_private
+from services.processes import stop_process
 
 STREAM = "SALES"
 SUBJECTS = ["sales.events.>"]
@@ -271,13 +272,8 @@ authorization {{
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait; SIGKILL after `timeout`. Removes the runtime file."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            stop_process(proc, signal.SIGTERM, timeout)
         rt = read_runtime(self.data_dir)
         if rt and rt.get("owner_pid") == os.getpid():
             runtime_file(self.data_dir).unlink(missing_ok=True)

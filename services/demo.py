@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from services.crm_sim import CrmSimulator, organisation
+from services.processes import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 250
@@ -130,14 +131,7 @@ class Service:
         proc, self.proc = self.proc, None
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return stop_process(proc, signal.SIGINT, timeout)
 
 
 def simulate(poster: Poster, sim: CrmSimulator, speed: float, stop: threading.Event) -> None:

@@ -28,7 +28,6 @@ stdin) and ignores SIGINT/SIGTERM: the intake decides when to stop, after its la
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import fcntl
 import os
 import signal
@@ -40,8 +39,8 @@ from pathlib import Path
 import msgspec
 
 from events.log import AppendResult, EventLog, Poison, RawRow
+from services.processes import die_with_parent
 
-PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 _LENGTH = struct.Struct(">I")
@@ -135,10 +134,7 @@ TRANSIENT = (sqlite3.DatabaseError, OSError)  # what the in-process recorder ret
 def serve(path: str, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass  # not Linux: the end of stdin still ends the writer
+    die_with_parent(signal.SIGKILL)  # elsewhere than Linux, the end of stdin ends it
     if os.getppid() != parent:  # the intake died before the line above took effect
         return
     # The answers get a private copy of stdout; anything else printed goes to stderr.

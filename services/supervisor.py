@@ -19,7 +19,6 @@ SIGKILLed supervisor leaves nothing behind. Where everything runs is in
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import importlib
 import json
 import logging
@@ -34,6 +33,7 @@ from pathlib import Path
 
 from services.broker import BrokerUnavailable, EmbeddedBroker, connect, ensure_stream
 from services.config import Settings
+from services.processes import die_with_parent
 from services.recorder import CRASH_ENV
 
 log = logging.getLogger("quotaboard.supervisor")
@@ -101,14 +101,6 @@ def service_file(data_dir: Path) -> Path:
     return Path(data_dir) / "run" / "service.json"
 
 
-def _pdeathsig() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 @dataclass
 class Child:
     role: Role
@@ -122,7 +114,7 @@ class Child:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_pdeathsig)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         self.started = time.monotonic()
         log.info("started %s (pid %d)", self.role.name, self.proc.pid)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from natsutil import pid_alive
 
 from events.log import EventLog, Poison, raw_row
 from schemas.events import decode_event
@@ -27,15 +27,6 @@ def _event(i: int):
         "id": f"w-{i}", "type": "deal.created", "occurred_at": "2026-08-01T10:00:00+08:00", "source": "t",
         "data": {"deal_id": f"D{i}", "rep_id": "zhang", "customer_id": "C1", "product_line": "A",
                  "amount": "1000.00"}}))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
 def test_appends_dedups_and_quarantines_in_the_child(tmp_path):
@@ -89,13 +80,13 @@ def test_the_writer_dies_with_its_intake(tmp_path):
     intake = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         writer_pid = int(intake.stdout.readline())
-        assert _alive(writer_pid)
+        assert pid_alive(writer_pid)
         intake.send_signal(signal.SIGKILL)
         intake.wait(5)
         deadline = time.monotonic() + 5
-        while _alive(writer_pid) and time.monotonic() < deadline:
+        while pid_alive(writer_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(writer_pid)
+        assert not pid_alive(writer_pid)
     finally:
         if intake.poll() is None:
             intake.kill()
