@@ -345,25 +345,18 @@ class EventLog:
         return fresh, to_key, to_collide, duplicates + len(dup_index)
 
     def _taken_keys(self, keys: list[int]) -> dict[int, int]:
-        found: dict[int, int] = {}
-        for chunk in _chunks(keys, _MAX_PARAMS):
-            marks = ",".join("?" * len(chunk))
-            found.update(self._con.execute(f"SELECT key, position FROM event_keys WHERE key IN ({marks})", chunk))
-        return found
+        return dict(self._select_in("SELECT key, position FROM event_keys WHERE key", keys))
 
     def _ids_at(self, positions: list[int]) -> dict[int, str]:
-        found: dict[int, str] = {}
-        for chunk in _chunks(positions, _MAX_PARAMS):
-            marks = ",".join("?" * len(chunk))
-            found.update(self._con.execute(f"SELECT position, id FROM events WHERE position IN ({marks})", chunk))
-        return found
+        return dict(self._select_in("SELECT position, id FROM events WHERE position", positions))
 
     def _collided_ids(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(ids, _MAX_PARAMS):
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self._con.execute(f"SELECT id FROM id_collisions WHERE id IN ({marks})", chunk))
-        return found
+        return {row[0] for row in self._select_in("SELECT id FROM id_collisions WHERE id", ids)}
+
+    def _select_in(self, select: str, values: list) -> Iterator[tuple]:
+        """Rows of `<select> IN (values)`, asked _MAX_PARAMS values at a time."""
+        for chunk in _chunks(values, _MAX_PARAMS):
+            yield from self._con.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
 
     def _head_row(self) -> tuple[int, bytes, str]:
         row = self._con.execute(

@@ -351,24 +351,22 @@ def _validation_error(
     )
 
 
+_INSPECT_WORDS = (  # msgspec.inspect types, as a reader would name them
+    (msgspec.inspect.DecimalType, "a decimal"),
+    (msgspec.inspect.IntType, "a whole number"),
+    (msgspec.inspect.StrType, "a string"),
+    (msgspec.inspect.BoolType, "true or false"),
+    (msgspec.inspect.StructType, "a table"),
+    (msgspec.inspect.ListType, "an array"),
+)
+
+
 def _describe(t: msgspec.inspect.Type | None) -> str:
     if t is None:
         return ""
-    if isinstance(t, msgspec.inspect.DecimalType):
-        return "a decimal"
-    if isinstance(t, msgspec.inspect.IntType):
-        return "a whole number"
-    if isinstance(t, msgspec.inspect.StrType):
-        return "a string"
-    if isinstance(t, msgspec.inspect.BoolType):
-        return "true or false"
-    if isinstance(t, msgspec.inspect.StructType):
-        return "a table"
-    if isinstance(t, msgspec.inspect.ListType):
-        return "an array"
     if isinstance(t, msgspec.inspect.LiteralType):
         return "one of " + ", ".join(json.dumps(v) for v in t.values)
-    return "a value"
+    return next((words for kind, words in _INSPECT_WORDS if isinstance(t, kind)), "a value")
 
 
 def _check_values(name: str, text: str, ruleset: Ruleset) -> None:

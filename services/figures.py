@@ -83,13 +83,18 @@ def _rag(value: str | None) -> str:
     return f"[{RAG_STYLE.get(value, '')}]{RAG_MARK.get(value, value)}[/]"
 
 
-def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
+def _period_doc(data_dir: Path, period: str | None, read) -> tuple[str, dict | None]:
+    """The period asked for (or the default one) and its document, read by `read(store, period)`."""
     with open_store(data_dir) as store:
         period = pick_period(store, period)
-        doc = store.standings(period)
-        if as_json:
-            _write_json(doc)
-            return
+        return period, read(store, period)
+
+
+def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
+    period, doc = _period_doc(data_dir, period, ReadStore.standings)
+    if as_json:
+        _write_json(doc)
+        return
     console = _console()
     ruleset = doc.get("ruleset") or {}
     console.print(f"[bold]Standings {period}[/]  ruleset {ruleset.get('id')}  position {doc.get('position')}")
@@ -112,12 +117,10 @@ def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
 
 
 def show_funnel(data_dir: Path, period: str | None, as_json: bool) -> None:
-    with open_store(data_dir) as store:
-        period = pick_period(store, period)
-        doc = store.funnel(period)
-        if as_json:
-            _write_json(doc)
-            return
+    period, doc = _period_doc(data_dir, period, ReadStore.funnel)
+    if as_json:
+        _write_json(doc)
+        return
     console = _console()
     console.print(f"[bold]Funnel {period}[/] (deals created in the period)")
     stages = doc.get("stages", {})
@@ -135,14 +138,12 @@ def show_funnel(data_dir: Path, period: str | None, as_json: bool) -> None:
 
 
 def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: bool) -> None:
-    with open_store(data_dir) as store:
-        period = pick_period(store, period)
-        doc = store.statement(period, rep_id)
-        if doc is None:
-            raise FiguresError(f"no statement for rep {rep_id!r} in {period}")
-        if as_json:
-            _write_json(doc)
-            return
+    period, doc = _period_doc(data_dir, period, lambda store, p: store.statement(p, rep_id))
+    if doc is None:
+        raise FiguresError(f"no statement for rep {rep_id!r} in {period}")
+    if as_json:
+        _write_json(doc)
+        return
     console = _console()
     console.print(f"[bold]Statement {period} — {doc.get('name')} ({rep_id}), {doc.get('region')}[/]")
     console.print(f"bookings {_money(doc.get('bookings'))} of target {_money(doc.get('target'))}: "
