@@ -32,6 +32,8 @@ Choices where DOMAIN.md is silent (written down here for the docs):
 - A closed month's standings show the frozen statement (what was published) beside the
   current figures; quarter and year documents show each month's lines with a
   `"period"` field and the explanation prefixed by the month.
+- A quarter's last month has statements as soon as any month of the quarter has a
+  figure when its plan pays there (a quarterly plan, or rank awards).
 - Statements list the rep's 20 latest activities (month documents only; quarters and
   years carry the counts by kind).
 - `period.closed` for an already closed month changes nothing; a `ruleset.applied`
@@ -334,6 +336,7 @@ class Projection:
                 self._touched_reps.clear()
             return
         self._months |= dirty
+        self._months |= self._paying_quarter_ends(dirty)
         self._other_periods |= self._dirty_other
         affected = self._affected(dirty | self._stale)
         self._stale.clear()
@@ -352,6 +355,18 @@ class Projection:
         self._touched_reps.clear()
         dirty.clear()
         self._dirty_other.clear()
+
+    def _paying_quarter_ends(self, months: set[str]) -> set[str]:
+        """The last months of these months' quarters where that quarter's statement is paid
+        (a quarterly plan) or its rank awards are: they have statements as soon as any month
+        of the quarter has a figure, even before anything happens in them."""
+        out = set()
+        for q_end in {pd.last_month(pd.quarter_of(m)) for m in months}:
+            if q_end not in self._months:
+                plan = self._plan(q_end).ruleset.incentive
+                if plan.period == "quarter" or plan.rank_awards:
+                    out.add(q_end)
+        return out
 
     def _refold_deal(self, deal_id: str) -> None:
         new = fold_deal(deal_id, self._deal_events[deal_id], self.definitions)

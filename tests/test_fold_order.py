@@ -3,6 +3,8 @@ whatever order they arrive in and however they are batched."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fold_helpers import COLLECTED, SIGNED, decode, ev, everything, seed_raw, strip_position
@@ -41,7 +43,9 @@ def extra() -> list[dict]:
 
 
 EVENTS = decode(seed_raw() + extra())
-RULESETS = {"signed": RulesetSet([read_ruleset(SIGNED)]), "collected": RulesetSet([read_ruleset(COLLECTED)])}
+QUARTERLY = Path(__file__).parent / "rulesets" / "quarterly.toml"
+RULESETS = {"signed": RulesetSet([read_ruleset(SIGNED)]), "collected": RulesetSet([read_ruleset(COLLECTED)]),
+            "quarterly": RulesetSet([read_ruleset(QUARTERLY)])}
 
 
 def fold(order: list[int], cuts: list[int], which: str) -> Projection:
@@ -65,6 +69,9 @@ def test_reference_has_the_interesting_parts():
     sep = ref[("standings", "2026-09")]
     assert sep["reps"]["wang"]["bookings"] == "85000.00"
     assert any(x["component"] == "clawback" for x in sep["reps"]["zhang"]["statement"])
+    quarterly = REFERENCE["quarterly"]  # Q3 is paid in September only, on the quarter's ranking
+    assert quarterly[("standings", "2026-08")]["reps"]["zhang"]["statement"] == []
+    assert quarterly[("standings", "2026-09")]["reps"]["zhang"]["total"] == "5000.00"
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -114,6 +114,33 @@ def test_seed_month_under_signed_and_collected_definition(make_service, tmp_path
     assert september["reps"]["li"]["total"] == "0.00"
 
 
+def test_quarterly_plan_through_the_service(make_service, tmp_path):
+    """A quarterly plan end to end: imported over NATS, read back with the CLI (the figures
+    are worked by hand in test_fold_quarterly.py)."""
+    from test_fold_helpers import ev
+    from test_fold_quarterly import QUARTERLY, quarter
+
+    data = tmp_path / "data0"
+    (data / "rulesets").mkdir(parents=True)
+    shutil.copy(QUARTERLY, data / "rulesets")
+    events = quarter() + [ev("payment.refunded", "2026-10-05T10:00:00", payment_id="R1", deal_id="D1",
+                             amount="20000")]
+    path = tmp_path / "quarter.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+    svc = make_service()
+    assert f"accepted {len(events)}" in svc.cli("import", str(path), check=True).stdout
+    wait_until(lambda: caught_up(svc, len(events)), 20, what=f"the projector at position {len(events)}")
+    september = figures(svc, "standings", "--period", "2026-09")
+    assert september["ruleset"]["id"] == "quarterly-test"
+    assert [(x["component"], x["amount"]) for x in september["reps"]["a"]["statement"]] == [
+        ("tiered", "6200.00"), ("tiered", "1000.00"), ("rank_awards", "5000.00")]
+    assert figures(svc, "standings", "--period", "2026-08")["reps"]["a"]["total"] == "0.00"
+    q3 = figures(svc, "standings", "--period", "2026-Q3")["reps"]["a"]
+    assert (q3["target"], q3["attainment"], q3["total"]) == ("300000.00", "1.0333", "12200.00")
+    december = figures(svc, "statement", "--rep", "a", "--period", "2026-12")
+    assert (december["total"], [x["component"] for x in december["statement"]]) == ("-400.00", ["clawback"])
+
+
 def _signed_batches(n_batches: int, size: int):
     """Deals, wins and payments for the seed's reps in 2026-10: enough to keep the projector busy."""
     for b in range(n_batches):
