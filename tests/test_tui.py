@@ -102,6 +102,26 @@ async def test_filters(seeded):
         assert len(order(app)) == 3
 
 
+async def test_team_filter_when_there_are_several_teams(seeded):
+    seeded.apply_raw([json.dumps(
+        {"id": "t1", "type": "rep.transferred", "occurred_at": "2026-08-01T00:00:00+08:00",
+         "data": {"rep_id": "li", "region": "South", "team": "ka"}})])
+    app = make_app(seeded.data_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "All 2 teams" in screen_text(app)  # no one team stands for the whole board
+        assert order(app) == ["wang", "zhang", "li"]
+        await pilot.press("t")  # teams in order: ka, sales
+        assert (app.screen.team_filter, order(app)) == ("ka", ["li"])
+        assert "Team ka" in screen_text(app) and "team ka ·" in screen_text(app)
+        await pilot.press("t")
+        assert order(app) == ["wang", "zhang"]
+        text = screen_text(app)  # sales without li: 840,000 + 330,000 of its 1,700,000 target
+        assert "Team sales" in text and "1.17M / 1.70M 68.8% ○ red" in text
+        await pilot.press("x")
+        assert app.screen.team_filter is None and len(order(app)) == 3
+
+
 async def test_statement_drill_down(seeded):
     app = make_app(seeded.data_dir)
     async with app.run_test(size=(100, 40)) as pilot:

@@ -114,6 +114,7 @@ class LeaderboardScreen(Screen):
         Binding("enter", "open_statement", "Statement", key_display="⏎"),
         Binding("s", "sort_next", "Sort"),
         Binding("S", "sort_reverse", "Reverse", key_display="S"),
+        Binding("t", "filter_team", "Team"),
         Binding("e", "filter_region", "Region"),
         Binding("l", "filter_line", "Line"),
         Binding("x", "clear_filters", "Clear"),
@@ -126,6 +127,7 @@ class LeaderboardScreen(Screen):
         self.board_mode = NARROW
         self.sort_column = "rank"
         self.sort_reverse = False
+        self.team_filter: str | None = None
         self.region_filter: str | None = None
         self.line_filter: str | None = None
         self.doc: dict | None = None
@@ -188,6 +190,8 @@ class LeaderboardScreen(Screen):
         line_amounts = self._line_amounts(reps) if self.line_filter else {}
         rows = []
         for rep_id, entry in reps.items():
+            if self.team_filter and entry.get("team") != self.team_filter:
+                continue
             if self.region_filter and entry.get("region") != self.region_filter:
                 continue
             if self.line_filter and not line_amounts.get(rep_id):
@@ -365,14 +369,20 @@ class LeaderboardScreen(Screen):
             scope, entry = f"Line {self.line_filter}", (doc.get("product_lines") or {}).get(self.line_filter)
         else:
             teams = doc.get("team") or {}
-            team_id = next(iter(teams), None)
-            scope, entry = f"Team {team_id or '—'}", teams.get(team_id) if team_id else None
+            if self.team_filter:
+                scope, entry = f"Team {self.team_filter}", teams.get(self.team_filter)
+            elif len(teams) > 1:  # no one team stands for all: pick one with `t`
+                scope, entry = f"All {len(teams)} teams (t: one)", None
+            else:
+                team_id = next(iter(teams), None)
+                scope, entry = f"Team {team_id or '—'}", teams.get(team_id) if team_id else None
         title = self.app.title_text(scope)
         status = Text()
         col = next((c for c in COLUMNS if c.key == self.sort_column), None)
         label = col.label if col else f"Line {self.line_filter}"
         arrow = "▼ descending" if self.sort_reverse else "▲ ascending"
-        status.append(f"sort {label} {arrow} · region {self.region_filter or 'all'} · line {self.line_filter or 'all'}"
+        team = f"team {self.team_filter} · " if self.team_filter else ""
+        status.append(f"sort {label} {arrow} · {team}region {self.region_filter or 'all'} · line {self.line_filter or 'all'}"
                       f" · {len(self.rows)}/{len(doc.get('reps') or {})} reps")
         if not compact:
             ruleset = (doc.get("ruleset") or {}).get("id")
@@ -425,6 +435,10 @@ class LeaderboardScreen(Screen):
         index = choices.index(current) if current in choices else 0
         return choices[(index + 1) % len(choices)]
 
+    def action_filter_team(self) -> None:
+        self.team_filter = self._cycle(self.team_filter, list((self.doc or {}).get("team") or {}))
+        self.reload()
+
     def action_filter_region(self) -> None:
         self.region_filter = self._cycle(self.region_filter, list((self.doc or {}).get("regions") or {}))
         self.reload()
@@ -434,7 +448,7 @@ class LeaderboardScreen(Screen):
         self.reload()
 
     def action_clear_filters(self) -> None:
-        self.region_filter = self.line_filter = None
+        self.team_filter = self.region_filter = self.line_filter = None
         self.reload()
 
     def action_funnel(self) -> None:
