@@ -14,6 +14,11 @@ comma-separated list for a cluster) and the credentials of the config file / env
 The stream `SALES` (subjects `sales.events.>`, file storage, deny_delete, deny_purge) is
 created or updated by `ensure_stream`, which every role calls on start.
 
+Retention: the stream is a transport buffer in front of the log, not a second copy of it,
+so messages older than `stream_max_age_days` (14 by default; 0 keeps them forever) expire.
+The recorder drains it within seconds, so only a recorder stopped for longer than that
+would let events expire unrecorded; `quotaboard status` shows that lag long before.
+
 Duplicate window: 2 hours. The window is only a fast path: the event log's unique id is the
 real idempotency key, so a retry outside the window is still stored once (the recorder
 counts it as a duplicate). 2 hours covers the usual webhook retry schedules (seconds to
@@ -44,13 +49,14 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js import api
 
-from services.config import Settings, write_private
+from services.config import DEFAULT_STREAM_MAX_AGE_DAYS, Settings, write_private
 from services.processes import stop_process
 
 STREAM = "SALES"
 SUBJECTS = ["sales.events.>"]
 SUBJECT_PREFIX = "sales.events."
 DUPLICATE_WINDOW = 2 * 60 * 60.0  # seconds; see the module docstring
+DAY = 24 * 60 * 60.0
 
 
 class BrokerUnavailable(Exception):
@@ -332,7 +338,7 @@ async def connect(settings: Settings, *, name: str = "quotaboard", wait: float =
         await asyncio.sleep(0.25)
 
 
-def stream_config(replicas: int = 1) -> api.StreamConfig:
+def stream_config(replicas: int = 1, max_age_days: float = DEFAULT_STREAM_MAX_AGE_DAYS) -> api.StreamConfig:
     return api.StreamConfig(
         name=STREAM,
         description="quotaboard canonical sales events",
@@ -341,15 +347,17 @@ def stream_config(replicas: int = 1) -> api.StreamConfig:
         storage=api.StorageType.FILE,
         num_replicas=replicas,
         duplicate_window=DUPLICATE_WINDOW,
+        max_age=max_age_days * DAY,
         deny_delete=True,
         deny_purge=True,
         max_msg_size=-1,
     )
 
 
-async def ensure_stream(js, replicas: int = 1) -> api.StreamInfo:
+async def ensure_stream(js, replicas: int = 1,
+                        max_age_days: float = DEFAULT_STREAM_MAX_AGE_DAYS) -> api.StreamInfo:
     """Create the SALES stream, or update it to the wanted config. Idempotent."""
-    wanted = stream_config(replicas)
+    wanted = stream_config(replicas, max_age_days)
     try:
         info = await js.stream_info(STREAM)
     except nats.js.errors.NotFoundError:
@@ -363,10 +371,12 @@ async def ensure_stream(js, replicas: int = 1) -> api.StreamInfo:
         sorted(have.subjects or []) != sorted(wanted.subjects)
         or (have.num_replicas or 1) != replicas
         or abs((have.duplicate_window or 0) - wanted.duplicate_window) > 0.001
+        or abs((have.max_age or 0) - wanted.max_age) > 0.001
     ):
         merged = api.StreamConfig.from_response(have.as_dict())
         merged.subjects = wanted.subjects
         merged.num_replicas = replicas
         merged.duplicate_window = wanted.duplicate_window
+        merged.max_age = wanted.max_age
         return await js.update_stream(config=merged)
     return info

@@ -8,6 +8,7 @@ Where the file is: `--config FILE`, else `<data>/config.toml` (optional). Keys, 
     nats_user = "..."               # QUOTABOARD_NATS_USER
     nats_password = "..."           # QUOTABOARD_NATS_PASSWORD
     replicas = 1                    # QUOTABOARD_REPLICAS or QUOTABOARD_STREAM_REPLICAS (1 embedded, 3 in a cluster)
+    stream_max_age_days = 14        # QUOTABOARD_STREAM_MAX_AGE_DAYS (0: keep stream messages forever)
     webhook_secret = "whsec_..."    # QUOTABOARD_WEBHOOK_SECRET
     body_limit = 1048576            # QUOTABOARD_BODY_LIMIT
     max_events = 500                # QUOTABOARD_MAX_EVENTS
@@ -30,6 +31,7 @@ from pathlib import Path
 ENV_PREFIX = "QUOTABOARD_"
 DEFAULT_DATA = "./var"
 DEFAULT_HTTP = "127.0.0.1:8080"
+DEFAULT_STREAM_MAX_AGE_DAYS = 14.0  # see services/broker.py: the stream is a transport buffer
 
 
 class ConfigError(Exception):
@@ -76,6 +78,7 @@ class Settings:
     nats_user: str | None = None
     nats_password: Secret | None = None
     replicas: int = 1
+    stream_max_age_days: float = DEFAULT_STREAM_MAX_AGE_DAYS
     webhook_secret: Secret | None = None
     body_limit: int = 1024 * 1024
     max_events: int = 500
@@ -95,7 +98,7 @@ class Settings:
 
 _KEYS = {
     "data": str, "http": str, "nats": str, "nats_user": str, "nats_password": str,
-    "replicas": int, "webhook_secret": str, "body_limit": int, "max_events": int,
+    "replicas": int, "stream_max_age_days": float, "webhook_secret": str, "body_limit": int, "max_events": int,
 }
 
 
@@ -152,6 +155,9 @@ def load_settings(
     if secret is not None:
         check_webhook_secret(str(secret))
     password = values.get("nats_password")
+    max_age = float(values.get("stream_max_age_days", DEFAULT_STREAM_MAX_AGE_DAYS))
+    if not 0 <= max_age < 100_000:
+        raise ConfigError(f"setting stream_max_age_days = {max_age!r} must be 0 (forever) or a number of days")
     return Settings(
         data_dir=data_dir,
         http_host=host,
@@ -160,6 +166,7 @@ def load_settings(
         nats_user=values.get("nats_user") or None,
         nats_password=Secret(str(password)) if password else None,
         replicas=int(values.get("replicas", 1)),
+        stream_max_age_days=max_age,
         webhook_secret=Secret(str(secret)) if secret else None,
         body_limit=int(values.get("body_limit", 1024 * 1024)),
         max_events=int(values.get("max_events", 500)),

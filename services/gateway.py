@@ -168,7 +168,7 @@ class Gateway:
             try:
                 nc = await connect(self.settings, name="quotaboard-gateway", wait=0)
                 js = nc.jetstream(publish_async_max_pending=20_000)
-                await ensure_stream(js, self.settings.replicas)
+                await ensure_stream(js, self.settings.replicas, self.settings.stream_max_age_days)
                 self.nc, self.js = nc, js
                 log.info("gateway connected to the broker")
             except BrokerUnavailable as exc:

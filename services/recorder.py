@@ -317,7 +317,7 @@ class Recorder:
         self._nc = nc
         try:
             js = nc.jetstream()
-            await ensure_stream(js, self.settings.replicas)
+            await ensure_stream(js, self.settings.replicas, self.settings.stream_max_age_days)
             await self._ensure_consumer(js)
             puller = self._puller = Puller(nc, self.batch, self.window)
             await puller.start()

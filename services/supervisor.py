@@ -150,7 +150,7 @@ class Supervisor:
         async def go() -> None:
             nc = await connect(self.settings, name="quotaboard-up", wait=10)
             try:
-                await ensure_stream(nc.jetstream(), self.settings.replicas)
+                await ensure_stream(nc.jetstream(), self.settings.replicas, self.settings.stream_max_age_days)
             finally:
                 await nc.close()
 
