@@ -207,10 +207,10 @@ def projector_position(data_dir: Path) -> int | None:
 
 
 async def _broker_state(settings: Settings) -> dict:
-    from services.broker import STREAM, broker_target, connect
+    from services.broker import DAY, STREAM, broker_target, connect
 
     state = {"url": None, "embedded": settings.embedded, "connected": False}
-    stream = {"name": STREAM, "messages": None}
+    stream = {"name": STREAM, "messages": None, "max_age_days": None}
     try:
         servers, _, _, embedded = broker_target(settings)
         state.update(url=",".join(servers), embedded=embedded)
@@ -222,6 +222,7 @@ async def _broker_state(settings: Settings) -> dict:
         try:
             info = await nc.jetstream().stream_info(STREAM)
             stream["messages"] = info.state.messages
+            stream["max_age_days"] = (info.config.max_age or 0) / DAY  # 0: kept forever
         except Exception:  # noqa: BLE001 - reported as null
             pass
     finally:
@@ -256,7 +257,9 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
     b = out["broker"]
     table.add_row("broker", f"{b['url'] or '-'} ({'embedded' if b['embedded'] else 'external'}, "
                   f"{'connected' if b['connected'] else 'not reachable'})")
-    table.add_row("stream", f"{out['stream']['name']}: {out['stream']['messages']} messages")
+    stream = out["stream"]
+    kept = {None: "", 0: ", kept forever"}.get(stream["max_age_days"], f", kept {stream['max_age_days']:g} days")
+    table.add_row("stream", f"{stream['name']}: {stream['messages']} messages{kept}")
     Console().print(table)
 
 
@@ -279,7 +282,7 @@ def verify(data: DataOpt = None, config: ConfigOpt = None, as_json: JsonOpt = Fa
         return
     if not result.ok:
         raise fail(f"log {path} is broken at position {result.first_bad_position}: {result.reason}; "
-                   "restore the log from a backup or rebuild it from the stream")
+                   "restore the log from a backup")
     typer.echo(f"ok: {result.checked} events, hash chain intact")
 
 

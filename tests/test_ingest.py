@@ -110,7 +110,8 @@ def test_import_seed_twice_stores_37(make_service):
     status = json.loads(svc.cli("status", "--json", check=True).stdout)
     assert status["events"] == 37 and status["last_position"] == 37 and status["quarantined"] == 0
     assert status["broker"]["embedded"] is True and status["broker"]["connected"] is True
-    assert status["stream"] == {"name": "SALES", "messages": 37}
+    assert status["stream"] == {"name": "SALES", "messages": 37, "max_age_days": 14.0}
+    assert "SALES: 37 messages, kept 14 days" in svc.cli("status", check=True).stdout
 
     ok = svc.cli("verify")
     assert ok.returncode == 0, ok.stderr
