@@ -1,6 +1,7 @@
-"""Generate the published JSON Schema files from the msgspec Structs.
+"""Generate the published JSON Schema files and the gateway's OpenAPI document from the
+msgspec Structs.
 
-    python -m schemas.publish            # (re)write schemas/*.schema.json
+    python -m schemas.publish            # (re)write schemas/*.schema.json, schemas/openapi.json
     python -m schemas.publish --check    # exit 1 if the committed files are stale
 
 `make schemas` runs the first form. The files are committed so that CRM adapters,
@@ -38,6 +39,7 @@ REF_TEMPLATE = "#/$defs/{name}"
 
 EVENT_FILE = "event.schema.json"
 RULESET_FILE = "ruleset.schema.json"
+OPENAPI_FILE = "openapi.json"  # served by the gateway at GET /openapi.json
 
 
 def _decimals_accept_numbers(node: Any) -> Any:
@@ -102,6 +104,109 @@ def ruleset_schema() -> dict[str, Any]:
     })
 
 
+def _json_body(schema: dict[str, Any], description: str, headers: dict | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}}
+_SIGNATURE_HEADERS = [
+    {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string"},
+     "description": "Standard Webhooks message id (signed with the body)."},
+    {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "string"},
+     "description": "Unix seconds; refused when more than 5 minutes from the gateway's clock."},
+    {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"},
+     "description": "Space-separated `v1,<base64 HMAC-SHA256>` of `id.timestamp.body`, with the "
+                    "key of the `whsec_` secret; checked on the raw bytes, in constant time."},
+]
+ADAPTERS = {  # path -> the vendor and how it authenticates (the adapter modules say more)
+    "/v1/webhooks/hubspot": "HubSpot webhooks (X-HubSpot-Signature-v3: HMAC-SHA256 of method, URI, "
+                            "body and timestamp).",
+    "/v1/webhooks/pipedrive": "Pipedrive webhooks v2 (HTTP basic auth).",
+    "/v1/webhooks/payments": "Payments in Stripe's webhook scheme (Stripe-Signature: t=...,v1=...).",
+    "/v1/webhooks/dingtalk": "DingTalk encrypted callbacks (msg_signature, timestamp and nonce in the "
+                             "query; AES-encrypted body); answered with DingTalk's encrypted `success`.",
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The gateway's HTTP interface: what it accepts and every answer it gives."""
+    (event, batch), components = msgspec.json.schema_components(
+        [Event, list[Event]], ref_template="#/components/schemas/{name}")
+    refusal = {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string", "description": "what was refused and why, in one sentence"},
+        "path": {"type": "string", "description": "the field at fault (contract errors), e.g. `$[0].data.amount`"}}}
+    schemas = dict(components)
+    schemas.update({
+        "EventOrBatch": {"description": "One canonical event or an array of them (at most `max_events`, 500 "
+                                        "by default), as in contracts/events.md.",
+                         "anyOf": [event, batch]},
+        "Accepted": {"type": "object", "required": ["accepted", "duplicates"], "properties": {
+            "accepted": {"type": "integer", "description": "events now in the stream, in order"},
+            "duplicates": {"type": "integer", "description": "of those, ids the stream already held "
+                                                           "(the event log stores every id once in any case)"}}},
+        "AdapterAccepted": {"type": "object", "properties": {
+            "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
+            "ignored": {"type": "integer", "description": "vendor events with no canonical meaning"},
+            "quarantined": {"type": "integer", "description": "authentic but malformed parts, kept with a reason"}}},
+        "Refusal": refusal,
+        "DingTalkReply": {"type": "object", "required": ["msg_signature", "timeStamp", "nonce", "encrypt"],
+                          "properties": {k: {"type": "string"} for k in ("msg_signature", "timeStamp", "nonce",
+                                                                           "encrypt")}},
+        "Health": {"type": "object", "required": ["ok", "broker_connected"], "properties": {
+            "ok": {"type": "boolean"}, "broker_connected": {"type": "boolean"}}},
+    })
+    unavailable = _json_body(_ref("Refusal"), "The broker is unreachable: nothing was stored; retry.", _RETRY_AFTER)
+    paths: dict[str, Any] = {
+        "/v1/events": {"post": {
+            "summary": "Publish canonical events",
+            "description": "Verified (signature on the raw body, then the contract) before anything is "
+                           "published; 202 only once JetStream has acknowledged every event.",
+            "parameters": _SIGNATURE_HEADERS,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EventOrBatch")}}},
+            "responses": {
+                "202": _json_body(_ref("Accepted"), "Every event is in the stream."),
+                "400": _json_body(_ref("Refusal"), "Not the contract: nothing was published."),
+                "401": _json_body(_ref("Refusal"), "Missing, stale or wrong signature: nothing was read."),
+                "413": _json_body(_ref("Refusal"), "Body over `body_limit` bytes or more than `max_events` events."),
+                "503": unavailable,
+            }},
+        },
+        "/healthz": {"get": {"summary": "Liveness and broker connection",
+                             "responses": {"200": _json_body(_ref("Health"), "The gateway answers.")}}},
+        "/openapi.json": {"get": {"summary": "This document",
+                                  "responses": {"200": {"description": "OpenAPI 3.1",
+                                                        "content": {"application/json": {}}}}}},
+    }
+    for path, vendor in ADAPTERS.items():
+        paths[path] = {"post": {
+            "summary": vendor.split(" (")[0],
+            "description": vendor + " Translated into canonical events; see docs/adapters.md.",
+            "requestBody": {"required": True, "content": {"application/json": {}}},
+            "responses": {
+                "200": _json_body(_ref("DingTalkReply" if path.endswith("dingtalk") else "AdapterAccepted"),
+                                  "Authentic: translated, then published or quarantined."),
+                "401": _json_body(_ref("Refusal"), "Not authentic, or the adapter is not configured."),
+                "413": _json_body(_ref("Refusal"), "Body over `body_limit` bytes."),
+                "500": _json_body(_ref("Refusal"), "The mapping file is broken: the vendor retries later."),
+                "503": unavailable,
+            }}}
+    return _decimals_accept_numbers({
+        "openapi": "3.1.0",
+        "info": {"title": "quotaboard gateway", "version": "1",
+                 "description": "Webhook intake of quotaboard. Generated from schemas/events.py by "
+                                "`make schemas`; do not edit."},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+
+
 def render(schema: dict[str, Any]) -> str:
     """The deterministic text of a schema file."""
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -109,7 +214,8 @@ def render(schema: dict[str, Any]) -> str:
 
 def generated() -> dict[str, str]:
     """File name -> the text it should hold."""
-    return {EVENT_FILE: render(event_schema()), RULESET_FILE: render(ruleset_schema())}
+    return {EVENT_FILE: render(event_schema()), RULESET_FILE: render(ruleset_schema()),
+            OPENAPI_FILE: render(openapi_document())}
 
 
 def stale(folder: Path = HERE) -> list[str]:

@@ -1,6 +1,8 @@
-"""The HTTP gateway: `POST /v1/events` (../shared/contracts/events.md) and `GET /healthz`.
+"""The HTTP gateway: `POST /v1/events` (../shared/contracts/events.md), `GET /healthz` and
+`GET /openapi.json` (schemas/openapi.json, generated with the event schemas: every answer
+below is in it).
 
-A plain ASGI app served by uvicorn: three routes need no framework, and owning the body
+A plain ASGI app served by uvicorn: a few routes need no framework, and owning the body
 reading lets the body limit be enforced while reading (413 as soon as the limit is
 passed, or at once from Content-Length) and the signature be checked on the exact raw
 bytes before anything parses them.
@@ -32,6 +34,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib.resources import files
 
 from schemas.events import ContractError, Event, decode_events
 from services.broker import BrokerUnavailable, connect, ensure_stream
@@ -115,6 +118,7 @@ class Gateway:
         if routes is None:
             from services.adapters import ROUTES as routes  # noqa: N811
         self.routes = dict(routes)
+        self.openapi = files("schemas").joinpath("openapi.json").read_bytes()
         self.nc = None
         self.js = None
         self._connector: asyncio.Task | None = None
@@ -141,6 +145,8 @@ class Gateway:
         elif path == "/healthz":
             connected = bool(self.nc is not None and self.nc.is_connected)
             await _json(send, 200, {"ok": True, "broker_connected": connected})
+        elif path == "/openapi.json":
+            await _send(send, 200, self.openapi)
         elif path in self.routes:
             await self._adapter(self.routes[path], scope, receive, send)
         else:
@@ -263,7 +269,10 @@ def _headers(scope) -> dict[str, str]:
 
 
 async def _json(send, status: int, body: dict, extra: list | None = None) -> None:
-    data = json.dumps(body).encode()
+    await _send(send, status, json.dumps(body).encode(), extra)
+
+
+async def _send(send, status: int, data: bytes, extra: list | None = None) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     headers.extend(extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -20,7 +20,7 @@ import pytest
 from faultutil import log_ids, wait_all_acked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from natsutil import Service, event, signed_headers
+from natsutil import REPO, Service, event, signed_headers
 
 from schemas.events import ContractError, decode_events
 
@@ -47,6 +47,7 @@ class Seen:
         self.allowed: set[str] = set()
         self.requests = 0
         self.statuses: dict[int, int] = {}
+        self.answers: set[tuple[str, str, int]] = set()  # (method, path, status)
         self.lock = threading.Lock()
 
 
@@ -63,9 +64,20 @@ def hostile(tmp_path_factory):
         print(f"\nHOSTILE requests={seen.requests} statuses={dict(sorted(seen.statuses.items()))} "
               f"stored={len(stored)} allowed={len(seen.allowed)} intruders={len(intruders)}")
         assert intruders == [], f"stored without a valid signature and contract: {intruders[:5]}"
+        undocumented = sorted(a for a in seen.answers if not documented(*a))
+        assert undocumented == [], f"answers missing from schemas/openapi.json: {undocumented}"
         assert svc.cli("verify").returncode == 0
     finally:
         svc.stop()
+
+
+OPENAPI = json.loads((REPO / "schemas" / "openapi.json").read_text())
+
+
+def documented(method: str, path: str, status: int) -> bool:
+    """Is this answer in the OpenAPI document, where it documents the operation at all?"""
+    operation = OPENAPI["paths"].get(path, {}).get(method.lower())
+    return operation is None or str(status) in operation["responses"]
 
 
 def send(svc, seen: Seen, method: str, path: str, headers: dict, body: bytes) -> httpx.Response:
@@ -77,6 +89,7 @@ def send(svc, seen: Seen, method: str, path: str, headers: dict, body: bytes) ->
     with seen.lock:
         seen.requests += 1
         seen.statuses[r.status_code] = seen.statuses.get(r.status_code, 0) + 1
+        seen.answers.add((method, path.split("?")[0], r.status_code))
     assert r.status_code < 500, f"{method} {path} -> {r.status_code}: {r.text[:300]}"
     return r
 

@@ -12,7 +12,16 @@ import sqlite3
 import time
 
 import pytest
-from natsutil import SHARED, NatsServer, event, log_count, pid_alive, signed_headers, wait_until
+from natsutil import (
+    REPO,
+    SHARED,
+    NatsServer,
+    event,
+    log_count,
+    pid_alive,
+    signed_headers,
+    wait_until,
+)
 
 
 def barrier(svc, tag: str) -> int:
@@ -37,6 +46,13 @@ def test_signed_post_is_stored_and_repost_is_duplicate(service):
     assert r.json() == {"accepted": 20, "duplicates": 20}
     barrier(service, "dup")
     assert service.count() == start + 21  # the 20 once, plus the barrier
+
+
+def test_gateway_serves_its_openapi_document(service):
+    r = service.client.get("/openapi.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.content == (REPO / "schemas" / "openapi.json").read_bytes()
+    assert set(r.json()["paths"]["/v1/events"]["post"]["responses"]) == {"202", "400", "401", "413", "503"}
 
 
 def test_single_object_body_is_accepted(service):
