@@ -72,7 +72,7 @@ from projections.metrics import Acc, Figures, build_month, merge_figures
 from projections.org import OFFBOARDED, ONBOARDED, TRANSFERRED, RepTimeline, fold_rep
 from projections.periods import EPOCH, US, Calendar
 from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset
-from projections.views import funnel_doc, line_doc, money, scope_entry
+from projections.views import funnel_doc, line_doc, money, scope_entry, statement_doc
 from schemas import events as ev
 from schemas import fast
 from schemas.fast import PUBLIC
@@ -847,6 +847,12 @@ class Projection:
                      **scope_entry(None, {}, self._plan(period).ruleset.incentive.basis,
                                    self.definitions.red_below, self.definitions.green_from, None, None),
                      "statement": [], "total": "0.00"}
+        return statement_doc(self.statement_parts(rep_id, period), standings, entry)
+
+    @_gc_paused
+    def statement_parts(self, rep_id: str, period: str) -> dict:
+        """The statement's own lists: the deals behind the rep's figures, the latest
+        activities and the weekly bookings (what the store keeps per rep and period)."""
         fig = self._figures(period)
         start, end = self.cal.bounds(period)
         deals = []
@@ -891,10 +897,7 @@ class Projection:
                                    "deal_id": item[3]})
         return {
             "period": period,
-            "ruleset": standings["ruleset"],
-            "position": self.position,
             "rep_id": rep_id,
-            **entry,
             "deals": deals,
             "activities": activities,
             "weekly_bookings": [{"week": w, "bookings": money(weekly.get(w, ZERO))} for w in self.cal.weeks_of(period)],

@@ -131,3 +131,25 @@ def line_doc(line, period: str | None = None) -> dict:
     if period is not None:
         out["period"] = period
     return out
+
+
+STATEMENT_PARTS = ("deals", "activities", "weekly_bookings")
+
+
+def statement_doc(parts: dict, standings: dict, entry: dict) -> dict:
+    """cli.md's `statement --json`: the rep's standings `entry` (figures, lines, total), with
+    the statement's own lists (`parts`: deals, activities, weekly bookings) in it.
+
+    The one place a statement is put together: by the fold, and by the read store from
+    the stored parts and the period's current standings. A rank or team award earned
+    through other reps' deals changes the standings, not this rep's parts, so a reader
+    always sees the figures of the same checkpoint. The entry's `activities` (a count)
+    gives way to the list, in the entry's place.
+    """
+    doc = {"period": parts["period"], "ruleset": standings["ruleset"], "position": standings["position"],
+           "rep_id": parts["rep_id"]}
+    for key, value in entry.items():
+        doc[key] = parts[key] if key in parts and key in STATEMENT_PARTS else value
+    for key in STATEMENT_PARTS:
+        doc[key] = parts[key]
+    return doc

@@ -79,9 +79,9 @@ def current_rulesets(data_dir: Path | str) -> RulesetSet:
 def documents(projection: Projection, changes: Changes, *, every_rep: bool = False) -> Iterator[Doc]:
     """The JSON documents a batch of changes rewrites: what readers will see.
 
-    Statement documents (a rep's deals, activities, weekly bookings) are rewritten for
-    the reps the batch touched, or for every rep when a fresh store is filled; their
-    figures are always read through the period's standings (ReadStore.statement).
+    Statement documents hold a rep's own lists (deals, activities, weekly bookings) and
+    are rewritten for the reps the batch touched, or for every rep when a fresh store is
+    filled; readers get the figures from the period's standings (ReadStore.statement).
     A generator, so a rebuild streams thousands of documents into one transaction
     without holding them all.
     """
@@ -91,7 +91,7 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
         yield "funnel", period, "", encode_doc(projection.funnel(period))
         reps = standings.get("reps", {}).keys()
         for rep_id in sorted(reps if every_rep else changes.reps & reps):
-            yield "statement", period, rep_id, encode_doc(projection.statement(rep_id, period))
+            yield "statement", period, rep_id, encode_doc(projection.statement_parts(rep_id, period))
         frozen = projection.frozen(period)
         if frozen is not None:
             yield "frozen", period, "", encode_doc(frozen)
