@@ -17,7 +17,7 @@ created or updated by `ensure_stream`, which every role calls on start.
 Retention: the stream is a transport buffer in front of the log, not a second copy of it,
 so messages older than `stream_max_age_days` (14 by default; 0 keeps them forever) expire.
 The recorder drains it within seconds, so only a recorder stopped for longer than that
-would let events expire unrecorded; `quotaboard status` shows that lag long before.
+would let events expire unrecorded; `quotaboard status` shows that backlog (`unrecorded`) long before.
 
 Duplicate window: 2 hours. The window is only a fast path: the event log's unique id is the
 real idempotency key, so a retry outside the window is still stored once (the recorder

@@ -208,9 +208,10 @@ def projector_position(data_dir: Path) -> int | None:
 
 async def _broker_state(settings: Settings) -> dict:
     from services.broker import DAY, STREAM, broker_target, connect
+    from services.recorder import DURABLE
 
     state = {"url": None, "embedded": settings.embedded, "connected": False}
-    stream = {"name": STREAM, "messages": None, "max_age_days": None}
+    stream = {"name": STREAM, "messages": None, "max_age_days": None, "unrecorded": None}
     try:
         servers, _, _, embedded = broker_target(settings)
         state.update(url=",".join(servers), embedded=embedded)
@@ -223,7 +224,10 @@ async def _broker_state(settings: Settings) -> dict:
             info = await nc.jetstream().stream_info(STREAM)
             stream["messages"] = info.state.messages
             stream["max_age_days"] = (info.config.max_age or 0) / DAY  # 0: kept forever
-        except Exception:  # noqa: BLE001 - reported as null
+            consumer = await nc.jetstream().consumer_info(STREAM, DURABLE)
+            # not yet stored in the log: never delivered, or delivered and not yet acked
+            stream["unrecorded"] = consumer.num_pending + consumer.num_ack_pending
+        except Exception:  # noqa: BLE001 - reported as null (no stream or no recorder yet)
             pass
     finally:
         await nc.close()
@@ -232,7 +236,7 @@ async def _broker_state(settings: Settings) -> dict:
 
 @app.command()
 def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Sizes, positions, lag, quarantine, broker state."""
+    """Sizes, positions, lag, quarantine, broker state, and what the stream holds that the log does not yet."""
     settings = _settings(data, config, nats)
     events = last = quarantined = 0
     path = log_file(settings)
@@ -259,7 +263,8 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
                   f"{'connected' if b['connected'] else 'not reachable'})")
     stream = out["stream"]
     kept = {None: "", 0: ", kept forever"}.get(stream["max_age_days"], f", kept {stream['max_age_days']:g} days")
-    table.add_row("stream", f"{stream['name']}: {stream['messages']} messages{kept}")
+    unrecorded = "" if stream["unrecorded"] is None else f", {stream['unrecorded']} not yet in the log"
+    table.add_row("stream", f"{stream['name']}: {stream['messages']} messages{kept}{unrecorded}")
     Console().print(table)
 
 

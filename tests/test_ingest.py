@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import time
@@ -123,11 +124,13 @@ def test_import_seed_twice_stores_37(make_service):
     second = svc.cli("import", str(seed), "--json", check=True)
     assert json.loads(second.stdout)["duplicates"] == 37
     svc.wait_count(37)
+    wait_until(lambda: json.loads(svc.cli("status", "--json", check=True).stdout)["stream"]["unrecorded"] == 0,
+               10, what="the recorder's acks")
     status = json.loads(svc.cli("status", "--json", check=True).stdout)
     assert status["events"] == 37 and status["last_position"] == 37 and status["quarantined"] == 0
     assert status["broker"]["embedded"] is True and status["broker"]["connected"] is True
-    assert status["stream"] == {"name": "SALES", "messages": 37, "max_age_days": 14.0}
-    assert "SALES: 37 messages, kept 14 days" in svc.cli("status", check=True).stdout
+    assert status["stream"] == {"name": "SALES", "messages": 37, "max_age_days": 14.0, "unrecorded": 0}
+    assert "SALES: 37 messages, kept 14 days, 0 not yet in the log" in svc.cli("status", check=True).stdout
 
     ok = svc.cli("verify")
     assert ok.returncode == 0, ok.stderr
@@ -180,6 +183,26 @@ def test_broker_down_answers_503_then_recovers(make_service, tmp_path):
         svc.wait_count(11)
     finally:
         nats.stop()
+
+
+def test_status_counts_what_the_stream_holds_that_the_log_does_not_yet(make_service):
+    svc = make_service()
+    assert svc.post([event(0, "ready")]).status_code == 202
+    svc.wait_count(1)  # the recorder and its consumer are up
+    recorder = svc.service_info()["roles"]["recorder"]
+
+    def status() -> dict:
+        return json.loads(svc.cli("status", "--json", check=True).stdout)
+
+    os.kill(recorder, signal.SIGSTOP)
+    try:
+        assert svc.post([event(i, "paused") for i in range(1, 21)]).status_code == 202
+        paused = status()
+        assert (paused["events"], paused["stream"]["messages"], paused["stream"]["unrecorded"]) == (1, 21, 20)
+    finally:
+        os.kill(recorder, signal.SIGCONT)
+    svc.wait_count(21)
+    wait_until(lambda: status()["stream"]["unrecorded"] == 0, 10, what="the recorder's acks")
 
 
 async def _stream_messages(nats) -> int:
