@@ -192,6 +192,24 @@ def test_replay_same_file_is_zero_delta_and_as_of(seeded: Path) -> None:
     assert {r: v["after"] for r, v in early["reps"].items()} == SECOND
 
 
+def test_replay_under_a_quarterly_plan(seeded: Path) -> None:
+    """An auditor tries a quarterly plan (tests/rulesets/quarterly.toml: no quarterly
+    targets in the seed, so no tiers; Q3's ranking pays 5,000 and 3,000 in September)."""
+    from services.audit import replay
+
+    quarterly = Path(__file__).parent / "rulesets" / "quarterly.toml"
+    august = replay(seeded, "2026-08", quarterly)  # nothing is paid in a quarter's first months
+    assert {r: (v["before"], v["after"]) for r, v in august["reps"].items()} == {
+        "li": ("0.00", "0.00"), "wang": ("8100.00", "0.00"), "zhang": ("17800.00", "0.00")}
+    september = replay(seeded, "2026-09", quarterly)
+    # Q3 bookings: zhang 840,000, li 450,000, wang 330,000; the published September paid
+    # the monthly plan's three prizes (5,000, 3,000, 1,000), the quarterly plan has two.
+    assert {r: (v["before"], v["after"], v["delta"]) for r, v in september["reps"].items()} == {
+        "li": ("3000.00", "3000.00", "0.00"), "wang": ("1000.00", "0.00", "-1000.00"),
+        "zhang": ("5000.00", "5000.00", "0.00")}
+    assert september["totals"] == {"before": "9000.00", "after": "8000.00", "delta": "-1000.00"}
+
+
 def test_close_twice_is_refused(seeded: Path) -> None:
     from services.audit import _close_event
 
