@@ -107,11 +107,20 @@ _CUSTOMER_CLASSES = frozenset({ev.CustomerCreated, fast.CustomerCreated})
 class Changes:
     """What a batch changed: the periods whose documents to rewrite, and the reps whose own
     statement parts (deals, activities, weekly bookings) changed. Any rep's figures and
-    lines may change with a period (team and rank awards): read them from `standings`."""
+    lines may change with a period (team and rank awards): read them from `standings`.
+    `new_periods` had no documents before: every rep of theirs needs a statement."""
 
     position: int
     periods: set[str] = field(default_factory=set)
     reps: set[str] = field(default_factory=set)
+    new_periods: set[str] = field(default_factory=set)
+
+    def add(self, other: Changes) -> None:
+        """Fold a later batch's changes into these."""
+        self.position = other.position
+        self.periods |= other.periods
+        self.reps |= other.reps
+        self.new_periods |= other.new_periods
 
 
 class Adjustment:
@@ -202,8 +211,11 @@ class Projection:
         paused = gc.isenabled()
         if paused:
             gc.disable()
+        known = self._known_periods()
         try:
-            return self._apply(batch)
+            changes = self._apply(batch)
+            changes.new_periods = self._known_periods() - known
+            return changes
         finally:
             if paused:
                 gc.enable()

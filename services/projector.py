@@ -80,8 +80,9 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
     """The JSON documents a batch of changes rewrites: what readers will see.
 
     Statement documents hold a rep's own lists (deals, activities, weekly bookings) and
-    are rewritten for the reps the batch touched, or for every rep when a fresh store is
-    filled; readers get the figures from the period's standings (ReadStore.statement).
+    are rewritten for the reps the batch touched, or for every rep of a period new to the
+    store and when a fresh store is filled; readers get the figures from the period's
+    standings (ReadStore.statement).
     A generator, so a rebuild streams thousands of documents into one transaction
     without holding them all.
     """
@@ -90,7 +91,8 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
         yield "standings", period, "", encode_doc(standings)
         yield "funnel", period, "", encode_doc(projection.funnel(period))
         reps = standings.get("reps", {}).keys()
-        for rep_id in sorted(reps if every_rep else changes.reps & reps):
+        everyone = every_rep or period in changes.new_periods
+        for rep_id in sorted(reps if everyone else changes.reps & reps):
             yield "statement", period, rep_id, encode_doc(projection.statement_parts(rep_id, period))
         frozen = projection.frozen(period)
         if frozen is not None:
@@ -158,9 +160,7 @@ class Catchup:
         total = Changes(position=self.projection.position, periods=set(), reps=set())
         with gc_paused():
             while (changes := self.step(until)) is not None:
-                total.position = changes.position
-                total.periods |= changes.periods
-                total.reps |= changes.reps
+                total.add(changes)
                 if progress:
                     progress(changes.position)
             if write and self.store is not None and total.position > self.store.position():
@@ -222,9 +222,8 @@ async def run_projector(data_dir: Path | str, connect: Callable | None = None,
                 continue
             # Take what else is already waiting, so a burst becomes one commit.
             more = catchup.run_until(catchup.log.last_position(), write=False)
-            changes.periods |= more.periods
-            changes.reps |= more.reps
-            changes.position = catchup.projection.position
+            if more.position > changes.position:
+                changes.add(more)
             catchup.store.write(documents(catchup.projection, changes), changes.position)
             if nc is not None:
                 await _notify(nc, changes)

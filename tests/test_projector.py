@@ -244,6 +244,35 @@ def test_projector_abandoned_mid_run_resumes_to_identical_read_models(tmp_path_f
     assert got == expected
 
 
+def test_a_period_new_to_the_store_gets_every_reps_statement(tmp_path):
+    """August becomes known through a's deal alone; b, active all along, must still have an
+    August statement (as a rebuild would write it), not only the reps the batch touched."""
+    from test_fold_helpers import decode, ev
+
+    first = decode([
+        ev("rep.onboarded", "2026-07-01T09:00:00", rep_id="a", name="A", team="sales", region="East"),
+        ev("rep.onboarded", "2026-07-01T09:00:00", rep_id="b", name="B", team="sales", region="East"),
+        ev("deal.created", "2026-07-02T10:00:00", deal_id="D1", rep_id="a", customer_id="C1", product_line="A",
+           amount="1000"),
+        ev("deal.created", "2026-07-03T10:00:00", deal_id="D2", rep_id="b", customer_id="C2", product_line="A",
+           amount="2000"),
+    ])
+    later = decode([ev("deal.won", "2026-08-05T10:00:00", deal_id="D1")])
+    with EventLog(tmp_path / "log.sqlite") as log:
+        log.append(first)
+    catchup, _ = open_projection(tmp_path)
+    catchup.run_until(4)
+    with EventLog(tmp_path / "log.sqlite") as log:
+        log.append(later)
+    changes = catchup.run_until(5)
+    catchup.store.close()
+    assert changes.reps == {"a"} and "2026-08" in changes.periods
+    with ReadStore.open_current(tmp_path) as store:
+        b = store.statement("2026-08", "b")
+        assert b is not None and (b["bookings"], b["deals"]) == ("0.00", [])
+        assert store.statement("2026-08", "a")["bookings"] == "1000.00"
+
+
 def test_read_models_are_a_separate_file_from_the_log(uninterrupted, tmp_path):
     head, _ = uninterrupted
     _seed_log(tmp_path)
