@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from services.crm_sim import CrmSimulator, organisation
-from services.processes import stop_process
+from services.processes import die_with_parent, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 250
@@ -109,8 +109,11 @@ class Service:
                 "--http", f"127.0.0.1:{self.port}"]
         log = open(self.log_path, "ab")
         try:
+            # Its own session (a Ctrl-C reaches the demo, which stops it in order), and a
+            # SIGTERM from Linux should the demo die without doing so (killed, terminal closed).
             self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True,
+                                         preexec_fn=die_with_parent)
         finally:
             log.close()
         deadline = time.monotonic() + timeout
@@ -148,12 +151,18 @@ def simulate(poster: Poster, sim: CrmSimulator, speed: float, stop: threading.Ev
                 stop.wait(1.0)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(*, seed: int = 7, speed: float = 1.0, headless: bool = False, duration: float | None = None,
              data: Path | str | None = None, out=sys.stderr) -> int:
     data_dir = Path(data) if data else Path(tempfile.mkdtemp(prefix="quotaboard-demo-"))
     secret = new_secret()
     service = Service(data_dir, secret, free_port())
     print(f"quotaboard demo: starting the service on {data_dir} (log {service.log_path})", file=out)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # stop as on Ctrl-C: the finally below runs
+        signal.signal(sig, _interrupt)
     service.start()
     poster = Poster(service.base_url, secret)
     stop = threading.Event()

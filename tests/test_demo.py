@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from datetime import datetime
@@ -84,3 +86,37 @@ def test_demo_headless_runs_the_service(tmp_path):
     assert doc["team"]["sales"]["target"] is not None
     assert sum(float(r["bookings"]) for r in doc["reps"].values()) > 0
     store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_demo_killed_leaves_no_service_behind(tmp_path, sig):
+    """SIGTERM (or a closed terminal's SIGHUP) stops the demo as Ctrl-C does; even SIGKILL,
+    which it cannot catch, takes its service down: `up` gets SIGTERM from Linux."""
+    from natsutil import pid_alive, wait_until
+
+    data = tmp_path / "data"
+    pids: list[int] = []
+    demo = subprocess.Popen([sys.executable, "-m", "services.cli", "demo", "--headless", "--seed", "3",
+                             "--data", str(data)], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        def running() -> dict | None:
+            try:
+                info = json.loads((data / "run" / "service.json").read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                return None
+            return info if info["broker"]["pid"] and all(info["roles"].values()) else None
+
+        info = wait_until(running, 60, what="the demo's service")
+        pids += [info["pid"], info["broker"]["pid"], *info["roles"].values()]
+        demo.send_signal(sig)
+        demo.wait(30)
+        wait_until(lambda: not any(pid_alive(p) for p in pids), 30,
+                   what=f"the service's processes {pids} to exit")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        for pid in pids:  # leave nothing running when the test fails
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
