@@ -50,7 +50,7 @@ from nats.aio.client import Client
 from nats.js import api
 
 from services.config import DEFAULT_STREAM_MAX_AGE_DAYS, Settings, write_private
-from services.processes import stop_process
+from services.processes import die_with_parent, stop_process
 
 STREAM = "SALES"
 SUBJECTS = ["sales.events.>"]
@@ -231,6 +231,7 @@ authorization {{
                 [binary, "-c", str(conf)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C goes to us; we stop it in order
+                preexec_fn=die_with_parent,  # and should we die without doing so, it stops too
             )
         finally:
             log.close()

@@ -205,6 +205,22 @@ def test_status_counts_what_the_stream_holds_that_the_log_does_not_yet(make_serv
     wait_until(lambda: status()["stream"]["unrecorded"] == 0, 10, what="the recorder's acks")
 
 
+def test_up_killed_takes_its_broker_and_roles_with_it(make_service):
+    """SIGKILL gives `up` no chance to stop anything: Linux sends its children SIGTERM
+    (PR_SET_PDEATHSIG), so no nats-server is left holding the port and the store."""
+    svc = make_service()
+    info = svc.service_info()
+    pids = [info["broker"]["pid"], *info["roles"].values()]
+    assert all(pid_alive(p) for p in pids)
+    svc.proc.kill()
+    svc.proc.wait(10)
+    try:
+        wait_until(lambda: not any(pid_alive(p) for p in pids), 20, what=f"{pids} to exit with `up`")
+    finally:
+        for pid in filter(pid_alive, pids):  # leave nothing running when the test fails
+            os.kill(pid, signal.SIGKILL)
+
+
 async def _stream_messages(nats) -> int:
     import nats as natspy
 
