@@ -79,6 +79,23 @@ def months_of(period: str) -> list[str]:
     return [month_key(y, m) for m in range(1, 13)]
 
 
+def months_among(periods: list[str]) -> list[str]:
+    """The months of a list of periods (not its quarters, `2026-Q4` is 7 characters too)."""
+    return [p for p in periods if _MONTH.match(p)]
+
+
+def default_month(months: list[str], this_month: str) -> str | None:
+    """The month a reader opens on: this month if it has figures, else the latest month
+    before it, else the first; None when there is none. Not simply the latest: a quarter's
+    last month is known before it starts (its statements are paid there)."""
+    if this_month in months:
+        return this_month
+    past = [m for m in months if m < this_month]
+    if past:
+        return max(past)
+    return min(months, default=None)
+
+
 def last_month(period: str) -> str:
     return months_of(period)[-1]
 

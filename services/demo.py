@@ -151,6 +151,21 @@ def simulate(poster: Poster, sim: CrmSimulator, speed: float, stop: threading.Ev
                 stop.wait(1.0)
 
 
+def _wait_for_figures(data_dir: Path, posted: int, timeout: float = 30.0) -> None:
+    """Let the projector fold the history first: the TUI opens on the month the figures
+    say (projections.periods.default_month), and a half-folded history could say another."""
+    from services.readstore import ReadStore
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        store = ReadStore.open_current(data_dir)
+        if store is not None:
+            with store:
+                if store.position() >= posted:
+                    return
+        time.sleep(0.2)
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -193,6 +208,7 @@ def run_demo(*, seed: int = 7, speed: float = 1.0, headless: bool = False, durat
         else:
             from tui.app import run_tui
 
+            _wait_for_figures(data_dir, poster.posted)
             run_tui(data_dir)
         return 0
     finally:

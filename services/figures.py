@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from projections.periods import default_month, months_among
 from services.readstore import ReadStore
 
 data_opt = Annotated[Path | None, typer.Option("--data", help="data directory (default ./var)")]
@@ -44,20 +45,17 @@ def open_store(data_dir: Path) -> ReadStore:
 
 
 def pick_period(store: ReadStore, period: str | None) -> str:
-    """The asked period, else this month if it has figures, else the latest month that has."""
+    """The asked period, else the default month (projections.periods.default_month)."""
     periods = store.periods()
     if period:
         if period not in periods:
-            known = ", ".join(p for p in periods if len(p) == 7)[-60:] or "none yet"
+            known = ", ".join(months_among(periods))[-60:] or "none yet"
             raise FiguresError(f"no figures for period {period!r} (months with figures: {known})")
         return period
-    this_month = datetime.now().strftime("%Y-%m")
-    months = [p for p in periods if len(p) == 7]
-    if this_month in months:
-        return this_month
-    if not months:
+    month = default_month(months_among(periods), datetime.now().strftime("%Y-%m"))
+    if month is None:
         raise FiguresError("no figures yet: import events first")
-    return months[-1]
+    return month
 
 
 def _write_json(doc: dict) -> None:

@@ -25,6 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from projections.periods import months_among
 from services.readstore import as_decimal as _dec
 
 SHEETS = ("表1 目标分解与跟踪", "表2 团队分析", "表3 激励方案与发放")
@@ -321,7 +322,7 @@ def build_tables(data_dir: Path | str, period: str) -> list[Table]:
     with _open(data_dir) as store:
         standings = store.standings(period)
         if standings is None:
-            months = ", ".join(p for p in store.periods() if len(p) == 7)[-60:] or "none yet"
+            months = ", ".join(months_among(store.periods()))[-60:] or "none yet"
             raise ReportError(f"no figures for period {period!r} (months with figures: {months})")
         frozen = store.frozen(period)
         plan = _plan(data_dir, period)

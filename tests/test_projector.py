@@ -294,6 +294,9 @@ def test_tables_for_people_and_one_line_errors(service):
     assert "region North reached 110.0%" in statement
     unmatched = figures(service, "unmatched")
     assert unmatched["count"] == 0 and unmatched["position"] >= 37
+    # No --period: the latest month begun (the seed ends in September; the clock is later),
+    # never the quarter "2026-Q3", which is 7 characters too.
+    assert figures(service, "standings")["period"] == "2026-09"
     missing = service.cli("standings", "--period", "2031-01")
     assert missing.returncode == 1
     assert missing.stderr.strip().count("\n") == 0 and "2031-01" in missing.stderr

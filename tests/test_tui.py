@@ -163,6 +163,30 @@ async def test_period_switch(seeded):
         assert app.period == "2026-08"
 
 
+def test_default_period_is_never_a_month_not_begun(tmp_path):
+    """Figures in October only: December is known (Q4's rank awards are paid there), yet in
+    November the TUI and the CLI open on October, the latest month that has begun."""
+    from projections.periods import default_month, months_among
+    from tui.fixtures import FoldedStore
+
+    folded = FoldedStore(tmp_path)
+    folded.apply_raw(json.dumps(e) for e in [
+        {"id": "o1", "type": "rep.onboarded", "occurred_at": "2026-10-01T09:00:00+08:00",
+         "data": {"rep_id": "a", "name": "A", "team": "sales", "region": "East"}},
+        {"id": "o2", "type": "deal.created", "occurred_at": "2026-10-02T09:00:00+08:00",
+         "data": {"deal_id": "O1", "rep_id": "a", "customer_id": "C", "product_line": "A", "amount": "10"}},
+        {"id": "o3", "type": "deal.won", "occurred_at": "2026-10-03T09:00:00+08:00", "data": {"deal_id": "O1"}},
+    ])
+    folded.close()
+    assert months_among(StoreSource(tmp_path).periods()) == ["2026-10", "2026-12"]
+    november = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+    app = QuotaboardApp(StoreSource(tmp_path), QueueFeed(), clock=lambda: november, poll_interval=None)
+    assert app.period == "2026-10"
+    assert default_month(["2026-10", "2026-12"], "2026-12") == "2026-12"
+    assert default_month(["2026-10", "2026-12"], "2026-09") == "2026-10"  # all ahead: the first
+    assert default_month([], "2026-11") is None
+
+
 async def test_funnel_regions_help(seeded):
     app = make_app(seeded.data_dir)
     async with app.run_test(size=(80, 24)) as pilot:
