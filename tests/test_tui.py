@@ -39,6 +39,17 @@ def row_text(app, rep: str) -> str:
     return " ".join(str(getattr(c, "plain", c)) for c in table.get_row(rep))
 
 
+def one_won_deal(month: str, rep: str, deal: str) -> list[str]:
+    """A rep onboarded on the 1st of `month` who wins one deal of 10 on the 3rd."""
+    return [json.dumps(e) for e in [
+        {"id": f"{deal}-1", "type": "rep.onboarded", "occurred_at": f"{month}-01T09:00:00+08:00",
+         "data": {"rep_id": rep, "name": rep.title(), "team": "sales", "region": "East"}},
+        {"id": f"{deal}-2", "type": "deal.created", "occurred_at": f"{month}-02T09:00:00+08:00",
+         "data": {"deal_id": deal, "rep_id": rep, "customer_id": "C", "product_line": "A", "amount": "10"}},
+        {"id": f"{deal}-3", "type": "deal.won", "occurred_at": f"{month}-03T09:00:00+08:00", "data": {"deal_id": deal}},
+    ]]
+
+
 async def test_leaderboard_ranks_by_attainment(seeded):
     app = make_app(seeded.data_dir)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -170,13 +181,7 @@ def test_default_period_is_never_a_month_not_begun(tmp_path):
     from tui.fixtures import FoldedStore
 
     folded = FoldedStore(tmp_path)
-    folded.apply_raw(json.dumps(e) for e in [
-        {"id": "o1", "type": "rep.onboarded", "occurred_at": "2026-10-01T09:00:00+08:00",
-         "data": {"rep_id": "a", "name": "A", "team": "sales", "region": "East"}},
-        {"id": "o2", "type": "deal.created", "occurred_at": "2026-10-02T09:00:00+08:00",
-         "data": {"deal_id": "O1", "rep_id": "a", "customer_id": "C", "product_line": "A", "amount": "10"}},
-        {"id": "o3", "type": "deal.won", "occurred_at": "2026-10-03T09:00:00+08:00", "data": {"deal_id": "O1"}},
-    ])
+    folded.apply_raw(one_won_deal("2026-10", "a", "O1"))
     folded.close()
     assert months_among(StoreSource(tmp_path).periods()) == ["2026-10", "2026-12"]
     november = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
@@ -254,13 +259,7 @@ async def test_store_swap_is_followed(seeded, tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         fresh = FoldedStore(seeded.data_dir)  # swaps CURRENT to an empty store
-        fresh.apply_raw(json.dumps(e) for e in [
-            {"id": "r1", "type": "rep.onboarded", "occurred_at": "2026-08-01T09:00:00+08:00",
-             "data": {"rep_id": "solo", "name": "Solo", "team": "sales", "region": "East"}},
-            {"id": "r2", "type": "deal.created", "occurred_at": "2026-08-02T09:00:00+08:00",
-             "data": {"deal_id": "S1", "rep_id": "solo", "customer_id": "C", "product_line": "A", "amount": "10"}},
-            {"id": "r3", "type": "deal.won", "occurred_at": "2026-08-03T09:00:00+08:00", "data": {"deal_id": "S1"}},
-        ])
+        fresh.apply_raw(one_won_deal("2026-08", "solo", "S1"))
         app.handle_notice(Notice(3))
         await pilot.pause(0.2)
         assert order(app) == ["solo"]
