@@ -207,6 +207,9 @@ def projector_position(data_dir: Path) -> int | None:
 
 
 async def _broker_state(settings: Settings) -> dict:
+    import nats.errors
+    import nats.js.errors
+
     from services.broker import DAY, STREAM, broker_target, connect
     from services.recorder import DURABLE
 
@@ -218,16 +221,23 @@ async def _broker_state(settings: Settings) -> dict:
         nc = await connect(settings, name="quotaboard-status")
     except BrokerUnavailable:
         return {"broker": state, "stream": stream}
+    # What cannot be read is reported as null: no stream yet, no recorder (consumer) yet,
+    # or the broker went away meanwhile. Anything else is a bug and is raised.
+    unreadable = (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError)
     try:
         state["connected"] = nc.is_connected
+        js = nc.jetstream()
         try:
-            info = await nc.jetstream().stream_info(STREAM)
+            info = await js.stream_info(STREAM)
             stream["messages"] = info.state.messages
             stream["max_age_days"] = (info.config.max_age or 0) / DAY  # 0: kept forever
-            consumer = await nc.jetstream().consumer_info(STREAM, DURABLE)
+        except unreadable:
+            pass
+        try:
+            consumer = await js.consumer_info(STREAM, DURABLE)
             # not yet stored in the log: never delivered, or delivered and not yet acked
             stream["unrecorded"] = consumer.num_pending + consumer.num_ack_pending
-        except Exception:  # noqa: BLE001 - reported as null (no stream or no recorder yet)
+        except unreadable:
             pass
     finally:
         await nc.close()

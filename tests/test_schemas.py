@@ -102,3 +102,11 @@ def test_check_mode_reports_drift(tmp_path, monkeypatch):
     assert publish.stale(tmp_path) == []
     (tmp_path / publish.RULESET_FILE).write_text("{}\n", encoding="utf-8")
     assert publish.stale(tmp_path) == [publish.RULESET_FILE]
+
+
+def test_openapi_documents_every_route_of_the_gateway():
+    """Routes added to the gateway (an adapter, say) must be described in the document."""
+    from services.adapters import ROUTES
+
+    document = json.loads((publish.HERE / publish.OPENAPI_FILE).read_text(encoding="utf-8"))
+    assert set(document["paths"]) == {"/v1/events", "/healthz", "/openapi.json", *ROUTES}

@@ -20,7 +20,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 
-from projections.periods import default_month
+from projections.periods import default_month, months_among
 from tui import periods as P
 from tui.leaderboard import LeaderboardScreen
 from tui.screens import HelpScreen
@@ -61,7 +61,7 @@ class QuotaboardApp(App):
 
     def _default_period(self) -> str:
         this_month = P.current_month(self.clock(), self.tz)
-        return default_month([p for p in self.source.periods() if P.kind(p) == "month"], this_month) or this_month
+        return default_month(months_among(self.source.periods()), this_month) or this_month
 
     def get_default_screen(self) -> LeaderboardScreen:
         return LeaderboardScreen()
