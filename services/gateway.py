@@ -116,7 +116,7 @@ class Gateway:
         self.settings = settings
         self.key = secret_key(settings.webhook_secret.value)
         if routes is None:
-            from services.adapters import ROUTES as routes  # noqa: N811
+            from services.adapters.routes import ADAPTER_ROUTES as routes  # noqa: N811
         self.routes = dict(routes)
         self.openapi = files("schemas").joinpath("openapi.json").read_bytes()
         self.nc = None
