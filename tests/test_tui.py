@@ -12,7 +12,8 @@ from textual.widgets.data_table import ColumnKey
 from tui.app import QuotaboardApp
 from tui.docs_capture import screen_text
 from tui.fixtures import seed_store
-from tui.screens import FunnelScreen, HelpScreen, RegionsScreen, StatementScreen
+from tui.help import HelpScreen
+from tui.screens import FunnelScreen, RegionsScreen, StatementScreen
 from tui.source import Notice, QueueFeed, StoreSource
 
 FROZEN = datetime(2026, 8, 25, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai

@@ -22,8 +22,8 @@ from textual.css.query import NoMatches
 
 from projections.periods import default_month, months_among
 from tui import periods as P
+from tui.help import HelpScreen
 from tui.leaderboard import LeaderboardScreen
-from tui.screens import HelpScreen
 from tui.source import DataSource, NatsFeed, Notice, NoticeFeed, NullFeed, StoreSource
 from tui.widgets import state_text
 

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from tui.format import RAG_STYLE, attainment_cell, dec, money, pct, rag_of, signed_pct
+from tui.screens import FunnelScreen, RegionsScreen, StatementScreen
 from tui.widgets import KeyBar, ScopeHeader, bindings_items
 
 NARROW, MEDIUM, WIDE = 0, 1, 2
@@ -415,8 +416,6 @@ class LeaderboardScreen(Screen):
         rep_id = rep_id or self.current_rep()
         if rep_id is None:
             return
-        from tui.screens import StatementScreen
-
         self.app.push_screen(StatementScreen(rep_id, order=list(self._shown_keys)))
 
     def action_sort_next(self) -> None:
@@ -452,12 +451,8 @@ class LeaderboardScreen(Screen):
         self.reload()
 
     def action_funnel(self) -> None:
-        from tui.screens import FunnelScreen
-
         self.app.push_screen(FunnelScreen())
 
     def action_regions(self) -> None:
-        from tui.screens import RegionsScreen
-
         self.app.push_screen(RegionsScreen())
 

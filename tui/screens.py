@@ -1,4 +1,4 @@
-"""The drill-down screens: a rep's statement, the funnel, regions side by side, help."""
+"""The drill-down screens: a rep's statement, the funnel, regions side by side."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import DataTable, Label, Sparkline, Static
 
 from tui.format import (
@@ -18,7 +18,6 @@ from tui.format import (
     dec,
     money,
     pct,
-    rag_label,
     rag_of,
     signed_pct,
 )
@@ -316,35 +315,3 @@ class RegionsScreen(DataScreen):
 
     def action_funnel(self) -> None:
         self.app.switch_screen(FunnelScreen())
-
-
-class HelpScreen(ModalScreen):
-    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
-
-    def compose(self) -> ComposeResult:
-        from tui.leaderboard import LeaderboardScreen
-
-        table = Table(box=None, padding=(0, 2), show_header=False, expand=True)
-        table.add_column("key", width=6, no_wrap=True)
-        table.add_column("does", no_wrap=True)
-        groups = [("Leaderboard", LeaderboardScreen.BINDINGS), ("Statement", StatementScreen.BINDINGS),
-                  ("Funnel / regions", FunnelScreen.BINDINGS + RegionsScreen.BINDINGS),
-                  ("Everywhere", self.app.BINDINGS)]
-        seen = set()
-        for title, bindings in groups:
-            table.add_row("", Text(title, style="bold underline"))
-            for key, description in bindings_items(bindings):
-                if (title, key) in seen:
-                    continue
-                seen.add((title, key))
-                table.add_row(key, description)
-        legend = Text()
-        legend.append("RAG: ")
-        for rag in ("green", "yellow", "red", "none"):
-            legend.append_text(rag_label(rag))
-            legend.append("  ")
-        legend.append("\nRank move since opened: ▲ up ▼ down = same • new")
-        with VerticalScroll(id="help-box"):
-            yield Static(legend)
-            yield Static(table)
-            yield Label("esc / ? closes · ↑↓ scroll", classes="dim")
