@@ -50,12 +50,17 @@ class RepFacts:
     collections: Decimal = ZERO  # credited net payments in the period
     bookings_by_product_line: dict[str, Decimal] = field(default_factory=dict)
     renewal_bookings: Decimal = ZERO  # credited bookings of kind `renewal` deals
+    renewal_collections: Decimal = ZERO  # credited net payments on kind `renewal` deals
     referral_closes: int = 0  # deals closed in the period as owner with source `referral`
     targets: dict[str, Decimal] = field(default_factory=dict)  # metric -> rep target
     refunds: list[Refund] = field(default_factory=list)  # refunds in this period
 
     def basis(self, basis: str) -> Decimal:
         return self.bookings if basis == "bookings" else self.collections
+
+    def renewal_basis(self, basis: str) -> Decimal:
+        """The part of the basis from `renewal` deals (B_renewal)."""
+        return self.renewal_bookings if basis == "bookings" else self.renewal_collections
 
 
 @dataclass(slots=True)
@@ -68,6 +73,10 @@ class PeriodFacts:
     region_actual: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # metric -> region -> amount
     region_targets: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # metric -> region -> target
     region_members: dict[str, list[str]] = field(default_factory=dict)  # active members at period end
+    # The same for teams (`[[team_awards]] scope = "team"`), by team at the time.
+    team_actual: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # metric -> team -> amount
+    team_targets: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # metric -> team -> target
+    team_members: dict[str, list[str]] = field(default_factory=dict)  # active members at period end
     # Set only when the period is the last month of a quarter: basis over the quarter
     # per active rep (metric -> rep -> amount), for rank awards.
     quarter: str | None = None

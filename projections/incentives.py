@@ -14,8 +14,10 @@ Choices where DOMAIN.md is silent (written down here and in the docs):
 - Rates in explanations are percentages with at most 4 decimals, trailing zeros dropped.
 - A clawback on a deal that closed in the statement's own period uses this period's
   effective rate (computed here); earlier periods ask `rate_of`.
-- Team awards go to active reps whose region (at the period's last instant) reached the
-  threshold; when the fold lists the region's members, the rep must be among them.
+- Team awards go to active reps whose region or team (`scope`, at the period's last
+  instant) reached the threshold; when the fold lists its members, the rep must be
+  among them. The group's actual is credited by region or team at the time (close or
+  payment), like the region and team standings.
 - Rank awards: several `[[rank_awards]]` entries add up, like team awards.
 """
 
@@ -256,10 +258,10 @@ def effective_rate(plan: Incentive, rep: RepFacts) -> Decimal | None:
 
 
 def _renewal(plan: Incentive, rep: RepFacts, r: Decimal | None) -> list[_Raw]:
-    if plan.renewal is None or r is None or rep.renewal_bookings == 0:
+    b = rep.renewal_basis(plan.basis)
+    if plan.renewal is None or r is None or b == 0:
         return []
     extra = plan.renewal.multiplier - ONE
-    b = rep.renewal_bookings
     sign = "+" if extra >= 0 else "−"
     text = f"renewal {sign}{_pct(abs(extra))}: {_plain(extra)} × {_pct(r)} × {_money(b)}"
     return [_Raw("renewal", extra * r * b, text, b, extra * r)]
@@ -275,26 +277,39 @@ def _referral(plan: Incentive, rep: RepFacts) -> list[_Raw]:
     ]
 
 
+def _group_attainment(plan: Incentive, facts: PeriodFacts, rep: RepFacts, scope: str) -> Decimal | None:
+    """Attainment on the basis of the rep's region or team (at the period's last instant),
+    or None when the rep is not among its listed members or it has no (non-zero) target."""
+    if scope == "team":
+        group, actuals, targets, members = rep.team, facts.team_actual, facts.team_targets, facts.team_members
+    else:
+        group, actuals, targets, members = rep.region, facts.region_actual, facts.region_targets, facts.region_members
+    listed = members.get(group)
+    if listed is not None and rep.rep_id not in listed:
+        return None
+    actual = actuals.get(plan.basis, {}).get(group)
+    target = targets.get(plan.basis, {}).get(group)
+    if actual is None or not target:
+        return None
+    return actual / target
+
+
 def _team_awards(plan: Incentive, facts: PeriodFacts, rep: RepFacts) -> list[_Raw]:
     if not plan.team_awards or not rep.active:
         return []
-    region = rep.region
-    members = facts.region_members.get(region)
-    if members is not None and rep.rep_id not in members:
-        return []
-    actual = facts.region_actual.get(plan.basis, {}).get(region)
-    target = facts.region_targets.get(plan.basis, {}).get(region)
-    if actual is None or not target:
-        return []
-    a = actual / target
+    attainment: dict[str, Decimal | None] = {}
     out: list[_Raw] = []
     for award in plan.team_awards:
-        if a >= award.from_:
+        if award.scope not in attainment:
+            attainment[award.scope] = _group_attainment(plan, facts, rep, award.scope)
+        a = attainment[award.scope]
+        if a is not None and a >= award.from_:
+            group = rep.team if award.scope == "team" else rep.region
             out.append(
                 _Raw(
                     "team_awards",
                     award.per_member,
-                    f"region {region} reached {_attainment(a)} (≥ {_pct(award.from_)})",
+                    f"{award.scope} {group} reached {_attainment(a)} (≥ {_pct(award.from_)})",
                 )
             )
     return out

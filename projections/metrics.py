@@ -78,7 +78,7 @@ class Figures:
     """Everything one period shows, before formatting."""
 
     __slots__ = ("period", "team", "region", "product_line", "rep",
-                 "rep_product_line", "rep_renewal", "rep_referral", "rep_refunds",
+                 "rep_product_line", "rep_renewal", "rep_renewal_collections", "rep_referral", "rep_refunds",
                  "mentee_closes", "rep_deals", "closed_deals", "lost_deals", "parts")
 
     def __init__(self, period: str) -> None:
@@ -88,7 +88,8 @@ class Figures:
         self.product_line: dict[str, Acc] = {}
         self.rep: dict[str, Acc] = {}
         self.rep_product_line: dict[str, dict[str, Decimal]] = {}
-        self.rep_renewal: dict[str, Decimal] = {}
+        self.rep_renewal: dict[str, Decimal] = {}  # credited bookings of renewal deals
+        self.rep_renewal_collections: dict[str, Decimal] = {}  # credited net payments on renewal deals
         self.rep_referral: dict[str, int] = {}
         self.rep_refunds: dict[str, list[Refund]] = {}
         self.mentee_closes: list[MenteeClose] = []
@@ -125,8 +126,10 @@ class Figures:
             mine = self.rep_product_line.setdefault(rep, {})
             for line, amount in by_line.items():
                 mine[line] = mine.get(line, ZERO) + amount
-        for rep, amount in other.rep_renewal.items():
-            self.rep_renewal[rep] = self.rep_renewal.get(rep, ZERO) + amount
+        for mine, theirs in ((self.rep_renewal, other.rep_renewal),
+                             (self.rep_renewal_collections, other.rep_renewal_collections)):
+            for rep, amount in theirs.items():
+                mine[rep] = mine.get(rep, ZERO) + amount
         for rep, n in other.rep_referral.items():
             self.rep_referral[rep] = self.rep_referral.get(rep, 0) + n
         for rep, refunds in other.rep_refunds.items():
@@ -166,6 +169,7 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
     region_at, team_at, changes_in = ctx.region_at, ctx.team_at, ctx.changes_in
     rep_deals = f.rep_deals
     rep_product_line, rep_renewal = f.rep_product_line, f.rep_renewal
+    rep_renewal_collections = f.rep_renewal_collections
     # A rep whose region and team do not change inside the month has the same scopes at
     # every instant of it: (rep, region, team) accumulators looked up once per month.
     # They are created in the same order as one lookup per instant would create them.
@@ -240,6 +244,7 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                 continue
             amount = p.amount
             _acc(product_line, d.product_line).collections += amount
+            renewal = d.kind == "renewal"
             for rep, share in p.credit:
                 credited = amount * share if share != 1 else amount
                 r, g, m = scopes(rep, t)
@@ -249,6 +254,8 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                 if m is not None:
                     m.collections += credited
                 _deal_entry(rep_deals, rep, deal_id)[1] += credited
+                if renewal:
+                    rep_renewal_collections[rep] = rep_renewal_collections.get(rep, ZERO) + credited
             if p.refund and p.after_close:
                 close_period = ctx.plan_period_of(d.closed_t)
                 for rep, share in d.close_credit:

@@ -640,6 +640,7 @@ class Projection:
                 collections=acc.collections,
                 bookings_by_product_line=dict(fig.rep_product_line.get(rep_id, {})),
                 renewal_bookings=fig.rep_renewal.get(rep_id, ZERO),
+                renewal_collections=fig.rep_renewal_collections.get(rep_id, ZERO),
                 referral_closes=fig.rep_referral.get(rep_id, 0),
                 targets=dict(self._targets_of("rep", rep_id, period)),
                 refunds=list(fig.rep_refunds.get(rep_id, [])),
@@ -647,13 +648,19 @@ class Projection:
         for metric in ("bookings", "collections"):
             facts.region_actual[metric] = {r: getattr(a, metric) for r, a in fig.region.items()}
             facts.region_targets[metric] = self._scope_targets("region", period, metric)
-        members: dict[str, list[str]] = {}
+            facts.team_actual[metric] = {t: getattr(a, metric) for t, a in fig.team.items()}
+            facts.team_targets[metric] = self._scope_targets("team", period, metric)
+        regions: dict[str, list[str]] = {}
+        teams: dict[str, list[str]] = {}
         for rep_id, tl in self._reps.items():
             if tl.known and tl.active_at(last):
-                region = tl.region_at(last)
+                region, team = tl.region_at(last), tl.team_at(last)
                 if region is not None:
-                    members.setdefault(region, []).append(rep_id)
-        facts.region_members = {r: sorted(m) for r, m in members.items()}
+                    regions.setdefault(region, []).append(rep_id)
+                if team is not None:
+                    teams.setdefault(team, []).append(rep_id)
+        facts.region_members = {r: sorted(m) for r, m in regions.items()}
+        facts.team_members = {t: sorted(m) for t, m in teams.items()}
         quarter = period if pd.kind_of(period) == "quarter" else (
             pd.quarter_of(period) if pd.is_quarter_end(period) else None)
         if quarter is not None:

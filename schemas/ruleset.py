@@ -74,7 +74,7 @@ class Referral(_Rule, kw_only=True):
 
 
 class TeamAward(_Rule, kw_only=True):
-    scope: Literal["region"] = "region"
+    scope: Literal["region", "team"] = "region"
     from_: Ratio = msgspec.field(name="from")
     per_member: Money
 

@@ -264,11 +264,11 @@ def scheme_in_words(plan) -> list[list[str]]:
         rows.append(["product_rates 产品线提成",
                      "; ".join(f"{k} {_pct(v)}" for k, v in sorted(inc.product_rates.items()))])
     if inc.renewal:
-        rows.append(["renewal 续约加成", f"renewal bookings paid at {inc.renewal.multiplier}× the effective rate"])
+        rows.append(["renewal 续约加成", f"renewal {inc.basis} paid at {inc.renewal.multiplier}× the effective rate"])
     if inc.referral:
         rows.append(["referral 转介绍奖", f"{_money_words(inc.referral.bonus)} per closed referral deal"])
     for award in inc.team_awards:
-        rows.append(["team_awards 团队奖", f"region attainment ≥{_pct(award.from_)}: "
+        rows.append(["team_awards 团队奖", f"{award.scope} attainment ≥{_pct(award.from_)}: "
                                          f"{_money_words(award.per_member)} to every member"])
     for award in inc.rank_awards:
         rows.append(["rank_awards 排名奖", f"every {award.every}, top reps by {inc.basis}: "

@@ -210,6 +210,53 @@ def test_replay_under_a_quarterly_plan(seeded: Path) -> None:
     assert september["totals"] == {"before": "9000.00", "after": "8000.00", "delta": "-1000.00"}
 
 
+def _fresh(tmp_path: Path, items: list[dict]) -> Path:
+    """A data folder under seed-table3 holding `items` (canonical event dicts), projected."""
+    from schemas.events import decode_event
+
+    _need_core()
+    data = tmp_path / "fresh"
+    use_ruleset(data, SIGNED)
+    append(data, [decode_event(json.dumps(e)) for e in items])
+    project(data)
+    return data
+
+
+def test_replay_under_team_scope_awards(tmp_path: Path) -> None:
+    """An auditor tries team awards (tests/rulesets/team-awards.toml) on a month published
+    under seed-table3, which pays nothing here (no rep or region targets). Worked by hand
+    in test_fold_renewal_team.py: team alpha at 110% pays 500 + 1,000 to a, b, c and f."""
+    from test_fold_renewal_team import TEAM_AWARDS, team_events
+
+    from services.audit import replay
+
+    result = replay(_fresh(tmp_path, team_events()), "2026-08", TEAM_AWARDS)
+    assert result["replayed"]["ruleset"]["id"] == "team-awards-test"
+    assert {r: (v["before"], v["after"]) for r, v in result["reps"].items()} == {
+        "a": ("0.00", "1500.00"), "b": ("0.00", "1500.00"), "c": ("0.00", "1500.00"),
+        "d": ("0.00", "0.00"), "e": ("0.00", "0.00"), "f": ("0.00", "1500.00")}
+    assert result["reps"]["f"]["lines"] == [
+        {"component": "team_awards", "before": "0.00", "after": "500.00", "delta": "500.00"},
+        {"component": "team_awards", "before": "0.00", "after": "1000.00", "delta": "1000.00"}]
+    assert result["totals"]["delta"] == "6000.00"
+
+
+def test_replay_renewal_on_collections(tmp_path: Path) -> None:
+    """March replayed under tests/rulesets/renewal-collections.toml: the renewal deals closed
+    in February (before the month) are fed for their March payments, and the renewal line
+    is on those: a 5,000 + 0.5 × 5% × 60,000 = 6,500; b 1,000 + 0.5 × 5% × 20,000 = 1,500."""
+    from test_fold_renewal_team import RENEWAL_COLLECTIONS, renewal_events
+
+    from services.audit import replay
+
+    result = replay(_fresh(tmp_path, renewal_events()), "2026-03", RENEWAL_COLLECTIONS)
+    assert {r: v["after"] for r, v in result["reps"].items()} == {"a": "6500.00", "b": "1500.00"}
+    # Published under seed-table3: no bookings targets, so only Q1's first prize to a (its
+    # 170,000 of bookings), which the replayed plan does not have.
+    assert [(x["component"], x["before"], x["after"]) for x in result["reps"]["a"]["lines"]] == [
+        ("tiered", "0.00", "5000.00"), ("renewal", "0.00", "1500.00"), ("rank_awards", "5000.00", "0.00")]
+
+
 def test_close_twice_is_refused(seeded: Path) -> None:
     from services.audit import _close_event
 

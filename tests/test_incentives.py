@@ -220,6 +220,46 @@ def test_renewal_uses_effective_rate_with_brackets():
     assert got["a"][-1] == ("renewal", "5200.00")  # 0.2 × 130000/1500000 × 300000
 
 
+def test_renewal_on_collections_pays_on_renewal_collections_not_bookings():
+    # Collections basis, 5% on all of B, multiplier 1.5. February: the renewal deal
+    # closes (100,000 booked, nothing paid): B = 0, no r, no renewal line. March: 60,000
+    # paid on it, B = 60,000, r = 3,000 / 60,000 = 5%; renewal = 0.5 × 5% × 60,000 = 1,500.
+    p = plan(
+        basis="collections",
+        tiered={"tiers": [{"from": "0", "rate": "0.05"}]},
+        renewal={"multiplier": "1.5"},
+    )
+
+    def collector(**kw) -> RepFacts:
+        return RepFacts(
+            rep_id="a",
+            name="a",
+            team="sales",
+            region="East",
+            active=True,
+            targets={"collections": D(100000)},
+            **kw,
+        )
+
+    feb = collector(bookings=D(100000), renewal_bookings=D(100000))
+    assert lines_of(p, facts(feb, period="2026-02")) == {"a": []}
+    mar = collector(collections=D(60000), renewal_collections=D(60000))
+    got = statement_lines(p, facts(mar, period="2026-03"), no_rate)
+    assert [(x.component, x.amount, x.explanation) for x in got["a"]] == [
+        ("tiered", D("3000.00"), "60.0% of target: 5% of 60,000.00"),
+        ("renewal", D("1500.00"), "renewal +50%: 0.5 × 5% × 60,000.00"),
+    ]
+    # Only the renewal deals' part of B: 100,000 collected, 40,000 of it on renewals ->
+    # r = 5,000 / 100,000 = 5%; renewal = 0.5 × 5% × 40,000 = 1,000 (not on 100,000 booked).
+    mixed = collector(
+        collections=D(100000),
+        bookings=D(100000),
+        renewal_bookings=D(100000),
+        renewal_collections=D(40000),
+    )
+    assert lines_of(p, facts(mixed)) == {"a": [("tiered", "5000.00"), ("renewal", "1000.00")]}
+
+
 def test_referral_bonus_per_close():
     got = statement_lines(
         SEED2, facts(rep("a", "0", referral_closes=2), rep("b", "0", referral_closes=1)), no_rate
@@ -263,6 +303,67 @@ def test_team_award_threshold_uses_ge_and_entries_add_up():
         p, facts(rep("a", region="North"), region_actual={"bookings": {"North": D(329999)}}, **base)
     )
     assert got == {"a": [("team_awards", "200.00")]}
+
+
+def test_team_scope_award_to_every_active_member_and_entries_add_up():
+    # Team "north-1": target 1,000,000, actual 1,100,000 -> 110%. Entries 1.00 -> 500 and
+    # 1.10 -> 1,000 both reached (>=): 500 + 1,000 = 1,500 to each of the 3 active members;
+    # d is offboarded (inactive, and not among the team's members): nothing.
+    p = plan(
+        team_awards=[
+            {"scope": "team", "from": "1.00", "per_member": "500"},
+            {"scope": "team", "from": "1.10", "per_member": "1000"},
+        ]
+    )
+    members = [
+        RepFacts(rep_id=r, name=r, team="north-1", region="North", active=r != "d") for r in "abcd"
+    ]
+    f = facts(
+        *members,
+        team_actual={"bookings": {"north-1": D(1100000)}},
+        team_targets={"bookings": {"north-1": D(1000000)}},
+        team_members={"north-1": ["a", "b", "c"]},
+    )
+    got = statement_lines(p, f, no_rate)
+    for r in "abc":
+        assert [(x.component, x.amount) for x in got[r]] == [
+            ("team_awards", D("500.00")),
+            ("team_awards", D("1000.00")),
+        ]
+        assert total(got[r]) == D("1500.00")
+    assert got["a"][1].explanation == "team north-1 reached 110.0% (≥ 110%)"
+    assert got["d"] == []
+    # 1,099,999 is below 110%: only the 1.00 entry pays. The region has no target: the
+    # team entries look at the team alone.
+    f.team_actual = {"bookings": {"north-1": D(1099999)}}
+    assert lines_of(p, f)["a"] == [("team_awards", "500.00")]
+
+
+def test_team_and_region_scopes_in_one_plan_are_judged_separately():
+    p = plan(
+        team_awards=[
+            {"scope": "region", "from": "1.10", "per_member": "500"},
+            {"scope": "team", "from": "1.10", "per_member": "300"},
+        ]
+    )
+    r = RepFacts(rep_id="a", name="a", team="t1", region="North", active=True)
+    base = dict(
+        region_targets={"bookings": {"North": D(100)}}, team_targets={"bookings": {"t1": D(100)}}
+    )
+    team_only = facts(
+        r,
+        region_actual={"bookings": {"North": D(109)}},
+        team_actual={"bookings": {"t1": D(110)}},
+        **base,
+    )
+    assert lines_of(p, team_only) == {"a": [("team_awards", "300.00")]}
+    both = facts(
+        r,
+        region_actual={"bookings": {"North": D(110)}},
+        team_actual={"bookings": {"t1": D(110)}},
+        **base,
+    )
+    assert lines_of(p, both) == {"a": [("team_awards", "500.00"), ("team_awards", "300.00")]}
 
 
 # --- rank awards ----------------------------------------------------------------------

@@ -316,3 +316,47 @@ def test_close_and_replay_name_the_rulesets_the_read_models_were_built_with(tmp_
     assert plan_ref(tmp_path, "2026-08")["id"] == "seed-table3"
     rebuild(tmp_path)
     assert plan_ref(tmp_path, "2026-08")["id"] == "seed-table3-collected"
+
+
+def _serve(make_service, tmp_path, ruleset: Path, events: list[dict]):
+    """A service governed by `ruleset` with `events` imported over NATS and projected."""
+    data = tmp_path / "data0"
+    (data / "rulesets").mkdir(parents=True)
+    shutil.copy(ruleset, data / "rulesets")
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+    svc = make_service()
+    assert f"accepted {len(events)}" in svc.cli("import", str(path), check=True).stdout
+    wait_until(lambda: caught_up(svc, len(events)), 20, what=f"the projector at position {len(events)}")
+    return svc
+
+
+def test_renewal_on_collections_through_the_service(make_service, tmp_path):
+    """Renewal on a collections basis end to end (worked by hand in test_fold_renewal_team.py):
+    the renewal deals close in February and pay nothing then; March pays the renewal line
+    on what was collected on them: a 0.5 × 5% × 60,000 = 1,500, b 0.5 × 5% × 20,000 = 500."""
+    from test_fold_renewal_team import RENEWAL_COLLECTIONS, renewal_events
+
+    svc = _serve(make_service, tmp_path, RENEWAL_COLLECTIONS, renewal_events())
+    assert figures(svc, "statement", "--rep", "a", "--period", "2026-02")["statement"] == []
+    march = figures(svc, "standings", "--period", "2026-03")
+    assert march["ruleset"]["id"] == "renewal-collections-test"
+    assert [(x["component"], x["amount"]) for x in march["reps"]["a"]["statement"]] == [
+        ("tiered", "5000.00"), ("renewal", "1500.00")]
+    assert [(x["component"], x["amount"]) for x in march["reps"]["b"]["statement"]] == [
+        ("tiered", "1000.00"), ("renewal", "500.00")]
+
+
+def test_team_scope_awards_through_the_service(make_service, tmp_path):
+    """`[[incentive.team_awards]] scope = "team"` end to end (worked by hand in
+    test_fold_renewal_team.py): team alpha at 110% pays 500 + 1,000 to each active member."""
+    from test_fold_renewal_team import TEAM_AWARDS, team_events
+
+    svc = _serve(make_service, tmp_path, TEAM_AWARDS, team_events())
+    august = figures(svc, "standings", "--period", "2026-08")
+    assert august["ruleset"]["id"] == "team-awards-test"
+    assert {rep: r["total"] for rep, r in august["reps"].items()} == {
+        "a": "1500.00", "b": "1500.00", "c": "1500.00", "d": "0.00", "e": "0.00", "f": "1500.00"}
+    statement = figures(svc, "statement", "--rep", "c", "--period", "2026-08")
+    assert [(x["component"], x["amount"]) for x in statement["statement"]] == [
+        ("team_awards", "500.00"), ("team_awards", "1000.00")]

@@ -208,6 +208,21 @@ def test_second_array_of_tables_entry_gets_its_own_line():
     )
 
 
+def test_team_awards_scope_region_or_team():
+    text = (
+        SEED_TEXT
+        + '\n[[incentive.team_awards]]\nscope = "team"\nfrom = "1.00"\nper_member = "300"\n'
+    )
+    awards = load_ruleset(text, name="rulesets/x.toml").ruleset.incentive.team_awards
+    assert [(a.scope, a.from_, a.per_member) for a in awards] == [
+        ("region", D("1.10"), D("500")),
+        ("team", D("1.00"), D("300")),
+    ]
+    err = refused(SEED_TEXT.replace('scope = "region"', 'scope = "division"'))
+    assert err.key == "incentive.team_awards[0].scope"
+    assert 'expected one of "region", "team"' in str(err)
+
+
 def test_non_finite_decimal_refused():
     text = SEED_TEXT.replace('per_member = "500"', 'per_member = "NaN"')
     err = refused(text)
