@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.publish
+	$(BIN)/python -m services.notices
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

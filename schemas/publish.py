@@ -31,6 +31,7 @@ from typing import Any
 import msgspec
 
 from schemas.events import Event
+from schemas.notices import ChangeNotice
 from schemas.ruleset import Ruleset
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +40,7 @@ REF_TEMPLATE = "#/$defs/{name}"
 
 EVENT_FILE = "event.schema.json"
 RULESET_FILE = "ruleset.schema.json"
+NOTICE_FILE = "notice.schema.json"  # the change notice on quotaboard.changes (asyncapi.json)
 OPENAPI_FILE = "openapi.json"  # served by the gateway at GET /openapi.json
 
 
@@ -102,6 +104,22 @@ def ruleset_schema() -> dict[str, Any]:
         **ruleset,
         "$defs": components,
     })
+
+
+def notice_schema() -> dict[str, Any]:
+    """The change notice the projector publishes after each commit."""
+    _, components = msgspec.json.schema_components([ChangeNotice], ref_template=REF_TEMPLATE)
+    return {
+        **components["ChangeNotice"],
+        "$schema": DIALECT,
+        "title": "quotaboard change notice",
+        "description": (
+            "Published on core NATS `quotaboard.changes` after each read-store commit: the "
+            "store reached `position`, the documents of `periods` and `reps` changed "
+            "(schemas/asyncapi.json). Generated from schemas/notices.py by `make schemas`; "
+            "do not edit."
+        ),
+    }
 
 
 def _json_body(schema: dict[str, Any], description: str, headers: dict | None = None) -> dict[str, Any]:
@@ -215,7 +233,7 @@ def render(schema: dict[str, Any]) -> str:
 def generated() -> dict[str, str]:
     """File name -> the text it should hold."""
     return {EVENT_FILE: render(event_schema()), RULESET_FILE: render(ruleset_schema()),
-            OPENAPI_FILE: render(openapi_document())}
+            NOTICE_FILE: render(notice_schema()), OPENAPI_FILE: render(openapi_document())}
 
 
 def stale(folder: Path = HERE) -> list[str]:

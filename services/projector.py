@@ -41,7 +41,6 @@ from services.rulesets import load_live_rulesets
 
 log = logging.getLogger("quotaboard.projector")
 
-NOTICE_SUBJECT = "quotaboard.changes"
 COMMIT_EVERY = 0.5  # seconds between live commits under a steady stream
 RECONNECT_EVERY = 5.0  # seconds between attempts to reach the broker for notices
 LIVE_BATCH = 5_000
@@ -198,12 +197,14 @@ async def run_projector(data_dir: Path | str, connect: Callable | None = None,
     that arrived meanwhile into one batch: the figures stay well inside the TUI's one
     second, and the projector leaves the CPU to the recorder and the gateway instead of
     recomputing the month's documents for every handful of events.
+    `connect()` gives the change-notice publisher (services.notices.NoticePublisher);
+    it is retried every RECONNECT_EVERY seconds while the broker is unreachable.
     """
     data_dir = Path(data_dir)
     while not log_path(data_dir).exists():
         await asyncio.sleep(poll_seconds)
     catchup, store_file = open_projection(data_dir)
-    nc = None
+    notices = None
     next_connect = 0.0
     try:
         while True:
@@ -212,8 +213,8 @@ async def run_projector(data_dir: Path | str, connect: Callable | None = None,
                 catchup.store.close()
                 catchup.log.close()
                 catchup, store_file = open_projection(data_dir)
-            if nc is None and connect is not None and time.monotonic() >= next_connect:
-                nc = await _try_connect(connect)
+            if notices is None and connect is not None and time.monotonic() >= next_connect:
+                notices = await _try_connect(connect)
                 next_connect = time.monotonic() + RECONNECT_EVERY
             started = time.monotonic()
             changes = catchup.step()
@@ -225,12 +226,12 @@ async def run_projector(data_dir: Path | str, connect: Callable | None = None,
             if more.position > changes.position:
                 changes.add(more)
             catchup.store.write(documents(catchup.projection, changes), changes.position)
-            if nc is not None:
-                await _notify(nc, changes)
+            if notices is not None:
+                await notices.publish(changes.position, changes.periods, changes.reps)
             await asyncio.sleep(max(0.0, commit_every - (time.monotonic() - started)))
     finally:
-        if nc is not None:
-            await nc.close()
+        if notices is not None:
+            await notices.close()
         catchup.store.close()
         catchup.log.close()
 
@@ -241,14 +242,6 @@ async def _try_connect(connect: Callable):
     except Exception as exc:  # the notices are best effort; figures are already stored
         log.warning("change notices off, broker unreachable: %s", exc)
         return None
-
-
-async def _notify(nc, changes: Changes) -> None:
-    notice = {"position": changes.position, "periods": sorted(changes.periods), "reps": sorted(changes.reps)}
-    try:
-        await nc.publish(NOTICE_SUBJECT, json.dumps(notice).encode())
-    except Exception as exc:
-        log.warning("change notice not sent: %s", exc)
 
 
 def rebuild(data_dir: Path | str, *, rulesets: RulesetSet | None = None,

@@ -54,10 +54,11 @@ def _run_recorder(settings: Settings) -> None:
 
 
 def _run_projector(settings: Settings) -> None:
+    from services.notices import NoticePublisher
     from services.projector import run_projector
 
     async def main() -> None:
-        notices = lambda: connect(settings, name="quotaboard-projector")  # noqa: E731
+        notices = lambda: NoticePublisher.connect(settings)  # noqa: E731
         task = asyncio.ensure_future(run_projector(settings.data_dir, connect=notices))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

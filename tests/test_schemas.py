@@ -110,3 +110,17 @@ def test_openapi_documents_every_route_of_the_gateway():
 
     document = json.loads((publish.HERE / publish.OPENAPI_FILE).read_text(encoding="utf-8"))
     assert set(document["paths"]) == {"/v1/events", "/healthz", "/openapi.json", *ROUTES}
+
+
+def test_asyncapi_document_is_current_and_names_every_subject():
+    """schemas/asyncapi.json is what services.notices generates (`make schemas`), and it
+    describes the events stream and the change notices with the published schemas."""
+    from services.notices import ASYNCAPI_FILE, asyncapi_document
+
+    committed = json.loads((publish.HERE / ASYNCAPI_FILE).read_text(encoding="utf-8"))
+    generated = json.loads(publish.render(asyncapi_document(committed["info"]["version"])))
+    assert committed == generated
+    addresses = {c["address"] for c in committed["channels"].values()}
+    assert addresses == {"sales.events.>", "quotaboard.changes"}
+    refs = {s["$ref"] for s in committed["components"]["schemas"].values()}
+    assert refs == {"event.schema.json", "notice.schema.json"}

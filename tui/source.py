@@ -7,24 +7,22 @@ re-checking the `CURRENT` pointer on every call so a rebuild's swap is followed.
 
 `NoticeFeed`: `await feed.run(on_notice, on_state)` delivers change notices and the
 connection state ("live", "reconnecting", "offline"). `NatsFeed` subscribes to
-`quotaboard.changes` on the broker found under the data dir (services.broker.connect);
+`quotaboard.changes` on the broker found under the data dir (services.notices);
 `QueueFeed` is driven by a test; `NullFeed` never reports anything.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from schemas.notices import ChangeNotice
+
 log = logging.getLogger("quotaboard.tui")
-
-NOTICE_SUBJECT = "quotaboard.changes"
-
 
 class DataSource(Protocol):
     def standings(self, period: str) -> dict | None: ...
@@ -121,11 +119,6 @@ class Notice:
     periods: set[str] = field(default_factory=set)
     reps: set[str] = field(default_factory=set)
 
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> Notice:
-        doc = json.loads(raw)
-        return cls(int(doc.get("position", 0)), set(doc.get("periods") or []), set(doc.get("reps") or []))
-
 
 OnNotice = Callable[[Notice], None]
 OnState = Callable[[str], None]
@@ -169,7 +162,8 @@ class QueueFeed:
 class NatsFeed:
     """Core NATS subscription to the change notices; reconnects by itself.
 
-    The client from services.broker.connect reconnects forever once connected; this loop
+    A FastStream broker (services.notices) that reconnects forever once connected, its
+    disconnect and reconnect callbacks giving the state; this loop
     also covers the broker not being up yet (or the service restarting on a new
     runtime file): it reports "offline" and tries again every `retry` seconds.
     """
@@ -180,8 +174,8 @@ class NatsFeed:
         self.nats_url = nats_url
 
     async def run(self, on_notice: OnNotice, on_state: OnState) -> None:
-        from services.broker import connect
         from services.config import load_settings
+        from services.notices import notice_broker, subscribe_notices
 
         state = None
 
@@ -191,31 +185,33 @@ class NatsFeed:
                 state = new
                 on_state(new)
 
+        async def disconnected() -> None:
+            report("reconnecting")
+
+        async def reconnected() -> None:
+            report("live")
+
+        def deliver(notice: ChangeNotice) -> None:
+            on_notice(Notice(notice.position, set(notice.periods), set(notice.reps)))
+
         while True:
-            nc = None
+            broker = None
             try:
                 settings = load_settings(self.data_dir, nats=self.nats_url)
-                nc = await connect(settings, name="quotaboard-tui")
-
-                async def handle(msg) -> None:
-                    try:
-                        on_notice(Notice.from_json(msg.data))
-                    except (ValueError, TypeError) as exc:
-                        log.warning("bad change notice: %s", exc)
-
-                await nc.subscribe(NOTICE_SUBJECT, cb=handle)
+                broker = notice_broker(settings, "quotaboard-tui", disconnected_cb=disconnected,
+                                       reconnected_cb=reconnected)
+                subscribe_notices(broker, deliver)
+                await broker.start()
                 report("live")
-                while not nc.is_closed:
-                    report("live" if nc.is_connected else "reconnecting")
-                    await asyncio.sleep(0.25)
+                await asyncio.Event().wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # BrokerUnavailable, ConfigError, OSError...
                 log.debug("change notices unavailable: %s", exc)
             finally:
-                if nc is not None and not nc.is_closed:
+                if broker is not None:
                     try:
-                        await nc.close()
+                        await broker.stop()
                     except Exception:  # noqa: BLE001
                         pass
             report("offline")
