@@ -102,3 +102,24 @@ def test_cli_and_tui_open_on_the_month_of_the_instant(company, name, edge):
         assert "ended" in app.title_text("Leaderboard").plain
     finally:
         source.close()
+
+
+@pytest.mark.parametrize("now", [e[0] for e in EDGES.values()], ids=EDGES.keys())
+def test_webhook_timestamp_window(now):
+    """The gateway's 5-minute window, read against a pinned clock (a pinned demo still
+    signs with the real time: its webhooks are checked against the gateway's clock)."""
+    from services.gateway import check_headers
+
+    t = now.timestamp()
+
+    def headers(stamp: float) -> dict[str, str]:
+        return {
+            "webhook-id": "msg_1",
+            "webhook-timestamp": str(int(stamp)),
+            "webhook-signature": "v1,x",
+        }
+
+    assert check_headers(headers(t - 300), now=t) is None
+    assert check_headers(headers(t + 300), now=t) is None
+    for stamp in (t - 301, t + 301):
+        assert "more than 5 minutes" in check_headers(headers(stamp), now=t)
