@@ -30,6 +30,7 @@ from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from projections.facts import PeriodFacts, RepFacts
+from projections.views import fixed
 from schemas.ruleset import Incentive
 
 __all__ = [
@@ -90,7 +91,7 @@ def line_json(line: Line) -> dict[str, str]:
     """A line as the CLI contract shows it: `{"component", "amount", "explanation"}`."""
     return {
         "component": line.component,
-        "amount": f"{line.amount:.2f}",
+        "amount": fixed(line.amount, CENT),
         "explanation": line.explanation,
     }
 

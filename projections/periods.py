@@ -24,6 +24,8 @@ FIRST_YEAR = 1970
 FIXED_SINCE = 1992
 NAIVE_EPOCH = datetime(1970, 1, 1)
 LAST_YEAR = 2200
+# DOMAIN.md's default business timezone, in which readers (CLI, TUI) name "this month".
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def instant_us(dt: datetime) -> int:
@@ -82,6 +84,13 @@ def months_of(period: str) -> list[str]:
 def months_among(periods: list[str]) -> list[str]:
     """The months of a list of periods (not its quarters, `2026-Q4` is 7 characters too)."""
     return [p for p in periods if _MONTH.match(p)]
+
+
+def current_month(now: datetime, tz: ZoneInfo | timezone = BUSINESS_TZ) -> str:
+    """The month an aware instant is in, in the business timezone: `2026-11-30T16:00:00Z`
+    is `2026-12` in Asia/Shanghai."""
+    local = now.astimezone(tz)
+    return month_key(local.year, local.month)
 
 
 def default_month(months: list[str], this_month: str) -> str | None:

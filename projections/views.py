@@ -1,6 +1,9 @@
 """The JSON documents' formatting: money 2 decimals, ratios 4, half-up, as strings.
 
-RAG and every comparison use the unrounded values; rounding happens only here.
+RAG and every comparison use the unrounded values; rounding happens only here, in
+`fixed`, which also writes a zero without a sign: 0 ÷ −5, or −0.00004 rounded, is a
+Decimal −0, and "-0.0000" reads as a loss to a person and differs from "0.0000" to a
+program comparing text.
 """
 
 from __future__ import annotations
@@ -16,18 +19,24 @@ METRICS = ("bookings", "collections", "deals_won", "new_customers")
 MONEY_METRICS = ("bookings", "collections")
 
 
+def fixed(value: Decimal, exponent: Decimal) -> str:
+    """`value` rounded half-up to `exponent` (0.01, 0.0001) as text; zero never signed."""
+    q = value.quantize(exponent, ROUND_HALF_UP)  # positional: keyword parsing costs as much
+    return str(q) if q else str(abs(q))
+
+
 def money(value: Decimal | int | None) -> str | None:
     if value is None:
         return None
     if value.__class__ is not Decimal:
         value = Decimal(value)
-    return str(value.quantize(CENT, ROUND_HALF_UP))  # positional: keyword parsing costs as much
+    return fixed(value, CENT)
 
 
 def ratio4(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    return str(value.quantize(BASIS_POINT, ROUND_HALF_UP))
+    return fixed(value, BASIS_POINT)
 
 
 def metric_value(metric: str, value) -> str | int:

@@ -76,6 +76,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from projections.views import fixed
+
 ADJUSTMENT = "adjustment"
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -103,7 +105,7 @@ def _money(value: Any) -> Decimal:
 
 
 def _fmt(value: Decimal) -> str:
-    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+    return fixed(value, CENT)
 
 
 def _check_month(period: str) -> tuple[int, int]:

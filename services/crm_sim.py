@@ -1,12 +1,15 @@
 """A simulated CRM for the demo: a repeatable organisation and lifelike sales activity.
 
-`organisation(seed, now)` gives the canonical events of a demo company: 24 reps in 4
-regions selling 3 product lines, bookings targets for last month and this month (rep,
-region and team), customers, last month's full history and this month's so far.
-`CrmSimulator(seed, org).next()` then gives, one step at a time, what a CRM and a
-finance system would send next, with a lifelike pause before it: deals opening, moving
-stages, won and lost, activities, payments and the odd refund. Same seed, same
-organisation and the same sequence (timestamps follow the clock).
+`organisation(seed, now)` gives the canonical events of a demo company as of `now`: 24
+reps in 4 regions selling 3 product lines, bookings targets for last month and this
+month (rep, region and team), customers, last month's full history and this month's so
+far. It ends within a bounded number of deals whatever the instant: at the first second
+of a month, this month has its targets and the deals still open, and bookings come as the
+simulator closes them. `CrmSimulator(seed, org).next()` then gives, one step at a time,
+what a CRM and a finance system would send next, with a lifelike pause before it: deals
+opening, moving stages, won and lost, activities, payments and the odd refund. Same
+seed, same organisation and the same sequence (timestamps follow the clock, which
+`clock_from(now)` pins for `quotaboard demo --now`).
 
 Events are dicts in the canonical JSON shape (../shared/contracts/events.md).
 """
@@ -14,6 +17,8 @@ Events are dicts in the canonical JSON shape (../shared/contracts/events.md).
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -27,6 +32,11 @@ SURNAMES = "张李王刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明"]
 STAGES = ["lead", "qualified", "negotiation"]
 ACTIVITY_KINDS = ["call", "call", "email", "visit", "meeting", "demo"]
+# A month's bookings come from deals opened up to LEAD before it (a deal takes 1.5 to 13
+# days from lead to close), so the first days of a month have some; at most MAX_DEALS
+# deals are tried per rep and month, so a month barely begun cannot keep the loop going.
+LEAD = timedelta(days=14)
+MAX_DEALS = 100
 
 
 def iso(t: datetime) -> str:
@@ -42,6 +52,15 @@ def month_key(t: datetime) -> str:
     return t.astimezone(TZ).strftime("%Y-%m")
 
 
+def clock_from(now: datetime | None = None) -> Callable[[], datetime]:
+    """The demo's clock: the real one, or one that reads `now` at first and then runs at the
+    real pace (`quotaboard demo --now`), so what the simulator sends falls after `now`."""
+    if now is None:
+        return lambda: datetime.now(TZ)
+    start, origin = time.monotonic(), now.astimezone(TZ)
+    return lambda: origin + timedelta(seconds=time.monotonic() - start)
+
+
 @dataclass
 class Deal:
     deal_id: str
@@ -53,6 +72,7 @@ class Deal:
     stage: str = "lead"
     status: str = "open"  # open, won, lost
     paid: int = 0
+    won_at: datetime | None = None
     payments: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -91,6 +111,7 @@ def organisation(seed: int = 7, now: datetime | None = None, reps: int = 24) -> 
     events: list[dict] = []
     people: list[dict] = []
     used: set[str] = set()
+    known = last_month - LEAD - timedelta(days=5)  # reps and customers precede every deal
     for i in range(reps):
         while True:
             name = rng.choice(SURNAMES) + rng.choice(GIVEN)
@@ -100,7 +121,7 @@ def organisation(seed: int = 7, now: datetime | None = None, reps: int = 24) -> 
         rep = {"rep_id": f"r{i + 1:02d}", "name": name, "team": "sales", "region": REGIONS[i % len(REGIONS)],
                "hired_on": (last_month - timedelta(days=rng.randrange(60, 900))).date().isoformat()}
         people.append(rep)
-        events.append(_event(ids, "rep.onboarded", last_month - timedelta(days=5), rep))
+        events.append(_event(ids, "rep.onboarded", known, rep))
     targets: dict[str, dict[str, int]] = {}
     for month in (last_month, this_month):
         key = month_key(month)
@@ -120,7 +141,7 @@ def organisation(seed: int = 7, now: datetime | None = None, reps: int = 24) -> 
     for c in range(120):
         cid = f"c{c + 1:03d}"
         customers.append(cid)
-        events.append(_event(ids, "customer.created", last_month - timedelta(days=4),
+        events.append(_event(ids, "customer.created", known + timedelta(hours=1),
                              {"customer_id": cid, "name": f"客户{c + 1:03d}", "segment": rng.choice(["SMB", "MM", "ENT"])}))
     org = Org(seed, people, targets[month_key(this_month)], events, {}, customers)
     # History: each rep's deals through last month and this month so far. A rep's "form"
@@ -129,18 +150,38 @@ def organisation(seed: int = 7, now: datetime | None = None, reps: int = 24) -> 
         form = rng.uniform(0.55, 1.35)
         for month, end in ((last_month, this_month), (this_month, now)):
             target = targets[month_key(month)][rep["rep_id"]]
-            span = (end - month).total_seconds()
             full = (month_start(month + timedelta(days=32)) - month).total_seconds()
-            goal = target * form * span / full
-            booked = 0
-            while booked < goal:
-                created = month + timedelta(seconds=rng.uniform(0, span * 0.7))
-                deal = _new_deal(org, rng, rep["rep_id"])
-                events.extend(_history(org, ids, rng, deal, created, end))
-                if deal.status == "won":
-                    booked += deal.amount
+            goal = target * form * (end - month).total_seconds() / full
+            events.extend(_month_history(org, ids, rng, rep["rep_id"], month, end, goal))
     events.sort(key=lambda e: e["occurred_at"])
     return org
+
+
+def _month_history(org: Org, ids: _Ids, rng: random.Random, rep_id: str, month: datetime, end: datetime,
+                   goal: float) -> list[dict]:
+    """A rep's deals booked in [month, end) until they reach `goal`, or MAX_DEALS tried.
+
+    Deals open from LEAD before the month until `end`. One opened before the month
+    counts only if won inside it; otherwise it is dropped (it would belong to the month
+    before, whose figures are already made).
+    """
+    out: list[dict] = []
+    span = (end - month).total_seconds()
+    booked = 0
+    for _ in range(MAX_DEALS):
+        if booked >= goal:
+            break
+        created = month + timedelta(seconds=rng.uniform(-LEAD.total_seconds(), span))
+        deal = _new_deal(org, rng, rep_id)
+        history = _history(org, ids, rng, deal, created, end)
+        inside = deal.won_at is not None and deal.won_at >= month
+        if created < month and not inside:
+            del org.deals[deal.deal_id]
+            continue
+        out.extend(history)
+        if inside:
+            booked += deal.amount
+    return out
 
 
 def _new_deal(org: Org, rng: random.Random, rep_id: str) -> Deal:
@@ -180,6 +221,7 @@ def _history(org: Org, ids: _Ids, rng: random.Random, deal: Deal, created: datet
     if rng.random() < SOURCE_WIN[deal.source] + 0.2:
         out.append(_event(ids, "deal.won", t, {"deal_id": deal.deal_id}))
         deal.status = "won"
+        deal.won_at = t
         pay_at = t + timedelta(days=rng.uniform(1, 12))
         if pay_at < end and rng.random() < 0.7:
             amount = int(deal.amount * rng.choice([0.3, 0.5, 1.0]))
@@ -200,8 +242,9 @@ class CrmSimulator:
     def __init__(self, org: Org, seed: int | None = None, clock=None) -> None:
         self.org = org
         self.rng = random.Random((seed if seed is not None else org.seed) * 7919 + 1)
-        self.clock = clock or (lambda: datetime.now(TZ))
-        self.ids = _Ids(f"demo{org.seed}-live-{int(self.clock().timestamp())}")
+        self.clock = clock or clock_from()
+        # Ids from the real clock: two runs pinned to the same --now still send new events.
+        self.ids = _Ids(f"demo{org.seed}-live-{int(time.time())}")
         self.sent = 0
 
     def _open(self) -> list[Deal]:

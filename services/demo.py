@@ -7,6 +7,8 @@
    canonical events to the gateway over real HTTP.
 3. Runs the simulated CRM in a background thread, posting signed webhooks at a lifelike
    pace (`--speed` divides the pauses; `--seed` repeats the company and the sequence).
+   `--now` builds the company as of that instant; the simulator's and the TUI's clock
+   then run on from it at the real pace (webhook signatures keep the real time).
 4. Opens the TUI on top; leaving it (q) stops the CRM and then the service (SIGINT,
    as Ctrl-C would). `--headless` runs without the TUI until Ctrl-C or `--duration`.
 """
@@ -25,11 +27,12 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
-from services.crm_sim import CrmSimulator, organisation
+from services.crm_sim import CrmSimulator, clock_from, organisation
 from services.processes import die_with_parent, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,12 +169,24 @@ def _wait_for_figures(data_dir: Path, posted: int, timeout: float = 30.0) -> Non
         time.sleep(0.2)
 
 
+def parse_now(text: str) -> datetime:
+    """`--now`: an RFC 3339 instant with its offset (`Z` or `+08:00`)."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ValueError(f"--now {text!r} is not an RFC 3339 instant with an offset; "
+                         "use e.g. 2026-12-01T00:00:30+08:00 or 2026-11-30T16:00:30Z")
+    return value
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
 def run_demo(*, seed: int = 7, speed: float = 1.0, headless: bool = False, duration: float | None = None,
-             data: Path | str | None = None, out=sys.stderr) -> int:
+             data: Path | str | None = None, now: datetime | None = None, out=sys.stderr) -> int:
     data_dir = Path(data) if data else Path(tempfile.mkdtemp(prefix="quotaboard-demo-"))
     secret = new_secret()
     service = Service(data_dir, secret, free_port())
@@ -183,12 +198,13 @@ def run_demo(*, seed: int = 7, speed: float = 1.0, headless: bool = False, durat
     stop = threading.Event()
     thread = None
     try:
-        org = organisation(seed)
+        clock = clock_from(now)
+        org = organisation(seed, clock())
         for i in range(0, len(org.events), BATCH):
             poster.post(org.events[i:i + BATCH])
         print(f"quotaboard demo: {len(org.reps)} reps, {poster.posted} events of history posted to "
               f"{service.base_url}; simulated CRM at speed {speed:g}", file=out)
-        sim = CrmSimulator(org, seed)
+        sim = CrmSimulator(org, seed, clock=clock)
         thread = threading.Thread(target=simulate, args=(poster, sim, speed, stop), daemon=True, name="crm-sim")
         thread.start()
         if headless:
@@ -209,7 +225,7 @@ def run_demo(*, seed: int = 7, speed: float = 1.0, headless: bool = False, durat
             from tui.app import run_tui
 
             _wait_for_figures(data_dir, poster.posted)
-            run_tui(data_dir)
+            run_tui(data_dir, clock=clock)
         return 0
     finally:
         stop.set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from projections.periods import default_month, months_among
+from projections.periods import current_month, default_month, months_among
 from services.readstore import ReadStore
 
 data_opt = Annotated[Path | None, typer.Option("--data", help="data directory (default ./var)")]
@@ -44,15 +44,16 @@ def open_store(data_dir: Path) -> ReadStore:
     return store
 
 
-def pick_period(store: ReadStore, period: str | None) -> str:
-    """The asked period, else the default month (projections.periods.default_month)."""
+def pick_period(store: ReadStore, period: str | None, now: datetime | None = None) -> str:
+    """The asked period, else the default month (projections.periods.default_month) as of
+    `now` (default the clock) in the business timezone, as the TUI does."""
     periods = store.periods()
     if period:
         if period not in periods:
             known = ", ".join(months_among(periods))[-60:] or "none yet"
             raise FiguresError(f"no figures for period {period!r} (months with figures: {known})")
         return period
-    month = default_month(months_among(periods), datetime.now().strftime("%Y-%m"))
+    month = default_month(months_among(periods), current_month(now or datetime.now(UTC)))
     if month is None:
         raise FiguresError("no figures yet: import events first")
     return month

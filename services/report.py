@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from projections.periods import months_among
+from projections.views import fixed
 from services.readstore import as_decimal as _dec
 
 SHEETS = ("表1 目标分解与跟踪", "表2 团队分析", "表3 激励方案与发放")
@@ -428,7 +429,7 @@ def _csv_value(value: Any, kind: str) -> str:
         return ""
     if isinstance(value, Decimal):
         places = {MONEY: "0.01", RATIO: "0.0001", DAYS: "0.0001", COUNT: "1"}.get(kind, "0.01")
-        return str(value.quantize(Decimal(places), rounding=ROUND_HALF_UP))
+        return fixed(value, Decimal(places))
     return str(value)
 
 

@@ -7,17 +7,30 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from projections.periods import current_month, shift_month
 from schemas.events import decode_events
-from services.crm_sim import TZ, CrmSimulator, organisation
+from services.crm_sim import TZ, CrmSimulator, clock_from, organisation
+from services.demo import parse_now
 from services.readstore import ReadStore
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 8, 20, 15, 0, tzinfo=TZ)
+# The month's edges, where the company used to take for ever to make (issue 13).
+EDGES = {
+    "first second": datetime(2026, 12, 1, 0, 0, 0, tzinfo=TZ),
+    "thirty seconds in": datetime(2026, 12, 1, 0, 0, 30, tzinfo=TZ),
+    "one hour in, Nov 30 in UTC": datetime(2026, 11, 30, 17, 0, tzinfo=UTC),
+    "last second": datetime(2026, 12, 31, 23, 59, 59, tzinfo=TZ),
+    "New Year in Shanghai": datetime(2026, 12, 31, 16, 0, tzinfo=UTC),
+    "29 February": datetime(2028, 2, 29, 12, 0, tzinfo=TZ),
+}
 
 
 def test_organisation_is_repeatable_and_valid():
@@ -32,6 +45,65 @@ def test_organisation_is_repeatable_and_valid():
     assert {e["data"]["product_line"] for e in a.events if e["type"] == "deal.created"} == {
         "solution", "hardware", "software"}
     assert max(e["occurred_at"] for e in a.events) <= NOW.isoformat()
+
+
+@pytest.mark.parametrize("now", EDGES.values(), ids=EDGES.keys())
+def test_organisation_at_the_edges_of_a_month(now):
+    """Made within two seconds, with that month's targets and nothing after `now`. (In a
+    thread: a generator that never ends fails the test instead of hanging it.)"""
+    made: list = []
+    thread = threading.Thread(target=lambda: made.append(organisation(7, now)), daemon=True)
+    thread.start()
+    thread.join(2)
+    assert made, f"the demo company as of {now.isoformat()} was not made within 2 s"
+    org = made[0]
+    month = current_month(now)
+    decode_events(json.dumps(org.events))
+    assert {e["data"]["period"] for e in org.events if e["type"] == "target.set"} == {shift_month(month, -1), month}
+    assert max(e["occurred_at"] for e in org.events) <= now.astimezone(TZ).isoformat()
+    assert min(e["occurred_at"] for e in org.events if e["type"] in ("rep.onboarded", "customer.created")) < min(
+        e["occurred_at"] for e in org.events if e["type"].startswith("deal."))
+    assert any(d.status == "open" for d in org.deals.values())  # the simulator has deals to close
+    won = [e for e in org.events if e["type"] == "deal.won" and e["occurred_at"][:7] == month]
+    if now.astimezone(TZ).day > 1:  # a month under way has bookings already
+        assert won
+
+
+def test_the_simulator_closes_deals_in_a_month_just_begun(tmp_path):
+    """At the first second the month has only targets; the live simulator, its clock
+    running on from the pinned instant, books deals in that month."""
+    from tui.fixtures import FoldedStore
+
+    now = EDGES["first second"]
+    org = organisation(7, now)
+    sim = CrmSimulator(org, 7, clock=clock_from(now))
+    sent = [e for _ in range(300) for e in sim.next()[1]]
+    assert sent and all(now.isoformat() <= e["occurred_at"] < "2026-12-01T00:01:00+08:00" for e in sent)
+    folded = FoldedStore(tmp_path)
+    folded.apply_raw(json.dumps(e, ensure_ascii=False) for e in org.events)
+    before = folded.store.standings("2026-12")
+    assert before["team"]["sales"]["bookings"] == "0.00" and before["team"]["sales"]["target"] is not None
+    folded.apply_raw(json.dumps(e, ensure_ascii=False) for e in sent)
+    assert float(folded.store.standings("2026-12")["team"]["sales"]["bookings"]) > 0
+    folded.close()
+
+
+def test_pinned_clock_runs_on_from_the_instant():
+    now = EDGES["last second"]
+    clock = clock_from(now)
+    first = clock()
+    assert now <= first < datetime(2027, 1, 1, 0, 0, 1, tzinfo=TZ)
+    time.sleep(0.05)
+    assert clock() > first
+    assert abs(clock_from()() - datetime.now(UTC)).total_seconds() < 5
+
+
+def test_parse_now():
+    assert parse_now("2026-12-01T00:00:30+08:00") == datetime(2026, 12, 1, 0, 0, 30, tzinfo=TZ)
+    assert parse_now("2026-11-30T16:00:30Z") == datetime(2026, 12, 1, 0, 0, 30, tzinfo=TZ)
+    for bad in ("2026-12-01T00:00:30", "tomorrow", "2026-13-01T00:00:00Z"):
+        with pytest.raises(ValueError, match="--now .* RFC 3339"):
+            parse_now(bad)
 
 
 def test_simulator_sends_every_kind_of_event():
@@ -64,24 +136,27 @@ def test_demo_org_folds_into_standings(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_headless_runs_the_service(tmp_path):
+@pytest.mark.parametrize("now", ["2026-12-01T00:00:30+08:00", None], ids=["first minute of a month", "the clock"])
+def test_demo_headless_runs_the_service(tmp_path, now):
     """Needs the full service (`quotaboard up` with recorder and projector)."""
     data = tmp_path / "data"
+    pinned = ["--now", now] if now else []
+    started = time.monotonic()
     res = subprocess.run(
         [sys.executable, "-m", "services.cli", "demo", "--headless", "--duration", "6", "--speed", "20",
-         "--seed", "3", "--data", str(data)],
+         "--seed", "3", "--data", str(data), *pinned],
         cwd=REPO, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-3000:]
     from natsutil import log_count
 
+    instant = parse_now(now) if now else datetime.fromtimestamp(time.time() - (time.monotonic() - started), UTC)
     events = log_count(data)
-    history = len(organisation(3).events)
-    assert events > history, (events, history)  # the org plus live CRM events
+    history = organisation(3, instant).events
+    assert events > len(history) if now else events > 0, (events, len(history))  # the org plus live CRM events
     assert not (data / "secrets.toml").exists()  # the secret came through the environment
     store = ReadStore.open_current(data)
     assert store is not None and store.position() == events
-    month = datetime.now(TZ).strftime("%Y-%m")
-    doc = store.standings(month)
+    doc = store.standings(current_month(instant))
     assert len(doc["reps"]) == 24
     assert doc["team"]["sales"]["target"] is not None
     assert sum(float(r["bookings"]) for r in doc["reps"].values()) > 0

@@ -30,11 +30,18 @@ def register_cli(app) -> None:
         headless: Annotated[bool, typer.Option("--headless", help="no TUI; run until Ctrl-C or --duration")] = False,
         duration: Annotated[Optional[float], typer.Option("--duration", help="stop after S seconds")] = None,  # noqa: UP045
         data: Annotated[Optional[Path], typer.Option("--data", help="data directory (default: a new temp dir)")] = None,  # noqa: UP045
+        now: Annotated[Optional[str], typer.Option("--now", help="build the company as of this RFC 3339 instant (default: the clock)")] = None,  # noqa: UP045
     ) -> None:
         """`up`, a demo organisation, a simulated CRM posting signed webhooks, and the TUI."""
-        from services.demo import run_demo
+        from services.demo import parse_now, run_demo
 
-        raise typer.Exit(run_demo(seed=seed, speed=speed, headless=headless, duration=duration, data=data))
+        try:
+            instant = parse_now(now) if now is not None else None
+        except ValueError as exc:
+            typer.echo(f"quotaboard: {exc}", err=True)
+            raise typer.Exit(1) from None
+        raise typer.Exit(run_demo(seed=seed, speed=speed, headless=headless, duration=duration, data=data,
+                                  now=instant))
 
 
 def _data_dir(data: Path | None) -> Path:

@@ -167,10 +167,12 @@ class QuotaboardApp(App):
             self.push_screen(HelpScreen())
 
 
-def run_tui(data_dir: Path | str = "./var", period: str | None = None, nats_url: str | None = None) -> None:
-    """`quotaboard tui`: open the live leaderboard on the service of `data_dir`."""
+def run_tui(data_dir: Path | str = "./var", period: str | None = None, nats_url: str | None = None,
+            clock: Callable[[], datetime] | None = None) -> None:
+    """`quotaboard tui`: open the live leaderboard on the service of `data_dir` (`clock`:
+    the demo's, when pinned with `--now`)."""
     source = StoreSource(data_dir)
-    app = QuotaboardApp(source, NatsFeed(data_dir, nats_url=nats_url), period=period)
+    app = QuotaboardApp(source, NatsFeed(data_dir, nats_url=nats_url), period=period, clock=clock)
     try:
         app.run()
     finally:

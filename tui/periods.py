@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+from projections.periods import BUSINESS_TZ, current_month
+
+__all__ = ["BUSINESS_TZ", "bounds", "current_month", "days_left", "kind", "quarter_of", "shift", "toggle"]
 
 
 def kind(period: str) -> str:
@@ -19,10 +20,6 @@ def kind(period: str) -> str:
     if len(period) == 7:
         return "month"
     return "year"
-
-
-def current_month(now: datetime, tz=BUSINESS_TZ) -> str:
-    return now.astimezone(tz).strftime("%Y-%m")
 
 
 def quarter_of(month: str) -> str:
