@@ -20,7 +20,6 @@ from typing import Annotated
 
 import typer
 
-from projections.rulesets import RulesetError
 from services.broker import BrokerStartError, BrokerUnavailable
 from services.config import ConfigError, Settings, ensure_webhook_secret, load_settings
 
@@ -61,6 +60,7 @@ def _setup_logging(role: str) -> None:
 @app.command()
 def up(data: DataOpt = None, http: HttpOpt = None, nats: NatsOpt = None, config: ConfigOpt = None) -> None:
     """The service: embedded nats-server (unless --nats), gateway, recorder, projector."""
+    from projections.rulesets import RulesetError
     from services.rulesets import load_live_rulesets
     from services.supervisor import Supervisor
 
@@ -351,12 +351,16 @@ def main() -> None:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except (ConfigError, BrokerStartError, BrokerUnavailable, CliError, RulesetError) as exc:
+    except (ConfigError, BrokerStartError, BrokerUnavailable, CliError) as exc:
         typer.echo(f"quotaboard: {exc}", err=True)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # usage errors of typer's bundled click: one line, exit 2
+        rulesets = sys.modules.get("projections.rulesets")  # imported by whatever raised it
+        if rulesets is not None and isinstance(exc, rulesets.RulesetError):
+            typer.echo(f"quotaboard: {exc}", err=True)
+            sys.exit(1)
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(exc.exit_code)

@@ -183,6 +183,18 @@ def test_a_projector_with_no_good_set_waits_and_lag_is_the_whole_log(tmp_path):
         assert proc.poll() is None  # waiting, not exiting to be restarted
         assert "no ruleset to fold with" in (tmp_path / "projector.log").read_text()
 
+        rebuild = subprocess.run(
+            [*QUOTABOARD, "rebuild", "--data", str(data)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert (
+            rebuild.returncode == 1
+            and rebuild.stderr == f"quotaboard: {waiting['projector']['error']}\n"
+        )
+
         shutil.copy(GOOD, path)
         wait_until(
             lambda: status(data)["projector_position"] == 37, 20, 0.2, what="the projector at 37"
