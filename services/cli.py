@@ -60,10 +60,16 @@ def _setup_logging(role: str) -> None:
 @app.command()
 def up(data: DataOpt = None, http: HttpOpt = None, nats: NatsOpt = None, config: ConfigOpt = None) -> None:
     """The service: embedded nats-server (unless --nats), gateway, recorder, projector."""
+    from projections.rulesets import RulesetError
+    from services.rulesets import load_live_rulesets
     from services.supervisor import Supervisor
 
     _setup_logging("up")
     settings = _settings(data, config, nats, http)
+    try:
+        load_live_rulesets(settings.data_dir)
+    except RulesetError as exc:
+        raise fail(f"{exc}; fix the ruleset and start again (nothing was started)") from None
     settings, written = ensure_webhook_secret(settings)
     if written:
         typer.echo(f"quotaboard: no webhook secret configured; generated one into {written} (mode 0600)", err=True)
@@ -192,18 +198,23 @@ def log_file(settings: Settings) -> Path:
     return log_path(settings.data_dir)
 
 
-def projector_position(data_dir: Path) -> int | None:
-    """The read models' checkpoint, or None while no projector has written any."""
+NOT_STARTED = {"state": "not started", "error": None, "file": None, "line": None, "key": None}
+
+
+def projector_info(data_dir: Path) -> tuple[int, dict]:
+    """The read models' checkpoint (0 while no projector has written any) and the state
+    the projector recorded (services.projector_state)."""
+    from services.projector_state import read_state
     from services.readstore import ReadStore
 
     try:
         store = ReadStore.open_current(data_dir)
     except Exception:  # noqa: BLE001 - no store yet
-        return None
+        return 0, NOT_STARTED
     if store is None:
-        return None
+        return 0, NOT_STARTED
     with store:
-        return store.position()
+        return store.position(), read_state(store) or NOT_STARTED
 
 
 async def _broker_state(settings: Settings) -> dict:
@@ -255,19 +266,24 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
 
         with EventLog(path, readonly=True) as event_log:
             events, last, quarantined = event_log.count(), event_log.last_position(), event_log.quarantine_count()
-    proj = projector_position(settings.data_dir)
+    proj, state = projector_info(settings.data_dir)
+    # The real distance whatever the projector's state: one stuck at 0 shows the whole log.
     out = {"events": events, "last_position": last, "quarantined": quarantined,
-           "projector_position": proj or 0, "lag": last - proj if proj is not None else 0}
+           "projector_position": proj, "lag": last - proj, "projector": state}
     out.update(asyncio.run(_broker_state(settings)))
     if as_json:
         typer.echo(json.dumps(out))
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"quotaboard {settings.data_dir}", show_header=False)
     for key in ("events", "last_position", "quarantined", "projector_position", "lag"):
         table.add_row(key, str(out[key]))
+    running = state["state"] == "running"
+    shown = state["state"] + (f": {state['error']}" if state["error"] else "")
+    table.add_row("projector", Text(shown, style="" if running else "bold red"))  # Text: no markup in errors
     b = out["broker"]
     table.add_row("broker", f"{b['url'] or '-'} ({'embedded' if b['embedded'] else 'external'}, "
                   f"{'connected' if b['connected'] else 'not reachable'})")
@@ -341,6 +357,10 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # usage errors of typer's bundled click: one line, exit 2
+        rulesets = sys.modules.get("projections.rulesets")  # imported by whatever raised it
+        if rulesets is not None and isinstance(exc, rulesets.RulesetError):
+            typer.echo(f"quotaboard: {exc}", err=True)
+            sys.exit(1)
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(exc.exit_code)

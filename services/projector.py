@@ -27,8 +27,9 @@ from pathlib import Path
 
 from events.log import EventLog
 from projections.projection import Changes, Projection
-from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset
+from projections.rulesets import LoadedRuleset, RulesetError, RulesetSet, load_ruleset
 from schemas.fast import decode_rows
+from services.projector_state import ProjectorState, RulesetWatch, record_state
 from services.readstore import (
     Doc,
     ReadStore,
@@ -168,17 +169,27 @@ class Catchup:
 
 
 def open_projection(data_dir: Path | str) -> tuple[Catchup, Path]:
-    """Open the live store (creating it on first start) and warm the fold to its checkpoint."""
+    """Open the live store (creating it on first start) and warm the fold to its checkpoint.
+
+    A store without a ruleset set (first start) takes the live folder's; when that
+    cannot load, RulesetError, and the empty store stays for the error to be recorded in.
+    """
     store_file = current_path(data_dir)
     if store_file is None or not store_file.exists():
         store_file = new_store_path(data_dir)
-        store = ReadStore(store_file, writer=True)
-        rulesets = load_live_rulesets(data_dir)
-        store.write([], 0, {"rulesets": _rulesets_meta(rulesets)})
+        with ReadStore(store_file, writer=True) as empty:
+            empty.write([], 0)
         swap_current(data_dir, store_file)
+    store = ReadStore(store_file, writer=True)
+    if raw := store.meta("rulesets"):
+        rulesets = _rulesets_from_meta(raw)
     else:
-        store = ReadStore(store_file, writer=True)
-        rulesets = _rulesets_from_meta(store.meta("rulesets") or "[]")
+        try:
+            rulesets = load_live_rulesets(data_dir)
+        except RulesetError:
+            store.close()
+            raise
+        store.write([], store.position(), {"rulesets": _rulesets_meta(rulesets)})
     event_log = EventLog(log_path(data_dir), readonly=True)
     catchup = Catchup(event_log, Projection(rulesets), store, batch=REBUILD_BATCH)
     checkpoint = store.position()
@@ -203,7 +214,8 @@ async def run_projector(data_dir: Path | str, connect: Callable | None = None,
     data_dir = Path(data_dir)
     while not log_path(data_dir).exists():
         await asyncio.sleep(poll_seconds)
-    catchup, store_file = open_projection(data_dir)
+    watch = RulesetWatch(data_dir)
+    catchup, store_file = await _open_with_rulesets(data_dir, watch, poll_seconds)
     notices = None
     next_connect = 0.0
     try:
@@ -212,7 +224,13 @@ async def run_projector(data_dir: Path | str, connect: Callable | None = None,
                 log.info("read models swapped to %s; following", current_path(data_dir))
                 catchup.store.close()
                 catchup.log.close()
-                catchup, store_file = open_projection(data_dir)
+                catchup, store_file = await _open_with_rulesets(data_dir, watch, poll_seconds)
+            if watch.poll():
+                if watch.state.error:
+                    log.error("rulesets cannot load; the last good set stays in force: %s", watch.state.error)
+                else:
+                    log.info("the live rulesets load again")
+                record_state(catchup.store, watch.state)
             if notices is None and connect is not None and time.monotonic() >= next_connect:
                 notices = await _try_connect(connect)
                 next_connect = time.monotonic() + RECONNECT_EVERY
@@ -234,6 +252,31 @@ async def run_projector(data_dir: Path | str, connect: Callable | None = None,
             await notices.close()
         catchup.store.close()
         catchup.log.close()
+
+
+async def _open_with_rulesets(data_dir: Path, watch: RulesetWatch,
+                              poll_seconds: float) -> tuple[Catchup, Path]:
+    """open_projection, recording the live folder's state in the store. With no set to
+    fold with (a first start on a broken folder) the error is recorded and the folder
+    watched until it loads, instead of exiting and being restarted for ever."""
+    watch.poll()
+    while True:
+        try:
+            catchup, store_file = open_projection(data_dir)
+        except RulesetError as exc:
+            state = ProjectorState.from_error(exc)
+            while state.error:
+                log.error("no ruleset to fold with; waiting for the file to be fixed: %s", state.error)
+                with ReadStore(current_path(data_dir), writer=True) as store:
+                    record_state(store, state)
+                while not watch.poll():
+                    await asyncio.sleep(poll_seconds)
+                state = watch.state
+            continue
+        if watch.state.error:
+            log.error("rulesets cannot load; the last good set stays in force: %s", watch.state.error)
+        record_state(catchup.store, watch.state)
+        return catchup, store_file
 
 
 async def _try_connect(connect: Callable):

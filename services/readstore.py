@@ -173,6 +173,10 @@ class ReadStore:
                     raise
             raise
 
+    def set_meta(self, key: str, value: str) -> None:
+        """One meta entry alone (the projector's state); documents and checkpoint stay."""
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     # --- reading -----------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:

@@ -265,3 +265,28 @@ async def test_store_swap_is_followed(seeded, tmp_path):
         await pilot.pause(0.2)
         assert order(app) == ["solo"]
         fresh.close()
+
+
+async def test_header_names_a_ruleset_that_cannot_load(seeded):
+    """The projector records its state in the store; every screen's header shows an error
+    with file, line and key, and drops it once the projector reads the folder again."""
+    from projections.rulesets import RulesetError
+    from services.projector_state import ProjectorState, record_state
+
+    broken = RulesetError("var/rulesets/2026.toml", 'expected a decimal, got "abc"', line=12,
+                          key="incentive.tiered.tiers[1].rate")
+    record_state(seeded.store, ProjectorState.from_error(broken))
+    app = make_app(seeded.data_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())  # the error wraps at the screen's width
+        assert ('✖ projector: ruleset error · var/rulesets/2026.toml line 12: incentive.tiered.tiers[1].rate: '
+                'expected a decimal, got "abc"') in text
+        assert order(app) == ["wang", "zhang", "li"]  # the figures are still there
+        await pilot.press("f")
+        await pilot.pause()
+        assert "✖ projector: ruleset error" in screen_text(app)
+        record_state(seeded.store, ProjectorState())
+        app._poll()
+        await pilot.pause()
+        assert "ruleset error" not in screen_text(app) and "projector" not in screen_text(app)

@@ -6,7 +6,9 @@ default). Both are constructor arguments, so tests drive the app with in-memory
 documents and a queue of notices. A notice refreshes the screen on view within one
 second (notices are coalesced for 20 ms); screens underneath refresh when they come
 back. Without notices (broker down) the store's position is polled every two seconds,
-so figures keep arriving and the header says the broker is offline.
+so figures keep arriving and the header says the broker is offline. The header also
+shows the projector's state when it is not "running" (a ruleset that cannot load, with
+the file, line and key), read from the store with each poll and each refresh.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class QuotaboardApp(App):
         self.connection = "connecting"
         self.last_update: datetime | None = None
         self.position = 0
+        self.projector = source.projector()
         self.period = period or self._default_period()
         self._pending: list[Notice] = []
         self._flush_timer = None
@@ -89,12 +92,27 @@ class QuotaboardApp(App):
             text.append(f" │ upd {self.last_update.astimezone(self.tz):%H:%M:%S}")
         text.append(" │ ")
         text.append_text(state_text(self.connection))
+        state = (self.projector or {}).get("state")
+        if state not in (None, "running"):  # on a line of its own: the error names file, line and key
+            text.append(f"\n✖ projector: {state}", style="bold red")
+            if error := self.projector.get("error"):
+                text.append(f" · {error}", style="red")
         return text
 
     # --- live ---------------------------------------------------------------------
 
     def handle_state(self, state: str) -> None:
         self.connection = state
+        self._refresh_header()
+
+    def check_projector(self) -> None:
+        """Read the projector's state; redraw the header when it changed."""
+        state = self.source.projector()
+        if state != self.projector:
+            self.projector = state
+            self._refresh_header()
+
+    def _refresh_header(self) -> None:
         refresh = getattr(self.screen, "refresh_header", None)
         if refresh is not None:
             try:
@@ -109,6 +127,7 @@ class QuotaboardApp(App):
 
     def _flush(self) -> None:
         self._flush_timer = None
+        self.check_projector()
         notices, self._pending = self._pending, []
         if not notices:
             return
@@ -139,6 +158,7 @@ class QuotaboardApp(App):
             position = self.source.position()
         except Exception:  # noqa: BLE001 - the store is being swapped; try next time
             return
+        self.check_projector()
         if position != self.position:
             self.handle_notice(Notice(position))
 

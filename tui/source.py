@@ -1,7 +1,8 @@
 """Where the TUI's figures and change notices come from; both are injectable.
 
 `DataSource`: anything with standings/funnel/statement/periods/position returning the
-read-model documents (cli.md's JSON). `StoreSource` reads the live store of a data dir,
+read-model documents (cli.md's JSON), and `projector` returning the state the projector
+recorded (services.projector_state: "running", or "ruleset error" and the error). `StoreSource` reads the live store of a data dir,
 re-checking the `CURRENT` pointer on every call so a rebuild's swap is followed.
 `MemorySource` holds documents in a dict, for tests.
 
@@ -14,6 +15,7 @@ connection state ("live", "reconnecting", "offline"). `NatsFeed` subscribes to
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ class DataSource(Protocol):
     def statement(self, period: str, rep_id: str) -> dict | None: ...
     def periods(self) -> list[str]: ...
     def position(self) -> int: ...
+    def projector(self) -> dict | None: ...
 
 
 class StoreSource:
@@ -79,6 +82,12 @@ class StoreSource:
     def position(self) -> int:
         return self._call("position", default=0) or 0
 
+    def projector(self) -> dict | None:
+        from services.projector_state import META_KEY
+
+        raw = self._call("meta", META_KEY)
+        return json.loads(raw) if raw else None
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
@@ -91,6 +100,7 @@ class MemorySource:
     def __init__(self, docs: dict | None = None, position: int = 0) -> None:
         self.docs: dict[tuple[str, str, str], dict] = dict(docs or {})
         self._position = position
+        self.projector_state: dict | None = None
 
     def put(self, kind: str, period: str, key: str, doc: dict, position: int | None = None) -> None:
         self.docs[(kind, period, key)] = doc
@@ -111,6 +121,9 @@ class MemorySource:
 
     def position(self) -> int:
         return self._position
+
+    def projector(self) -> dict | None:
+        return self.projector_state
 
 
 @dataclass
