@@ -111,7 +111,7 @@ class Recorded(NamedTuple):
     @property
     def event(self) -> Event:
         """The decoded canonical event (validated again by `schemas.events`)."""
-        return decode_event(self.payload)
+        return decode_event(self.payload, check_keys=False)  # canonical: no repeated key
 
 
 class Poison(NamedTuple):
@@ -136,6 +136,29 @@ class AppendResult(NamedTuple):
     duplicates: int
     first_position: int | None
     last_position: int | None
+    conflicts: int = 0  # duplicates whose content differs from the stored event's (new ones)
+    quarantined: int = 0  # rows the log refused, kept in the quarantine (`append_each`)
+
+
+class Conflict(NamedTuple):
+    """An id that came again with other content: the first stays in the log."""
+
+    id: str
+    stored_hash: str  # sha256 hex of the stored payload
+    new_hash: str  # sha256 hex of the payload that was not stored
+    seen_at: datetime
+    new_payload: bytes
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An append error that retrying may cure (busy, locked, disk full, read-only file),
+    as opposed to one the rows themselves cause (a constraint, a value that cannot be
+    stored)."""
+    return isinstance(exc, (sqlite3.DatabaseError, OSError)) and not isinstance(exc, sqlite3.IntegrityError)
+
+
+def payload_hash(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
 
 
 class VerifyResult(NamedTuple):
@@ -243,7 +266,8 @@ class EventLog:
 
     def append(self, events: Sequence[Event], *, quarantined: Iterable[Poison] = ()) -> AppendResult:
         """Append events (skipping ids already stored, and repeats in the batch: first wins)
-        and quarantine poison messages, all in one transaction."""
+        and quarantine poison messages, all in one transaction. A skipped id whose payload
+        differs from the one kept is entered in the `conflicts` table (outside the chain)."""
         return self.append_raw([raw_row(e) for e in events], quarantined=quarantined)
 
     def append_raw(
@@ -262,8 +286,9 @@ class EventLog:
             con = self._con
             con.execute("BEGIN IMMEDIATE")
             try:
-                fresh, to_key, to_collide, duplicates = self._new_rows(rows)
-                result = AppendResult(len(fresh), duplicates, None, None)
+                fresh, to_key, to_collide, duplicates, conflicts = self._new_rows(rows)
+                added = self._insert_conflicts(conflicts) if conflicts else 0
+                result = AppendResult(len(fresh), duplicates, None, None, added)
                 if fresh:
                     last, prev, last_recorded = self._head_row()
                     recorded = max(now_text(), last_recorded)
@@ -285,7 +310,7 @@ class EventLog:
                             "INSERT INTO id_collisions (id, position) VALUES (?, ?)",
                             [(fresh[i][0], first + i) for i in to_collide],
                         )
-                    result = AppendResult(len(fresh), duplicates, first, position)
+                    result = AppendResult(len(fresh), duplicates, first, position, added)
                 if poison:
                     self._insert_poison(poison)
                 con.execute("COMMIT")
@@ -298,20 +323,24 @@ class EventLog:
         """Split a batch into rows to store and duplicates; inside the write transaction.
 
         Returns (fresh rows, [(index in fresh, key)] for `event_keys`,
-        [index in fresh] for `id_collisions`, number of duplicates).
+        [index in fresh] for `id_collisions`, number of duplicates, conflicts as
+        [(id, stored payload, new payload)]). Ids are compared as the exact strings.
         """
         unique: dict[str, tuple] = {}
+        conflicts: list[tuple[str, bytes, bytes]] = []
         for row in rows:
-            unique.setdefault(row[0], row)
+            first = unique.setdefault(row[0], row)
+            if first is not row and first[5] != row[5]:
+                conflicts.append((row[0], first[5], row[5]))
         duplicates = len(rows) - len(unique)
         candidates = list(unique.values())
         keys = [id_key(row[0]) for row in candidates]
         taken = self._taken_keys(keys)  # key -> position of the stored id holding it
         if not taken and len(set(keys)) == len(keys):  # the usual batch: all new, no clash
-            return candidates, list(enumerate(keys)), [], duplicates
-        stored_ids: dict[int, str] = {}
+            return candidates, list(enumerate(keys)), [], duplicates, conflicts
+        stored: dict[int, tuple[str, bytes]] = {}
         if taken:
-            stored_ids = self._ids_at(list(taken.values()))
+            stored = self._stored_at(list(taken.values()))
         # Ids whose key is held by *another* id (stored, or earlier in this batch) must
         # be checked, and stored, by their full text.
         contested: list[int] = []
@@ -319,8 +348,11 @@ class EventLog:
         dup_index: set[int] = set()
         for i, (row, key) in enumerate(zip(candidates, keys, strict=True)):
             if key in taken:
-                if stored_ids[taken[key]] == row[0]:
+                stored_id, stored_payload = stored[taken[key]]
+                if stored_id == row[0]:
                     dup_index.add(i)
+                    if stored_payload != row[5]:
+                        conflicts.append((row[0], stored_payload, row[5]))
                 else:
                     contested.append(i)
             elif key in batch_keys:
@@ -329,7 +361,12 @@ class EventLog:
                 batch_keys.add(key)
         if contested:
             known = self._collided_ids([candidates[i][0] for i in contested])
-            dup_index.update(i for i in contested if candidates[i][0] in known)
+            for i in contested:
+                row = candidates[i]
+                if row[0] in known:
+                    dup_index.add(i)
+                    if known[row[0]] != row[5]:
+                        conflicts.append((row[0], known[row[0]], row[5]))
         fresh: list[tuple] = []
         to_key: list[tuple[int, int]] = []
         to_collide: list[int] = []
@@ -342,16 +379,29 @@ class EventLog:
             else:
                 to_key.append((len(fresh), key))
             fresh.append(row)
-        return fresh, to_key, to_collide, duplicates + len(dup_index)
+        return fresh, to_key, to_collide, duplicates + len(dup_index), conflicts
 
     def _taken_keys(self, keys: list[int]) -> dict[int, int]:
         return dict(self._select_in("SELECT key, position FROM event_keys WHERE key", keys))
 
-    def _ids_at(self, positions: list[int]) -> dict[int, str]:
-        return dict(self._select_in("SELECT position, id FROM events WHERE position", positions))
+    def _stored_at(self, positions: list[int]) -> dict[int, tuple[str, bytes]]:
+        return {p: (i, payload) for p, i, payload in
+                self._select_in("SELECT position, id, payload FROM events WHERE position", positions)}
 
-    def _collided_ids(self, ids: list[str]) -> set[str]:
-        return {row[0] for row in self._select_in("SELECT id FROM id_collisions WHERE id", ids)}
+    def _collided_ids(self, ids: list[str]) -> dict[str, bytes]:
+        """Ids stored through `id_collisions`, with their payloads."""
+        return dict(self._select_in(
+            "SELECT c.id, e.payload FROM id_collisions c JOIN events e ON e.position = c.position WHERE c.id",
+            ids))
+
+    def _insert_conflicts(self, conflicts: list[tuple[str, bytes, bytes]]) -> int:
+        """Enter conflicts (each id and new content once); returns how many were new."""
+        now = now_text()
+        cursor = self._con.executemany(
+            "INSERT OR IGNORE INTO conflicts (id, stored_hash, new_hash, seen_at, new_payload) VALUES (?, ?, ?, ?, ?)",
+            [(i, payload_hash(old), payload_hash(new), now, new) for i, old, new in conflicts],
+        )
+        return cursor.rowcount
 
     def _select_in(self, select: str, values: list) -> Iterator[tuple]:
         """Rows of `<select> IN (values)`, asked _MAX_PARAMS values at a time."""
@@ -363,6 +413,34 @@ class EventLog:
             "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
         return (0, GENESIS, "") if row is None else row
+
+    def append_each(self, rows: Sequence[RawRow | tuple], *, quarantined: Iterable[Poison] = ()) -> AppendResult:
+        """`append_raw` one row at a time, for a batch the log refused as a whole: a row
+        it refuses on its own (a database constraint, say) is quarantined with the
+        reason, so one bad row neither stops the recorder nor holds back the others.
+        Transient errors (busy, disk full) are raised as from `append_raw`."""
+        poison = list(quarantined)
+        appended = duplicates = conflicts = refused = 0
+        first = last = None
+        for row in rows:
+            try:
+                result = self.append_raw([row])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                poison.append(Poison(f"sales.events.{row[1]}", f"refused by the log: {type(exc).__name__}: {exc}",
+                                     row[5]))
+                refused += 1
+                continue
+            appended += result.appended
+            duplicates += result.duplicates
+            conflicts += result.conflicts
+            if result.first_position is not None:
+                first = first or result.first_position
+                last = result.last_position
+        if poison:
+            self.quarantine(poison)
+        return AppendResult(appended, duplicates, first, last, conflicts, refused)
 
     def quarantine(self, items: Iterable[Poison]) -> int:
         """Store poison messages (in their own transaction); returns how many."""
@@ -417,6 +495,38 @@ class EventLog:
             return 0
         return self._con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
 
+    def _has_conflicts(self) -> bool:
+        """A log of schema 1 not yet opened by a writer of this version has no table."""
+        return self._has_schema() and self._con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'conflicts'").fetchone() is not None
+
+    def conflict_count(self) -> int:
+        if not self._has_conflicts():
+            return 0
+        return self._con.execute("SELECT count(*) FROM conflicts").fetchone()[0]
+
+    def conflicts(self, *, limit: int = 100) -> list[Conflict]:
+        """The most recent conflicts (an id re-sent with other content), newest first."""
+        if not self._has_conflicts():
+            return []
+        rows = self._con.execute(
+            "SELECT id, stored_hash, new_hash, seen_at, new_payload FROM conflicts "
+            "ORDER BY seen_at DESC, id LIMIT ?", (limit,))
+        return [Conflict(i, old, new, parse_utc(at), payload) for i, old, new, at, payload in rows]
+
+    def payloads_of(self, ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored payload of each of `ids` that the log holds (exact ids)."""
+        if not self._has_schema() or not ids:
+            return {}
+        wanted = set(ids)
+        keys = {id_key(i): i for i in wanted}
+        taken = self._taken_keys(list(keys))
+        found = {i: p for i, p in self._stored_at(list(taken.values())).values() if i in wanted}
+        missing = [i for i in wanted if i not in found and id_key(i) in taken]
+        if missing:  # their key is held by another id: stored through id_collisions, if at all
+            found.update(self._collided_ids(missing))
+        return found
+
     def quarantined(self, *, limit: int = 100) -> list[Quarantined]:
         """The most recent poison messages, newest first."""
         if not self._has_schema():
@@ -467,7 +577,7 @@ class EventLog:
             if not rows:
                 return
             for pos, payload in rows:
-                yield pos, decode_event(payload)
+                yield pos, decode_event(payload, check_keys=False)
             position = rows[-1][0] + 1
 
     def read_occurred(
@@ -619,6 +729,6 @@ def _statements(script: str) -> list[str]:
 
 
 __all__ = [
-    "AppendResult", "EventLog", "LogNotFound", "Poison", "Quarantined", "RawRow", "Recorded",
-    "VerifyResult", "raw_row",
+    "AppendResult", "Conflict", "EventLog", "LogNotFound", "Poison", "Quarantined", "RawRow", "Recorded",
+    "VerifyResult", "is_transient", "payload_hash", "raw_row",
 ]

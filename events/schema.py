@@ -1,4 +1,4 @@
-"""The event log's tables, triggers and indexes (schema version 1).
+"""The event log's tables, triggers and indexes (schema version 2).
 
 Why each piece is there:
 - `events.position` is the rowid, so appends go to the right edge of the table's
@@ -17,11 +17,14 @@ Why each piece is there:
   `recorded_at` needs no index: it never decreases with position (the log enforces
   it), so `read_as_of` binary-searches positions instead.
 - `quarantine` keeps poison messages with the reason; it is not part of the chain.
+- `conflicts` keeps ids that came again with other content (the first content is the
+  one stored): both payloads' sha256, when, and the content not stored. Once per id and
+  content. Outside the chain, like the quarantine.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the conflicts table (a log of schema 1 gains it when a writer opens it)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -62,6 +65,15 @@ CREATE TRIGGER IF NOT EXISTS id_collisions_no_update BEFORE UPDATE ON id_collisi
 BEGIN SELECT RAISE(ABORT, 'id_collisions is append-only: UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS id_collisions_no_delete BEFORE DELETE ON id_collisions
 BEGIN SELECT RAISE(ABORT, 'id_collisions is append-only: DELETE refused'); END;
+
+CREATE TABLE IF NOT EXISTS conflicts (
+    id          TEXT NOT NULL,
+    stored_hash TEXT NOT NULL,
+    new_hash    TEXT NOT NULL,
+    seen_at     TEXT NOT NULL,
+    new_payload BLOB NOT NULL,
+    PRIMARY KEY (id, new_hash)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS quarantine (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -149,7 +149,10 @@ FAST_TAGS = frozenset(t.__struct_config__.tag for t in FAST_TYPES)
 
 _fast = msgspec.json.Decoder(Union[FAST_TYPES])  # noqa: UP007
 _fast_decode = _fast.decode
-_public_decode = ev.decode_event
+
+
+def _public_decode(payload: bytes):
+    return ev.decode_event(payload, check_keys=False)  # stored payloads are canonical
 
 
 def decode_stored(payload: bytes):

@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from schemas.events import Event
+from schemas.events import Event, schema_hook
 from schemas.notices import ChangeNotice
 from schemas.ruleset import Ruleset
 
@@ -53,13 +53,16 @@ def _decimals_accept_numbers(node: Any) -> Any:
     out = {key: _decimals_accept_numbers(value) for key, value in node.items()}
     if out.get("type") == "string" and out.get("format") == "decimal":
         del out["type"], out["format"]
-        out["anyOf"] = [{"type": "string", "format": "decimal"}, {"type": "number"}]
+        text = {"type": "string", "format": "decimal"}
+        if "pattern" in out:  # the event contract's decimals (schemas.events.schema_hook)
+            text["pattern"] = out.pop("pattern")
+        out["anyOf"] = [text, {"type": "number"}]
     return out
 
 
 def event_schema() -> dict[str, Any]:
     """One canonical event or a batch (an array of them): what the gateway accepts."""
-    (event,), components = msgspec.json.schema_components([Event], ref_template=REF_TEMPLATE)
+    (event,), components = msgspec.json.schema_components([Event], schema_hook=schema_hook, ref_template=REF_TEMPLATE)
     for name in ("Event", "EventBatch"):
         if name in components:
             raise RuntimeError(f"a Struct named {name!r} collides with the published $defs name")
@@ -156,7 +159,7 @@ ADAPTERS = {  # path -> the vendor and how it authenticates (the adapter modules
 def openapi_document() -> dict[str, Any]:
     """The gateway's HTTP interface: what it accepts and every answer it gives."""
     (event, batch), components = msgspec.json.schema_components(
-        [Event, list[Event]], ref_template="#/components/schemas/{name}")
+        [Event, list[Event]], schema_hook=schema_hook, ref_template="#/components/schemas/{name}")
     refusal = {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string", "description": "what was refused and why, in one sentence"},
         "path": {"type": "string", "description": "the field at fault (contract errors), e.g. `$[0].data.amount`"}}}
@@ -165,10 +168,13 @@ def openapi_document() -> dict[str, Any]:
         "EventOrBatch": {"description": "One canonical event or an array of them (at most `max_events`, 500 "
                                         "by default), as in contracts/events.md.",
                          "anyOf": [event, batch]},
-        "Accepted": {"type": "object", "required": ["accepted", "duplicates"], "properties": {
+        "Accepted": {"type": "object", "required": ["accepted", "duplicates", "conflicts"], "properties": {
             "accepted": {"type": "integer", "description": "events now in the stream, in order"},
             "duplicates": {"type": "integer", "description": "of those, ids the stream already held "
-                                                           "(the event log stores every id once in any case)"}}},
+                                                           "(the event log stores every id once in any case)"},
+            "conflicts": {"type": "array", "items": {"type": "string"},
+                          "description": "ids already known with other content: the first content stays, "
+                                         "the conflict is kept (`quotaboard unmatched`)"}}},
         "AdapterAccepted": {"type": "object", "properties": {
             "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
             "ignored": {"type": "integer", "description": "vendor events with no canonical meaning"},

@@ -149,10 +149,12 @@ def import_(file: Annotated[Path, typer.Argument(help="canonical events, one JSO
     for r in rejected:
         typer.echo(f"{file}:{r['line']}: rejected: {r['error']} at {r['path']}", err=True)
     try:
-        accepted, duplicates = asyncio.run(_publish_all(settings, good, show_progress=not as_json))
+        accepted, duplicates, conflicts = asyncio.run(_publish_all(settings, good, show_progress=not as_json))
     except BrokerUnavailable as exc:
         raise fail(f"{exc}") from None
-    summary = {"accepted": accepted, "duplicates": duplicates, "rejected": len(rejected)}
+    for event_id in conflicts:
+        typer.echo(f"{file}: conflict: {event_id!r} was already sent with other content; the first is kept", err=True)
+    summary = {"accepted": accepted, "duplicates": duplicates, "rejected": len(rejected), "conflicts": conflicts}
     if as_json:
         typer.echo(json.dumps({**summary, "rejections": rejected}))
     else:
@@ -161,13 +163,17 @@ def import_(file: Annotated[Path, typer.Argument(help="canonical events, one JSO
         raise typer.Exit(1)
 
 
-async def _publish_all(settings: Settings, events: list, show_progress: bool) -> tuple[int, int]:
+async def _publish_all(settings: Settings, events: list, show_progress: bool) -> tuple[int, int, list[str]]:
+    from events.log import EventLog
     from services.broker import connect
     from services.publish import publish_events
 
     nc = await connect(settings, name="quotaboard-import")
     accepted = duplicates = 0
+    conflicts: list[str] = []
     progress = None
+    path = log_file(settings)
+    event_log = EventLog(path, readonly=True) if path.exists() else None  # to name conflicts
     try:
         js = nc.jetstream(publish_async_max_pending=IMPORT_CHUNK * 2)
         if show_progress and sys.stderr.isatty() and len(events) > IMPORT_CHUNK:
@@ -177,16 +183,19 @@ async def _publish_all(settings: Settings, events: list, show_progress: bool) ->
             progress.start()
             task = progress.add_task("publishing", total=len(events))
         for i in range(0, len(events), IMPORT_CHUNK):
-            result = await publish_events(js, events[i : i + IMPORT_CHUNK])
+            result = await publish_events(js, events[i : i + IMPORT_CHUNK], log=event_log)
             accepted += result.accepted
             duplicates += result.duplicates
+            conflicts += result.conflicts
             if progress is not None:
                 progress.advance(task, len(events[i : i + IMPORT_CHUNK]))
     finally:
         if progress is not None:
             progress.stop()
+        if event_log is not None:
+            event_log.close()
         await nc.close()
-    return accepted, duplicates
+    return accepted, duplicates, conflicts
 
 
 # --- status / verify -------------------------------------------------------------------
@@ -259,16 +268,17 @@ async def _broker_state(settings: Settings) -> dict:
 def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Sizes, positions, lag, quarantine, broker state, and what the stream holds that the log does not yet."""
     settings = _settings(data, config, nats)
-    events = last = quarantined = 0
+    events = last = quarantined = conflicts = 0
     path = log_file(settings)
     if path.exists():
         from events.log import EventLog
 
         with EventLog(path, readonly=True) as event_log:
             events, last, quarantined = event_log.count(), event_log.last_position(), event_log.quarantine_count()
+            conflicts = event_log.conflict_count()
     proj, state = projector_info(settings.data_dir)
     # The real distance whatever the projector's state: one stuck at 0 shows the whole log.
-    out = {"events": events, "last_position": last, "quarantined": quarantined,
+    out = {"events": events, "last_position": last, "quarantined": quarantined, "conflicts": conflicts,
            "projector_position": proj, "lag": last - proj, "projector": state}
     out.update(asyncio.run(_broker_state(settings)))
     if as_json:
@@ -279,7 +289,7 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
     from rich.text import Text
 
     table = Table(title=f"quotaboard {settings.data_dir}", show_header=False)
-    for key in ("events", "last_position", "quarantined", "projector_position", "lag"):
+    for key in ("events", "last_position", "quarantined", "conflicts", "projector_position", "lag"):
         table.add_row(key, str(out[key]))
     running = state["state"] == "running"
     shown = state["state"] + (f": {state['error']}" if state["error"] else "")

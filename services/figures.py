@@ -159,13 +159,27 @@ def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: boo
     console.print(deals)
 
 
+def logged_conflicts(data_dir: Path) -> list[dict]:
+    """Ids sent again with other content, from the event log's conflicts table (the first
+    content is the one stored; an operator settles the rest with the source)."""
+    from events.log import EventLog, LogNotFound
+
+    try:
+        with EventLog(data_dir / "log.sqlite", readonly=True) as log:
+            return [{"id": c.id, "stored_hash": c.stored_hash, "new_hash": c.new_hash,
+                     "seen_at": c.seen_at.isoformat()} for c in log.conflicts(limit=1000)]
+    except LogNotFound:
+        return []
+
+
 def show_unmatched(data_dir: Path, as_json: bool) -> None:
     with open_store(data_dir) as store:
         doc = store.unmatched()
     if doc is None:
         raise FiguresError("no read models yet: import events first")
+    conflicts = logged_conflicts(data_dir)
     if as_json:
-        _write_json(doc)
+        _write_json({**doc, "conflicts": conflicts})
         return
     console = _console()
     table = Table("position", "event id", "type", "occurred at", "waiting for")
@@ -177,6 +191,12 @@ def show_unmatched(data_dir: Path, as_json: bool) -> None:
                       str(item.get("occurred_at", "")), str(item.get("reason", "rejected")))
     console.print(f"[bold]Unmatched events[/]: {doc.get('count', 0)} (as of position {doc.get('position')})")
     console.print(table)
+    if conflicts:
+        clash = Table("event id", "stored sha256", "re-sent sha256", "seen at")
+        for c in conflicts:
+            clash.add_row(c["id"], c["stored_hash"][:16], c["new_hash"][:16], c["seen_at"])
+        console.print(f"[bold]Conflicts[/]: {len(conflicts)} ids sent again with other content (the first is kept)")
+        console.print(clash)
 
 
 def register_cli(app) -> None:

@@ -16,7 +16,10 @@ Retry-After if the broker is unreachable).
 
 `accepted` is the number of events of the request that are now in the stream (new or not);
 `duplicates` is how many of them JetStream already had (same id within the duplicate
-window): re-posting a request answers 202 with duplicates == accepted.
+window): re-posting a request answers 202 with duplicates == accepted. `conflicts` lists
+the ids already known with other content (services.publish): in the stream's duplicate
+window, or in the event log when this gateway has it beside it (`quotaboard up`; not a
+gateway in a container of its own, where the recorder still enters them).
 
 Extra routes (the CRM adapters) come from `services.adapters.ROUTES`: path -> async
 handler(AdapterRequest) -> (status, json-able body). The gateway reads the body (with the
@@ -36,10 +39,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
+from events.log import EventLog, LogNotFound
 from schemas.events import ContractError, Event, decode_events
 from services.broker import BrokerUnavailable, connect, ensure_stream
 from services.config import Settings
 from services.publish import PublishResult, publish_events
+from services.recorder import log_path
 
 log = logging.getLogger("quotaboard.gateway")
 
@@ -122,11 +127,21 @@ class Gateway:
         self.nc = None
         self.js = None
         self._connector: asyncio.Task | None = None
+        self._event_log: EventLog | None = None
 
     async def publish(self, events: list[Event]) -> PublishResult:
         if self.js is None:
             raise BrokerUnavailable("not connected to the broker yet")
-        return await publish_events(self.js, events)
+        return await publish_events(self.js, events, log=self._log())
+
+    def _log(self) -> EventLog | None:
+        """The event log, read-only, to name conflicts past the duplicate window."""
+        if self._event_log is None:
+            try:
+                self._event_log = EventLog(log_path(self.settings.data_dir), readonly=True)
+            except LogNotFound:
+                return None
+        return self._event_log
 
     # --- ASGI ------------------------------------------------------------------------
 
@@ -161,6 +176,8 @@ class Gateway:
             elif message["type"] == "lifespan.shutdown":
                 if self._connector is not None:
                     self._connector.cancel()
+                if self._event_log is not None:
+                    self._event_log.close()
                 if self.nc is not None:
                     try:
                         await self.nc.drain()
@@ -234,7 +251,8 @@ class Gateway:
             await _json(send, 503, {"error": f"broker unavailable: {exc}; retry later"},
                         [(b"retry-after", RETRY_AFTER.encode())])
             return
-        await _json(send, 202, {"accepted": result.accepted, "duplicates": result.duplicates})
+        await _json(send, 202, {"accepted": result.accepted, "duplicates": result.duplicates,
+                                "conflicts": list(result.conflicts)})
 
     async def _body_or_refusal(self, scope, receive, send) -> bytes | None:
         """The raw body, or None once a 413 is sent (over the limit) or the client left."""

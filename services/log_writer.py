@@ -38,7 +38,7 @@ from pathlib import Path
 
 import msgspec
 
-from events.log import AppendResult, EventLog, Poison, RawRow
+from events.log import AppendResult, EventLog, Poison, RawRow, is_transient
 from services.processes import die_with_parent
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -128,8 +128,6 @@ def _widen(fd: int) -> None:
 
 # --- the writer process ---------------------------------------------------------------
 
-TRANSIENT = (sqlite3.DatabaseError, OSError)  # what the in-process recorder retried
-
 
 def serve(path: str, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -150,13 +148,21 @@ def serve(path: str, parent: int) -> None:
 
 
 def _answer(log: EventLog, frame: bytes) -> list:
+    """Append a batch; one the log refuses as a whole for what its rows hold is appended
+    row by row, quarantining the rows refused (`EventLog.append_each`): a bad row must
+    not stop the recorder, which would take the same batch again on restart, for ever."""
     rows, quarantined = _decode(frame)
+    poison = [Poison(*p) for p in quarantined]
     try:
-        return ["ok", list(log.append_raw(rows, quarantined=[Poison(*p) for p in quarantined]))]
-    except TRANSIENT as exc:
-        return ["error", "transient", f"{type(exc).__name__}: {exc}"]
-    except Exception as exc:  # noqa: BLE001 - reported to the intake, which stops
-        return ["error", "fatal", f"{type(exc).__name__}: {exc}"]
+        try:
+            return ["ok", list(log.append_raw(rows, quarantined=poison))]
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            return ["ok", list(log.append_each(rows, quarantined=poison))]
+    except Exception as exc:  # noqa: BLE001 - reported to the intake
+        kind = "transient" if is_transient(exc) else "fatal"  # the intake retries, or stops
+        return ["error", kind, f"{type(exc).__name__}: {exc}"]
 
 
 if __name__ == "__main__":

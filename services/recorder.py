@@ -59,7 +59,7 @@ import nats.js.errors
 from nats.js import api
 
 from events.log import Poison, raw_row
-from schemas.events import ContractError, decode_event
+from schemas.events import ContractError, check_unique_keys, decode_event
 from services.broker import STREAM, SUBJECT_PREFIX, connect, ensure_stream
 from services.config import Settings
 from services.log_writer import LogWriter
@@ -100,6 +100,7 @@ class RecorderStats:
     appended: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    conflicts: int = 0
     retries: int = 0
 
 
@@ -366,15 +367,26 @@ class Recorder:
         """Decode a batch: (rows for the log, poison for the quarantine, their replies).
 
         The payload stored is `encode_event` of the decoded event, i.e. canonical even if
-        someone published non-canonical JSON straight to the stream (1.3 us an event)."""
+        someone published non-canonical JSON straight to the stream (1.3 us an event).
+        Only such a payload needs the duplicate-key check (canonical bytes repeat no key).
+
+        Whatever one message raises, it is quarantined with the reason and termed: before,
+        anything but a ContractError (a time the log cannot write, say) stopped the
+        recorder, which took the same message again on restart, for ever (issue 12)."""
         rows, quarantined, poison = [], [], []
         for subject, reply, data in msgs:
             try:
-                rows.append(raw_row(decode_event(data)))
+                row = raw_row(decode_event(data, check_keys=False))
+                if row[5] != data:
+                    check_unique_keys(data)
+                rows.append(row)
+                continue
             except ContractError as exc:
-                quarantined.append(Poison(subject=subject.decode(errors="replace"),
-                                          reason=f"{exc.reason} at {exc.path}", raw=data))
-                poison.append(reply)
+                reason = f"{exc.reason} at {exc.path}"
+            except Exception as exc:  # noqa: BLE001 - one message must never stop the recorder
+                reason = f"cannot be recorded: {type(exc).__name__}: {exc}"
+            quarantined.append(Poison(subject=subject.decode(errors="replace"), reason=reason, raw=data))
+            poison.append(reply)
         return rows, quarantined, poison
 
     async def _commit(self, msgs: list, batch: tuple[list, list, list]) -> None:
@@ -412,7 +424,8 @@ class Recorder:
         self.stats.batches += 1
         self.stats.appended += result.appended
         self.stats.duplicates += result.duplicates
-        self.stats.quarantined += len(quarantined)
+        self.stats.quarantined += len(quarantined) + result.quarantined
+        self.stats.conflicts += result.conflicts
 
     async def _unstick(self, js) -> None:
         """The floor has not moved for STALL seconds with committed messages above it."""

@@ -39,12 +39,12 @@ def test_signed_post_is_stored_and_repost_is_duplicate(service):
     batch = [event(i, "dup") for i in range(20)]
     r = service.post(batch)
     assert r.status_code == 202, r.text
-    assert r.json() == {"accepted": 20, "duplicates": 0}
+    assert r.json() == {"accepted": 20, "duplicates": 0, "conflicts": []}
     service.wait_count(start + 20)
 
     r = service.post(batch)  # same ids, fresh signature
     assert r.status_code == 202
-    assert r.json() == {"accepted": 20, "duplicates": 20}
+    assert r.json() == {"accepted": 20, "duplicates": 20, "conflicts": []}
     barrier(service, "dup")
     assert service.count() == start + 21  # the 20 once, plus the barrier
 
@@ -59,7 +59,7 @@ def test_gateway_serves_its_openapi_document(service):
 def test_single_object_body_is_accepted(service):
     start = service.count()
     r = service.post(event("single", "obj"))
-    assert r.status_code == 202 and r.json() == {"accepted": 1, "duplicates": 0}
+    assert r.status_code == 202 and r.json() == {"accepted": 1, "duplicates": 0, "conflicts": []}
     service.wait_count(start + 1)
 
 
@@ -120,7 +120,7 @@ def test_import_seed_twice_stores_37(make_service):
     svc = make_service()
     seed = SHARED / "examples" / "seed-table1.jsonl"
     first = svc.cli("import", str(seed), "--json", check=True)
-    assert json.loads(first.stdout) == {"accepted": 37, "duplicates": 0, "rejected": 0, "rejections": []}
+    assert json.loads(first.stdout) == {"accepted": 37, "duplicates": 0, "rejected": 0, "conflicts": [], "rejections": []}
     second = svc.cli("import", str(seed), "--json", check=True)
     assert json.loads(second.stdout)["duplicates"] == 37
     svc.wait_count(37)
@@ -179,7 +179,7 @@ def test_broker_down_answers_503_then_recovers(make_service, tmp_path):
         nats.start()
         assert asyncio.run(_stream_messages(nats)) == 1  # nothing half-stored in the stream
         r = wait_until(lambda: (x := svc.post(batch)).status_code == 202 and x, 15, 0.3, "a 202 after restart")
-        assert r.json() == {"accepted": 10, "duplicates": 0}
+        assert r.json() == {"accepted": 10, "duplicates": 0, "conflicts": []}
         svc.wait_count(11)
     finally:
         nats.stop()

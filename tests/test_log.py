@@ -45,7 +45,7 @@ def test_append_and_read_back(path: Path) -> None:
     events = [created("c1", "D1"), won("w1", "D1", 5), created("c2", "D2", 1)]
     with EventLog(path) as log:
         result = log.append(events)
-        assert result == (3, 0, 1, 3)
+        assert result == (3, 0, 1, 3, 0, 0)
         rows = list(log.read())
     assert [r.position for r in rows] == [1, 2, 3]
     assert [r.id for r in rows] == ["c1", "w1", "c2"]
@@ -93,11 +93,12 @@ def test_positions_gap_free_across_batches(path: Path) -> None:
 def test_same_id_twice_stored_once(path: Path) -> None:
     with EventLog(path) as log:
         within = log.append([won("e1"), won("e2"), won("e1", deal="OTHER")])
-        assert within == (2, 1, 1, 2)
+        assert within == (2, 1, 1, 2, 1, 0)  # the repeat of e1 has other content: a conflict
+        assert [c.id for c in log.conflicts()] == ["e1"]
         across = log.append([won("e2"), won("e3"), won("e1")])
-        assert across == (1, 2, 3, 3)
+        assert across == (1, 2, 3, 3, 0, 0)
         nothing = log.append([won("e1"), won("e3")])
-        assert nothing == (0, 2, None, None)
+        assert nothing == (0, 2, None, None, 0, 0)
         rows = list(log.read())
     assert [r.id for r in rows] == ["e1", "e2", "e3"]
     assert rows[0].stream == "deal:D1"  # the first of the batch won, not the later copy
@@ -107,7 +108,7 @@ def test_duplicates_survive_reopen(path: Path) -> None:
     with EventLog(path) as log:
         log.append([won("e1")])
     with EventLog(path) as log:
-        assert log.append([won("e1"), won("e2")]) == (1, 1, 2, 2)
+        assert log.append([won("e1"), won("e2")]) == (1, 1, 2, 2, 0, 0)
 
 
 def test_uniqueness_holds_under_hash_collisions(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,8 +118,8 @@ def test_uniqueness_holds_under_hash_collisions(path: Path, monkeypatch: pytest.
     with EventLog(path) as log:
         assert log.append([won(i) for i in ids[:25]]).appended == 25
         again = log.append([won(i) for i in ids[10:40]] + [won("id-39")])
-        assert again == (15, 16, 26, 40)
-        assert log.append([won(i) for i in ids]) == (0, 40, None, None)
+        assert again == (15, 16, 26, 40, 0, 0)
+        assert log.append([won(i) for i in ids]) == (0, 40, None, None, 0, 0)
         stored = [r.id for r in log.read()]
         assert log.verify().ok
     assert sorted(stored) == sorted(ids) and len(stored) == 40
@@ -262,7 +263,7 @@ def test_failed_batch_rolls_back_entirely(path: Path) -> None:
         assert [r.id for r in log.read()] == ["e1"]
         assert log.quarantine_count() == 0
         # nothing half-written in the idempotency index either: e2 is still new
-        assert log.append([won("e2")]) == (1, 0, 2, 2)
+        assert log.append([won("e2")]) == (1, 0, 2, 2, 0, 0)
         assert log.verify().ok
 
 
@@ -276,7 +277,7 @@ def test_append_and_quarantine_in_one_transaction(path: Path) -> None:
             ("sales.events", "no id", b"{}"),
             ("sales.events", "not JSON", b"{oops"),
         ]
-        assert log.append([], quarantined=[Poison("s", "r", b"x")]) == (0, 0, None, None)
+        assert log.append([], quarantined=[Poison("s", "r", b"x")]) == (0, 0, None, None, 0, 0)
         assert log.quarantine_count() == 3
 
 

@@ -28,9 +28,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from schemas.events import ContractError, Event, contract_error
+from schemas.events import ContractError, Event, convert_event
 
 log = logging.getLogger("quotaboard.adapters")
 
@@ -197,10 +195,7 @@ def to_decimal(value: Any) -> Decimal:
 
 def make_event(obj: dict) -> Event:
     """Build a canonical event from a dict, validated by the contract."""
-    try:
-        return msgspec.convert(obj, Event)
-    except msgspec.ValidationError as exc:
-        raise contract_error(exc) from None
+    return convert_event(obj)
 
 
 def stage_event(meaning: str, eid: str, env: dict, deal_id: str, *, amount: Any = None,
