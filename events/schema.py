@@ -1,4 +1,4 @@
-"""The event log's tables, triggers and indexes (schema version 1).
+"""The event log's tables, triggers and indexes (schema version 2).
 
 Why each piece is there:
 - `events.position` is the rowid, so appends go to the right edge of the table's
@@ -17,11 +17,15 @@ Why each piece is there:
   `recorded_at` needs no index: it never decreases with position (the log enforces
   it), so `read_as_of` binary-searches positions instead.
 - `quarantine` keeps poison messages with the reason; it is not part of the chain.
+- `chain_versions` (schema 2) says from which position each hash-chain version is used
+  (`events.chain`): v2 from the first row written by schema-2 code (1 in a new log, the
+  next position when a schema-1 log is opened for writing), v1 before it. Rows already
+  hashed are never rehashed: outside copies of their hashes stay valid.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -62,6 +66,17 @@ CREATE TRIGGER IF NOT EXISTS id_collisions_no_update BEFORE UPDATE ON id_collisi
 BEGIN SELECT RAISE(ABORT, 'id_collisions is append-only: UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS id_collisions_no_delete BEFORE DELETE ON id_collisions
 BEGIN SELECT RAISE(ABORT, 'id_collisions is append-only: DELETE refused'); END;
+
+CREATE TABLE IF NOT EXISTS chain_versions (
+    version       INTEGER PRIMARY KEY,
+    from_position INTEGER NOT NULL CHECK (from_position > 0)
+);
+CREATE TRIGGER IF NOT EXISTS chain_versions_no_update BEFORE UPDATE ON chain_versions
+BEGIN SELECT RAISE(ABORT, 'chain_versions is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS chain_versions_no_delete BEFORE DELETE ON chain_versions
+BEGIN SELECT RAISE(ABORT, 'chain_versions is append-only: DELETE refused'); END;
+INSERT OR IGNORE INTO chain_versions (version, from_position)
+SELECT 2, coalesce(max(position), 0) + 1 FROM events;
 
 CREATE TABLE IF NOT EXISTS quarantine (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -192,20 +192,6 @@ def log_file(settings: Settings) -> Path:
     return log_path(settings.data_dir)
 
 
-def projector_position(data_dir: Path) -> int | None:
-    """The read models' checkpoint, or None while no projector has written any."""
-    from services.readstore import ReadStore
-
-    try:
-        store = ReadStore.open_current(data_dir)
-    except Exception:  # noqa: BLE001 - no store yet
-        return None
-    if store is None:
-        return None
-    with store:
-        return store.position()
-
-
 async def _broker_state(settings: Settings) -> dict:
     import nats.errors
     import nats.js.errors
@@ -255,6 +241,8 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
 
         with EventLog(path, readonly=True) as event_log:
             events, last, quarantined = event_log.count(), event_log.last_position(), event_log.quarantine_count()
+    from services.integrity import projector_position
+
     proj = projector_position(settings.data_dir)
     out = {"events": events, "last_position": last, "quarantined": quarantined,
            "projector_position": proj or 0, "lag": last - proj if proj is not None else 0}
@@ -280,24 +268,24 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
 
 @app.command()
 def verify(data: DataOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Check the log's hash chain; exit 1 naming the first bad position."""
+    """Check every column of the log and that it still holds what was seen of it; exit 1 naming the first bad position."""
     settings = _settings(data, config)
     path = log_file(settings)
     if not path.exists():
         raise fail(f"no event log at {path}; check --data")
-    from events.log import EventLog
+    from services.integrity import verify_data
 
-    with EventLog(path, readonly=True) as event_log:
-        result = event_log.verify()
+    result = verify_data(settings.data_dir, path)
     if as_json:
         typer.echo(json.dumps({"ok": result.ok, "checked": result.checked,
-                               "first_bad_position": result.first_bad_position, "reason": result.reason}))
+                               "first_bad_position": result.first_bad_position, "reason": result.reason,
+                               "head": {"position": result.checked, "hash": result.head.hex()}}))
         if not result.ok:
             raise typer.Exit(1)
         return
     if not result.ok:
-        raise fail(f"log {path} is broken at position {result.first_bad_position}: {result.reason}; "
-                   "restore the log from a backup")
+        where = f" at position {result.first_bad_position}" if result.first_bad_position else ""
+        raise fail(f"log {path} is broken{where}: {result.reason}; restore the log from a backup")
     typer.echo(f"ok: {result.checked} events, hash chain intact")
 
 
