@@ -44,6 +44,8 @@ deals, synchronous=FULL, 256 MiB cache):
     29,200 rows/s, of 5,000 38,700 (26,500 and 33,100 over the last 100k: the random
     indexes slow appends as the log grows)
     verify: 135,000-144,000 rows/s at 1M rows, 260,000-374,000 rows/s at 100-200k rows
+    (chain v1; chain v2 reads and hashes every column: ~1.9x the CPU a row, see
+    docs/decisions.md)
 
 At 1M rows the hash-keyed table and a UNIQUE(id text) index measured *equal*: appends
 are bound by WAL volume, and the `events_stream` index (random deal keys) dirties as
