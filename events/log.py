@@ -631,9 +631,14 @@ class EventLog:
         """(last position, first v2 position, a fault of the chain's version table)."""
         if not self._has_schema():
             return 0, 1, None
-        last = self.last_position()
-        v2_from = self.chain_v2_from()
-        schema = self._con.execute("PRAGMA user_version").fetchone()[0]
+        with self._lock:  # one snapshot, should a writer upgrade the schema meanwhile
+            self._con.execute("BEGIN")
+            try:
+                last = self.last_position()
+                v2_from = self.chain_v2_from()
+                schema = self._con.execute("PRAGMA user_version").fetchone()[0]
+            finally:
+                self._con.execute("COMMIT")
         if v2_from is None:
             if schema >= 2:
                 return last, 1, "chain_versions has lost the position where chain v2 starts"
