@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from events.chain import GENESIS, chain_hash, now_text  # noqa: E402
+from events.chain import GENESIS, chain_hash_v2, now_text  # noqa: E402
 from events.log import CACHE_KIB, EventLog, raw_row  # noqa: E402
 from schemas.events import DealCreated, DealCreatedData, DealWon, DealWonData  # noqa: E402
 
@@ -109,7 +109,7 @@ def bench_unique_text(path: Path, total: int, batch: int, synchronous: str) -> f
         stored = []
         for r in rows:
             position += 1
-            prev = chain_hash(prev, position, r.id, r.payload)
+            prev = chain_hash_v2(prev, position, r.id, r.type, r.occurred_at, recorded, r.source, r.stream, r.payload)
             stored.append((position, r.id, r.type, r.occurred_at, recorded, r.source, r.stream, r.payload, prev))
         con.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)", stored)
         con.execute("COMMIT")

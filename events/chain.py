@@ -5,17 +5,34 @@ recompute a chain from exported rows with nothing but hashlib.
 
 The chain
 ---------
+Every row is hashed with the hash of the row before it, so changing, inserting or
+deleting a row breaks every hash after it. Two versions, told apart per position by
+the log's `chain_versions` table (the first position written by each version):
+
+v1, the rows written before the log's schema 2:
+
     hash(p) = sha256( hash(p-1) || p as 8-byte big-endian || id (UTF-8) || 0x00 || payload )
+
+v2, every row since:
+
+    hash(p) = sha256( hash(p-1) || 0x02 || p as 8-byte big-endian
+                      || the byte lengths of id, type, occurred_at, recorded_at, source,
+                         stream, each 4-byte big-endian
+                      || those six columns (UTF-8) || payload )
+
     hash(0) = 32 zero bytes
 
-- `p` is bound in, so a row cannot be moved to another position, and a deleted row
-  breaks every hash after it.
-- The id is bound in, and the 0x00 separator keeps id and payload from sliding into
-  each other (an id never contains 0x00: the contract forbids control characters).
+- `p` is bound in, so a row cannot be moved to another position.
+- v1 binds the id and the payload (the 0x00 keeps them from sliding into each other: an
+  id never contains 0x00). Its other columns are copies of fields of the payload
+  (`type`, `occurred_at`, `source`, `stream`), which `verify` compares with it, and
+  `recorded_at`, our clock, which v1 leaves unchained: `verify` can only check that it
+  never goes backwards.
+- v2 binds every stored column, length-prefixed, so no column's bytes can slide into the
+  next. Its 0x02 sits where v1 has the top byte of `p` (0x00 below 2^56 positions), so a
+  v2 preimage is never a v1 one.
 - The payload is the canonical bytes of `schemas.events.encode_event`: what was
-  published, stored and is replayed. The columns `type`, `occurred_at`, `source` and
-  `stream` are derived from it for indexing and are not chained on their own;
-  `recorded_at` is our clock, not the source's, and is not chained either.
+  published, stored and is replayed.
 
 Times
 -----
@@ -26,19 +43,40 @@ text order is time order and SQLite indexes can range-scan them.
 from __future__ import annotations
 
 import hashlib
+import struct
 from datetime import UTC, datetime
 
 GENESIS = bytes(32)
 TIME_WIDTH = 27
 _sha256 = hashlib.sha256
 _blake2b = hashlib.blake2b
+_v2_head = struct.Struct(">cQ6I").pack
 
 
 def chain_hash(prev: bytes, position: int, event_id: str, payload: bytes) -> bytes:
-    """The hash of the row at `position`, given the hash of the row before it."""
+    """The v1 hash of the row at `position`, given the hash of the row before it."""
     return _sha256(
         b"".join((prev, position.to_bytes(8, "big"), event_id.encode(), b"\x00", payload))
     ).digest()
+
+
+def chain_hash_v2(
+    prev: bytes, position: int, event_id: str, kind: str, occurred_at: str, recorded_at: str,
+    source: str, stream: str, payload: bytes,
+) -> bytes:
+    """The v2 hash of the row at `position`: every stored column, given the hash before it."""
+    i, t, o, r, s, k = (event_id.encode(), kind.encode(), occurred_at.encode(), recorded_at.encode(),
+                        source.encode(), stream.encode())
+    head = _v2_head(b"\x02", position, len(i), len(t), len(o), len(r), len(s), len(k))
+    return _sha256(b"".join((prev, head, i, t, o, r, s, k, payload))).digest()
+
+
+def row_hash(prev: bytes, row: tuple, v2: bool) -> bytes:
+    """The hash of a row as stored: (position, id, type, occurred_at, recorded_at, source,
+    stream, payload, ...), the `events` table's column order, under v2 or v1."""
+    if v2:
+        return chain_hash_v2(prev, *row[:8])
+    return chain_hash(prev, row[0], row[1], row[7])
 
 
 def id_key(event_id: str) -> int:

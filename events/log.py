@@ -44,6 +44,8 @@ deals, synchronous=FULL, 256 MiB cache):
     29,200 rows/s, of 5,000 38,700 (26,500 and 33,100 over the last 100k: the random
     indexes slow appends as the log grows)
     verify: 135,000-144,000 rows/s at 1M rows, 260,000-374,000 rows/s at 100-200k rows
+    (chain v1; chain v2 reads and hashes every column: ~1.9x the CPU a row, see
+    docs/decisions.md)
 
 At 1M rows the hash-keyed table and a UNIQUE(id text) index measured *equal*: appends
 are bound by WAL volume, and the `events_stream` index (random deal keys) dirties as
@@ -75,9 +77,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from events.chain import GENESIS, chain_hash, id_key, now_text, parse_utc, utc_text
+from events.chain import (
+    GENESIS,
+    TIME_WIDTH,
+    chain_hash_v2,
+    id_key,
+    now_text,
+    parse_utc,
+    row_hash,
+    utc_text,
+)
 from events.schema import DDL, SCHEMA_VERSION
-from schemas.events import Event, decode_event, encode_event, event_type, stream_key
+from schemas.events import ContractError, Event, decode_event, encode_event, event_type, stream_key
 
 CACHE_KIB = 256 * 1024
 BUSY_TIMEOUT_MS = 10_000
@@ -166,6 +177,16 @@ class VerifyResult(NamedTuple):
     checked: int
     first_bad_position: int | None
     reason: str
+    head: bytes = GENESIS  # the hash at position `checked`
+
+
+class Anchor(NamedTuple):
+    """A position seen by something kept outside the log (and its hash, when kept): the
+    log must still hold it, unchanged. `seen_by` names it in a report."""
+
+    position: int
+    hash: bytes | None
+    seen_by: str
 
 
 def raw_row(event: Event) -> RawRow:
@@ -297,7 +318,7 @@ class EventLog:
                     position = last
                     for row in fresh:
                         position += 1
-                        prev = chain_hash(prev, position, row[0], row[5])
+                        prev = chain_hash_v2(prev, position, row[0], row[1], row[2], recorded, row[3], row[4], row[5])
                         extend((position, row[0], row[1], row[2], recorded, row[3], row[4], row[5], prev))
                     _insert_values(con, "INSERT INTO events VALUES ", 9, values)
                     first = last + 1
@@ -643,48 +664,182 @@ class EventLog:
 
     # --- checking ----------------------------------------------------------------
 
-    def verify(self, *, batch: int = 20_000) -> VerifyResult:
-        """Recompute the hash chain from position 1, in bounded memory.
+    def chain_v2_from(self) -> int | None:
+        """The first position hashed by chain v2 (`events.chain`), or None for a file
+        still at schema 1 (every row v1; the next writer to open it starts v2)."""
+        try:
+            row = self._con.execute("SELECT from_position FROM chain_versions WHERE version = 2").fetchone()
+        except sqlite3.OperationalError:  # no such table: schema 1
+            return None
+        return None if row is None else row[0]
 
-        Also checks that positions are gap-free, that `recorded_at` never decreases,
-        and that every event has exactly one idempotency index entry.
+    def verify(self, *, batch: int = 20_000, anchors: Iterable[Anchor] = ()) -> VerifyResult:
+        """Check every stored column of every row from position 1, in bounded memory.
+
+        - positions run 1, 2, ... to the last one, without a gap;
+        - each row's hash follows from the one before it (v1 or v2, `events.chain`);
+        - under v1, which chains only the id and the payload, each row's payload decodes
+          as a valid event whose id, type, occurred_at, source and stream are the row's
+          (replay selects rows by these columns); v2 chains them all;
+        - `recorded_at` is the log's UTC time text and never goes backwards (v1 does not
+          chain it; v2 does);
+        - each of `anchors`, a position kept outside the log, is still in it, with the
+          same hash when one was kept: a log ending before one was truncated;
+        - every event has exactly one idempotency index entry.
+
+        Damage of any kind (a changed column, a TEXT payload, a NULL, bad JSON, missing
+        rows) gives a failed result naming the first bad position and why, never an
+        exception. `head` is the hash at `checked`, for an outside copy to keep.
         """
+        anchors = sorted(a for a in anchors if a.position > 0)
+        checked, prev = 0, GENESIS
+        try:
+            last, v2_from, fault = self._verify_bounds()
+            if fault is not None:
+                return VerifyResult(False, 0, None, fault)
+            pinned = {a.position: a for a in anchors if a.hash is not None}
+            sql = f"SELECT {self._COLUMNS}, hash FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
+            last_recorded = ""
+            while checked < last:
+                rows = self._con.execute(sql, (checked, last, batch)).fetchall()
+                if not rows:
+                    break
+                for row in rows:
+                    position = row[0]
+                    if position != checked + 1:
+                        return VerifyResult(False, checked, checked + 1, _gap(checked + 1, position), prev)
+                    try:
+                        v2 = position >= v2_from
+                        digest = row_hash(prev, row, v2)
+                        fault = _row_fault(row, digest, last_recorded, v2)
+                    except (TypeError, AttributeError, ValueError, UnicodeError) as exc:
+                        fault = f"{type(exc).__name__}: {exc}"
+                    if fault is not None:
+                        fault = _column_fault(row) or fault
+                        return VerifyResult(False, checked, position, f"{fault} at position {position}", prev)
+                    anchor = pinned.get(position)
+                    if anchor is not None and anchor.hash != digest:
+                        return VerifyResult(False, checked, position, (
+                            f"the hash at position {position} is not the one {anchor.seen_by} kept: "
+                            f"the log was rewritten at or before position {position}"), prev)
+                    prev, last_recorded, checked = digest, row[4], position
+            if checked < last:
+                return VerifyResult(False, checked, checked + 1, f"positions {checked + 1}..{last} are missing", prev)
+            if anchors and anchors[-1].position > last:
+                seen = anchors[-1]
+                return VerifyResult(False, checked, last + 1, (
+                    f"the log ends at position {last}, but {seen.seen_by} saw position {seen.position}: "
+                    f"positions {last + 1}..{seen.position} are missing (a truncated tail)"), prev)
+            fault, position = self._index_fault(checked)
+            if fault is not None:
+                return VerifyResult(False, checked, position, fault, prev)
+        except sqlite3.DatabaseError as exc:
+            return VerifyResult(False, checked, checked + 1,
+                                f"the log cannot be read after position {checked}: {exc}", prev)
+        return VerifyResult(True, checked, None, "ok", prev)
+
+    def _verify_bounds(self) -> tuple[int, int, str | None]:
+        """(last position, first v2 position, a fault of the chain's version table)."""
         if not self._has_schema():
-            return VerifyResult(True, 0, None, "empty log")
-        sql = "SELECT position, id, payload, hash, recorded_at FROM events WHERE position > ? ORDER BY position LIMIT ?"
-        sha256 = hashlib.sha256
-        prev = GENESIS
-        expected = 1
-        last_recorded = ""
-        checked = 0
-        while True:
-            rows = self._con.execute(sql, (expected - 1, batch)).fetchall()
-            if not rows:
-                break
-            for position, event_id, payload, digest, recorded in rows:
-                if position != expected:
-                    return VerifyResult(False, checked, expected, f"position {expected} is missing (next is {position})")
-                prev = sha256(
-                    b"".join((prev, position.to_bytes(8, "big"), event_id.encode(), b"\x00", payload))
-                ).digest()
-                if prev != digest:
-                    return VerifyResult(False, checked, position, f"hash mismatch at position {position}")
-                if recorded < last_recorded:
-                    return VerifyResult(False, checked, position, f"recorded_at goes backwards at position {position}")
-                last_recorded = recorded
-                expected += 1
-                checked += 1
+            return 0, 1, None
+        with self._lock:  # one snapshot, should a writer upgrade the schema meanwhile
+            self._con.execute("BEGIN")
+            try:
+                last = self.last_position()
+                v2_from = self.chain_v2_from()
+                schema = self._con.execute("PRAGMA user_version").fetchone()[0]
+            finally:
+                self._con.execute("COMMIT")
+        if v2_from is None:
+            if schema >= 2:
+                return last, 1, "chain_versions has lost the position where chain v2 starts"
+            return last, last + 1, None
+        if type(v2_from) is not int or v2_from < 1:
+            return last, 1, f"chain_versions says chain v2 starts at {v2_from!r}, not a position"
+        return last, v2_from, None
+
+    def _index_fault(self, checked: int) -> tuple[str | None, int | None]:
+        """Every position up to `checked` has exactly one idempotency index entry; else
+        (why, the first position without exactly one)."""
+        if checked == 0:  # perhaps no schema yet: nothing to index
+            return None, None
         # Bounded by position: the writer may have appended since the chain was read.
         indexed = self._con.execute(
             "SELECT (SELECT count(*) FROM event_keys WHERE position <= ?1)"
             " + (SELECT count(*) FROM id_collisions WHERE position <= ?1)",
             (checked,),
         ).fetchone()[0]
-        if indexed != checked:
-            return VerifyResult(
-                False, checked, None, f"idempotency index has {indexed} entries for {checked} events"
-            )
-        return VerifyResult(True, checked, None, "ok")
+        if indexed == checked:
+            return None, None
+        entries = self._con.execute(
+            "SELECT position FROM event_keys WHERE position <= ?1"
+            " UNION ALL SELECT position FROM id_collisions WHERE position <= ?1 ORDER BY 1",
+            (checked,),
+        )
+        expected = 1
+        for (position,) in entries:
+            if position != expected:
+                break
+            expected += 1
+        return f"idempotency index has {indexed} entries for {checked} events (first wrong at position {expected})", expected
+
+
+_SQL_TYPES = {type(None): "NULL", int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}
+_COLUMN_TYPES = (
+    ("position", int), ("id", str), ("type", str), ("occurred_at", str), ("recorded_at", str),
+    ("source", str), ("stream", str), ("payload", bytes), ("hash", bytes),
+)
+_DERIVED = ("id", "type", "occurred_at", "source", "stream")
+
+
+def _gap(expected: int, position: object) -> str:
+    if type(position) is not int:
+        return f"position {position!r} is not an integer where {expected} should be"
+    if position > expected:
+        return f"position {expected} is missing (next is {position})"
+    return f"position {position} is stored twice"
+
+
+def _row_fault(row: tuple, digest: bytes, last_recorded: str, v2: bool) -> str | None:
+    """Why the row at hand is wrong, given its recomputed hash; None when it is right.
+
+    A v2 hash covers every column, so a v2 row is not decoded unless its hash is wrong
+    (then only to say why); a v1 row's unchained columns are compared with its payload.
+    """
+    if digest != row[8]:
+        why = _payload_fault(row)
+        return "hash mismatch" if why is None else f"hash mismatch ({why})"
+    recorded = row[4]
+    if recorded < last_recorded:
+        return "recorded_at goes backwards"
+    if len(recorded) != TIME_WIDTH or recorded[-1] != "Z":
+        return f"recorded_at {recorded!r} is not the log's UTC time text"
+    return None if v2 else _payload_fault(row)
+
+
+def _payload_fault(row: tuple) -> str | None:
+    """The payload is not a valid event, or a column is not the payload's copy of it."""
+    try:
+        event = decode_event(row[7])
+    except ContractError as exc:
+        return f"payload is not a valid event: {exc}"
+    derived = (event.id, event_type(event), utc_text(event.occurred_at), event.source, stream_key(event))
+    stored = (row[1], row[2], row[3], row[5], row[6])
+    for name, want, got in zip(_DERIVED, derived, stored, strict=True):
+        if want != got:
+            return f"{name} {got!r} is not its payload's {want!r}"
+    return None
+
+
+def _column_fault(row: tuple) -> str | None:
+    """A column of the wrong storage class (NULL, TEXT for a BLOB, ...), if any."""
+    for (name, kind), value in zip(_COLUMN_TYPES, row, strict=True):
+        if type(value) is not kind:
+            sql_type = _SQL_TYPES.get(type(value), type(value).__name__)
+            return f"{name} is {sql_type}, not {_SQL_TYPES[kind]}"
+    if len(row[8]) != 32:
+        return f"hash is {len(row[8])} bytes, not 32"
+    return None
 
 
 def _recorded(row: tuple) -> Recorded:
@@ -729,6 +884,6 @@ def _statements(script: str) -> list[str]:
 
 
 __all__ = [
-    "AppendResult", "Conflict", "EventLog", "LogNotFound", "Poison", "Quarantined", "RawRow", "Recorded",
-    "VerifyResult", "is_transient", "payload_hash", "raw_row",
+    "Anchor", "AppendResult", "Conflict", "EventLog", "LogNotFound", "Poison", "Quarantined", "RawRow",
+    "Recorded", "VerifyResult", "is_transient", "payload_hash", "raw_row",
 ]

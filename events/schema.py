@@ -20,11 +20,15 @@ Why each piece is there:
 - `conflicts` keeps ids that came again with other content (the first content is the
   one stored): both payloads' sha256, when, and the content not stored. Once per id and
   content. Outside the chain, like the quarantine.
+- `chain_versions` (schema 2) says from which position each hash-chain version is used
+  (`events.chain`): v2 from the first row written by schema-2 code (1 in a new log, the
+  next position when a schema-1 log is opened for writing), v1 before it. Rows already
+  hashed are never rehashed: outside copies of their hashes stay valid.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2  # 2: the conflicts table (a log of schema 1 gains it when a writer opens it)
+SCHEMA_VERSION = 2  # 2: conflicts and chain_versions (a schema-1 log gains them when a writer opens it)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -74,6 +78,17 @@ CREATE TABLE IF NOT EXISTS conflicts (
     new_payload BLOB NOT NULL,
     PRIMARY KEY (id, new_hash)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS chain_versions (
+    version       INTEGER PRIMARY KEY,
+    from_position INTEGER NOT NULL CHECK (from_position > 0)
+);
+CREATE TRIGGER IF NOT EXISTS chain_versions_no_update BEFORE UPDATE ON chain_versions
+BEGIN SELECT RAISE(ABORT, 'chain_versions is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS chain_versions_no_delete BEFORE DELETE ON chain_versions
+BEGIN SELECT RAISE(ABORT, 'chain_versions is append-only: DELETE refused'); END;
+INSERT OR IGNORE INTO chain_versions (version, from_position)
+SELECT 2, coalesce(max(position), 0) + 1 FROM events;
 
 CREATE TABLE IF NOT EXISTS quarantine (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,

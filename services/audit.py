@@ -334,8 +334,9 @@ def _window_start(db, loaded, period: str, end_text: str, until: int) -> datetim
     return start
 
 
-def _select(log, loaded, period: str, until: int) -> list[tuple[int, str, str, bytes, bytes]]:
-    """(position, id, type, payload, hash) of what can change `period`'s statements, by position.
+def _select(log, loaded, period: str, until: int) -> list[tuple]:
+    """The rows (every column, in the table's order) of what can change `period`'s
+    statements, by position.
 
     * the organisation: every rep.onboarded / transferred / offboarded before the end;
     * every target.set, whenever it occurred (a later revision still wins);
@@ -357,7 +358,7 @@ def _select(log, loaded, period: str, until: int) -> list[tuple[int, str, str, b
     db = sqlite3.connect(Path(log.path).resolve().as_uri() + "?mode=ro", uri=True)
     try:
         start = _window_start(db, loaded, period, end_text, until)
-        cols = "position, id, type, payload, hash"
+        cols = "position, id, type, occurred_at, recorded_at, source, stream, payload, hash"
         rows = db.execute(
             f"SELECT {cols} FROM events WHERE occurred_at < ? AND position <= ? "
             f"AND type IN ({','.join('?' * len(ORG_TYPES))})", (end_text, until, *ORG_TYPES)).fetchall()
@@ -377,39 +378,48 @@ def _select(log, loaded, period: str, until: int) -> list[tuple[int, str, str, b
                 (utc_text(start), end_text, until, end_text, until)).fetchall()
         rows += deal_rows
         rows.sort()
-        _verify_links(db, rows)
+        v2_from = log.chain_v2_from()
+        _verify_links(db, rows, until + 1 if v2_from is None else v2_from)
     finally:
         db.close()
     return rows
 
 
-def _verify_links(db, rows: list) -> None:
+def _verify_links(db, rows: list, v2_from: int) -> None:
     """Check the hash chain at every event used and at the event after it.
 
     Each used row must hash, from its predecessor's stored hash, to its own stored hash,
     and its successor's stored hash must follow from it. Changing a used event (with or
     without recomputing its hash) breaks one of these two links, exactly what a full
     `verify` would find for that event, at a cost proportional to the events used rather
-    than to the whole log. AuditError names the first bad position.
+    than to the whole log. Rows from `v2_from` on are hashed with every column (chain v2),
+    so there a changed type, stream or occurred_at breaks a link too; an older row's
+    columns are compared with its payload by `verify` only. AuditError names the first
+    bad position.
     """
-    from events.chain import GENESIS, chain_hash
+    from events.chain import GENESIS, row_hash
 
     used = {r[0] for r in rows}
     need = used | {p + 1 for p in used} | {p - 1 for p in used}
     need.discard(0)
-    have: dict[int, tuple[str, bytes, bytes]] = {r[0]: (r[1], r[3], r[4]) for r in rows}
+    have: dict[int, tuple] = {r[0]: r for r in rows}
     missing = sorted(need - have.keys())
     for i in range(0, len(missing), 900):
         chunk = missing[i:i + 900]
-        q = f"SELECT position, id, payload, hash FROM events WHERE position IN ({','.join('?' * len(chunk))})"
-        for position, event_id, payload, digest in db.execute(q, chunk):
-            have[position] = (event_id, payload, digest)
+        q = ("SELECT position, id, type, occurred_at, recorded_at, source, stream, payload, hash FROM events "
+             f"WHERE position IN ({','.join('?' * len(chunk))})")
+        for row in db.execute(q, chunk):
+            have[row[0]] = row
     for position in sorted(used | {p + 1 for p in used}):
         row = have.get(position)
         if row is None:
             continue  # the successor of the last event: nothing to link
-        prev = GENESIS if position == 1 else have.get(position - 1, (None, None, None))[2]
-        if prev is None or chain_hash(prev, position, row[0], bytes(row[1])) != row[2]:
+        prev = GENESIS if position == 1 else (have.get(position - 1) or (None,) * 9)[8]
+        try:
+            intact = prev is not None and row_hash(prev, row, position >= v2_from) == row[8]
+        except (TypeError, AttributeError, UnicodeError):  # a NULL or a TEXT payload
+            intact = False
+        if not intact:
             raise AuditError(f"the event log's hash chain is broken at position {position}; "
                              "run `quotaboard verify` and restore the log from a backup before replaying")
 
@@ -509,7 +519,7 @@ def replay(data_dir: Path | str, period: str, ruleset_file: Path | str, as_of: s
         rows = _select(log, loaded, period, until)
     t1 = time.perf_counter()
     # The rows just passed the chain check and were validated when recorded.
-    batch = decode_rows((position, payload) for position, _, _, payload, _ in rows)
+    batch = decode_rows((row[0], row[7]) for row in rows)
     projection = Projection(RulesetSet.single(loaded))
     if batch:
         projection.apply(batch)

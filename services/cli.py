@@ -306,24 +306,24 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
 
 @app.command()
 def verify(data: DataOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Check the log's hash chain; exit 1 naming the first bad position."""
+    """Check every column of the log and that it still holds what was seen of it; exit 1 naming the first bad position."""
     settings = _settings(data, config)
     path = log_file(settings)
     if not path.exists():
         raise fail(f"no event log at {path}; check --data")
-    from events.log import EventLog
+    from services.integrity import verify_data
 
-    with EventLog(path, readonly=True) as event_log:
-        result = event_log.verify()
+    result = verify_data(settings.data_dir, path)
     if as_json:
         typer.echo(json.dumps({"ok": result.ok, "checked": result.checked,
-                               "first_bad_position": result.first_bad_position, "reason": result.reason}))
+                               "first_bad_position": result.first_bad_position, "reason": result.reason,
+                               "head": {"position": result.checked, "hash": result.head.hex()}}))
         if not result.ok:
             raise typer.Exit(1)
         return
     if not result.ok:
-        raise fail(f"log {path} is broken at position {result.first_bad_position}: {result.reason}; "
-                   "restore the log from a backup")
+        where = f" at position {result.first_bad_position}" if result.first_bad_position else ""
+        raise fail(f"log {path} is broken{where}: {result.reason}; restore the log from a backup")
     typer.echo(f"ok: {result.checked} events, hash chain intact")
 
 
