@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from projections.bounds import WIDE
 from projections.funnel import FunnelCounts, conversion
 from projections.metrics import Acc, change, rag, ratio
 
@@ -21,13 +22,13 @@ def money(value: Decimal | int | None) -> str | None:
         return None
     if value.__class__ is not Decimal:
         value = Decimal(value)
-    return str(value.quantize(CENT, ROUND_HALF_UP))  # positional: keyword parsing costs as much
+    return str(value.quantize(CENT, ROUND_HALF_UP, WIDE))  # positional: keyword parsing costs as much
 
 
 def ratio4(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    return str(value.quantize(BASIS_POINT, ROUND_HALF_UP))
+    return str(value.quantize(BASIS_POINT, ROUND_HALF_UP, WIDE))
 
 
 def metric_value(metric: str, value) -> str | int:

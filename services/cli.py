@@ -206,6 +206,21 @@ def projector_position(data_dir: Path) -> int | None:
         return store.position()
 
 
+def set_aside_count(data_dir: Path) -> int:
+    """How many events the fold set aside (`quotaboard unmatched` lists them)."""
+    from services.readstore import ReadStore
+
+    try:
+        store = ReadStore.open_current(data_dir)
+    except Exception:  # noqa: BLE001 - no store yet
+        return 0
+    if store is None:
+        return 0
+    with store:
+        doc = store.unmatched() or {}
+    return len(doc.get("set_aside", ()))
+
+
 async def _broker_state(settings: Settings) -> dict:
     import nats.errors
     import nats.js.errors
@@ -246,7 +261,8 @@ async def _broker_state(settings: Settings) -> dict:
 
 @app.command()
 def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Sizes, positions, lag, quarantine, broker state, and what the stream holds that the log does not yet."""
+    """Sizes, positions, lag, quarantine, events set aside by the fold, broker state, and what
+    the stream holds that the log does not yet."""
     settings = _settings(data, config, nats)
     events = last = quarantined = 0
     path = log_file(settings)
@@ -257,7 +273,8 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
             events, last, quarantined = event_log.count(), event_log.last_position(), event_log.quarantine_count()
     proj = projector_position(settings.data_dir)
     out = {"events": events, "last_position": last, "quarantined": quarantined,
-           "projector_position": proj or 0, "lag": last - proj if proj is not None else 0}
+           "projector_position": proj or 0, "lag": last - proj if proj is not None else 0,
+           "set_aside": set_aside_count(settings.data_dir)}
     out.update(asyncio.run(_broker_state(settings)))
     if as_json:
         typer.echo(json.dumps(out))
@@ -266,7 +283,7 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
     from rich.table import Table
 
     table = Table(title=f"quotaboard {settings.data_dir}", show_header=False)
-    for key in ("events", "last_position", "quarantined", "projector_position", "lag"):
+    for key in ("events", "last_position", "quarantined", "projector_position", "lag", "set_aside"):
         table.add_row(key, str(out[key]))
     b = out["broker"]
     table.add_row("broker", f"{b['url'] or '-'} ({'embedded' if b['embedded'] else 'external'}, "

@@ -176,6 +176,14 @@ def show_unmatched(data_dir: Path, as_json: bool) -> None:
                       str(item.get("occurred_at", "")), str(item.get("reason", "rejected")))
     console.print(f"[bold]Unmatched events[/]: {doc.get('count', 0)} (as of position {doc.get('position')})")
     console.print(table)
+    set_aside = doc.get("set_aside", [])
+    if set_aside:
+        aside = Table("position", "event id", "type", "occurred at", "reason")
+        for item in set_aside:
+            aside.add_row(str(item["position"]), item["id"], item["type"], str(item["occurred_at"] or ""),
+                          item["reason"])
+        console.print(f"[bold]Set aside[/]: {len(set_aside)} events the fold cannot compute on (not in any figure)")
+        console.print(aside)
 
 
 def register_cli(app) -> None:
