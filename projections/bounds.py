@@ -40,7 +40,7 @@ WIDE = Context(prec=60, rounding=ROUND_HALF_UP, traps=[InvalidOperation, Divisio
 def _money(field: str, value: Decimal | None) -> str | None:
     if value is None:
         return None
-    if not value.is_finite() or not (value == 0 or SMALLEST <= value < LIMIT):
+    if not (value.is_finite() and (SMALLEST <= value < LIMIT or not value)):
         return f"data.{field} {value} is outside what the fold computes (0, or {SMALLEST} to below {LIMIT:,.0f})"
     return None
 
@@ -114,7 +114,9 @@ class Bounds:
         if event.__class__ is fast.Unreadable:
             return event.reason
         at = event.occurred_at
-        if not self.first <= at < self.end:
+        # the year as written is a day at most from the local one: compare instants only
+        # near the ends (an aware comparison across zones costs ~25 times a year's lookup)
+        if not FIRST_YEAR < at.year < LAST_YEAR and not self.first <= at < self.end:
             return f"occurred_at {at.isoformat()} is outside the years {FIRST_YEAR}-{LAST_YEAR} the fold computes"
         check = _DATA_CHECKS.get(event.__class__)
         return check(event.data) if check is not None else None
