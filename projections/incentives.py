@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
+from projections.bounds import WIDE
 from projections.facts import PeriodFacts, RepFacts
 from projections.views import fixed
 from schemas.ruleset import Incentive
@@ -80,7 +81,7 @@ class Line:
 
 def round_money(value: Decimal) -> Decimal:
     """Half-up to 0.01; ties of negatives round away from zero (-0.005 -> -0.01)."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return value.quantize(CENT, rounding=ROUND_HALF_UP, context=WIDE)
 
 
 def total(lines: Iterable[Line]) -> Decimal:
@@ -107,7 +108,7 @@ def _pct(value: Decimal) -> str:
     """A fraction as a percentage: 0.02 -> "2%", 0.015 -> "1.5%", 1/60 -> "1.6667%"."""
     v = value * HUNDRED
     if v.as_tuple().exponent < -4:  # type: ignore[operator]
-        v = v.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        v = v.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP, context=WIDE)
     return f"{_plain(v)}%"
 
 
@@ -119,7 +120,7 @@ def _plain(value: Decimal) -> str:
 
 
 def _attainment(a: Decimal) -> str:
-    return f"{(a * HUNDRED).quantize(Decimal('0.1'), rounding=ROUND_FLOOR):f}%"
+    return f"{(a * HUNDRED).quantize(Decimal('0.1'), rounding=ROUND_FLOOR, context=WIDE):f}%"
 
 
 # --- the components -------------------------------------------------------------------

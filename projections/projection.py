@@ -47,10 +47,11 @@ import gc
 from bisect import insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from operator import itemgetter
 
 from projections import periods as pd
+from projections.bounds import WIDE, Bounds, describe
 from projections.deals import (
     CREATED,
     LOST,
@@ -159,6 +160,7 @@ class Projection:
         self.definitions = rulesets.definitions
         self.tz = rulesets.timezone
         self.cal = Calendar(self.tz)
+        self._bounds = Bounds(self.cal.tz)
         self.position = 0
         # entities, each with its events sorted by (t, pos)
         self._deal_events: dict[str, list[tuple]] = {}
@@ -194,6 +196,7 @@ class Projection:
         self._frozen_adj: dict[str, dict[str, Decimal]] = {}
         self._plan_override: dict[str, LoadedRuleset] = {}
         self._rejected: list[dict] = []
+        self._set_aside: list[dict] = []  # events the fold cannot take, with the reason
         # caches, invalidated per period
         self._fig_cache: dict[str, Figures] = {}
         self._facts_cache: dict[str, PeriodFacts] = {}
@@ -235,60 +238,69 @@ class Projection:
         activities = self._activities
         dirty = self._dirty
         touched_reps = self._touched_reps
+        check = self._bounds.reason
+        set_aside = self._set_aside.append
         for pos, event in batch:
             if pos <= last:
                 continue  # already applied
             last = pos
-            cls = event.__class__
-            code = deal_codes.get(cls)
-            if code is not None:
-                d = event.data
-                deal_id = d.deal_id
-                t = (event.occurred_at - epoch) // us
-                item = (t, pos, code, payload(code, d))
-                lst = deal_events.get(deal_id)
-                if lst is None:
-                    deal_events[deal_id] = [item]
-                elif lst[-1][0] < t or (lst[-1][0] == t and lst[-1][1] < pos):
-                    lst.append(item)
-                else:
-                    insort(lst, item)
-                touched.add(deal_id)
-                if code == CREATED:
-                    created.add(deal_id)
-                elif deal_id not in created:
-                    pending.setdefault(deal_id, []).append((pos, event.id, cls.__struct_config__.tag, t))
-            elif cls in activity_classes:
-                d = event.data
-                dt = event.occurred_at
-                month = fixed_months.get((dt.year, dt.month)) if dt.utcoffset() == fixed else None
-                if month is None:
-                    month = month_of_dt(dt)
-                by_rep = activities.get(month)
-                if by_rep is None:
-                    by_rep = activities[month] = {}
-                lst = by_rep.get(d.rep_id)
-                item = (dt, d.kind, d.activity_id, d.deal_id, pos)
-                if lst is None:
-                    by_rep[d.rep_id] = [item]
-                else:
-                    lst.append(item)  # order within a month does not change a count
-                dirty.add(month)
-                touched_reps.add(d.rep_id)
-            elif cls is ev.TargetSet:
-                self._target(pos, event)
-            elif cls in _REP_CODES:
-                self._rep_event(pos, event, _REP_CODES[cls])
-            elif cls in _CUSTOMER_CLASSES:
-                self._customers.setdefault(event.data.customer_id, event.data.name)
-            elif cls is ev.PeriodClosed:
-                self.position = pos - 1
-                self._flush(changes)
-                self._close(pos, event, changes)
-            elif cls is ev.RulesetApplied:
-                self.position = pos - 1
-                self._flush(changes)
-                self._apply_ruleset(pos, event, changes)
+            try:
+                why = check(event)
+                if why is not None:
+                    set_aside(describe(pos, event, why))
+                    continue
+                cls = event.__class__
+                code = deal_codes.get(cls)
+                if code is not None:
+                    d = event.data
+                    deal_id = d.deal_id
+                    t = (event.occurred_at - epoch) // us
+                    item = (t, pos, code, payload(code, d))
+                    lst = deal_events.get(deal_id)
+                    if lst is None:
+                        deal_events[deal_id] = [item]
+                    elif lst[-1][0] < t or (lst[-1][0] == t and lst[-1][1] < pos):
+                        lst.append(item)
+                    else:
+                        insort(lst, item)
+                    touched.add(deal_id)
+                    if code == CREATED:
+                        created.add(deal_id)
+                    elif deal_id not in created:
+                        pending.setdefault(deal_id, []).append((pos, event.id, cls.__struct_config__.tag, t))
+                elif cls in activity_classes:
+                    d = event.data
+                    dt = event.occurred_at
+                    month = fixed_months.get((dt.year, dt.month)) if dt.utcoffset() == fixed else None
+                    if month is None:
+                        month = month_of_dt(dt)
+                    by_rep = activities.get(month)
+                    if by_rep is None:
+                        by_rep = activities[month] = {}
+                    lst = by_rep.get(d.rep_id)
+                    item = (dt, d.kind, d.activity_id, d.deal_id, pos)
+                    if lst is None:
+                        by_rep[d.rep_id] = [item]
+                    else:
+                        lst.append(item)  # order within a month does not change a count
+                    dirty.add(month)
+                    touched_reps.add(d.rep_id)
+                elif cls is ev.TargetSet:
+                    self._target(pos, event)
+                elif cls in _REP_CODES:
+                    self._rep_event(pos, event, _REP_CODES[cls])
+                elif cls in _CUSTOMER_CLASSES:
+                    self._customers.setdefault(event.data.customer_id, event.data.name)
+                elif cls is ev.PeriodClosed:
+                    self.position = pos - 1
+                    self._flush(changes)
+                    self._close(pos, event, changes)
+                elif cls is ev.RulesetApplied:
+                    self.position = pos - 1
+                    self._flush(changes)
+                    self._apply_ruleset(pos, event, changes)
+            except Exception as exc:  # noqa: BLE001 - last resort: one event never stops the fold
+                set_aside(describe(pos, event, f"not folded: {type(exc).__name__}: {exc}"))
         self.position = last
         self._flush(changes)
         changes.position = self.position
@@ -333,9 +345,14 @@ class Projection:
         month_of = self.cal.month_of
         if self._touched_org:
             for rep_id, tmin in self._touched_org.items():
-                self._reps[rep_id] = fold_rep(rep_id, self._rep_events[rep_id])
-                first = month_of(tmin)
+                old = self._reps.get(rep_id)
+                new = self._reps[rep_id] = fold_rep(rep_id, self._rep_events[rep_id])
+                # the rep's name, and its region before its first org event, show in every month
+                timeless = old is None or (old.name, old.known, old.first_t) != (new.name, new.known, new.first_t)
+                first = "" if timeless else month_of(tmin)
                 dirty.update(m for m in self._months if m >= first)
+                # a quarter or year known by its target alone shows the org as well
+                self._dirty_other.update(p for p in self._other_periods if pd.last_month(p) >= first)
                 self._touched_reps.add(rep_id)
             self._touched_org.clear()
         if self._touched_deals:
@@ -720,12 +737,12 @@ class Projection:
                 now = sum((x.amount for x in recomputed.get(rep_id, ())), ZERO)
                 was = frozen.get(rep_id, ZERO)
                 delta = now - was - already.get(rep_id, ZERO)
-                if delta.quantize(CENT) == 0:
+                if delta.quantize(CENT, ROUND_HALF_EVEN, WIDE) == 0:
                     continue
                 text = (f"adjustment for {closed}: recomputed {now:,.2f} against {was:,.2f} published"
                         + (f" and {already[rep_id]:,.2f} already adjusted" if already.get(rep_id) else ""))
                 entry = out.setdefault(rep_id, ([], []))
-                entry[1].append(Adjustment(closed, delta.quantize(CENT), text))
+                entry[1].append(Adjustment(closed, delta.quantize(CENT, ROUND_HALF_EVEN, WIDE), text))
         self._stmt_cache[month] = out
         return out
 
@@ -946,7 +963,8 @@ class Projection:
 
     @_gc_paused
     def unmatched(self) -> dict:
-        """Events still waiting for what they refer to (a deal never created)."""
+        """Events still waiting for what they refer to (a deal never created), and the
+        events set aside: outside what the fold computes, with the reason (bounds.py)."""
         deals = {}
         count = 0
         for deal_id in sorted(self._pending):
@@ -954,7 +972,8 @@ class Projection:
             deals[deal_id] = [{"id": eid, "type": kind, "position": pos,
                                "occurred_at": self.cal.iso(t)} for pos, eid, kind, t in items]
             count += len(items)
-        return {"position": self.position, "count": count, "deals": deals, "rejected": list(self._rejected)}
+        return {"position": self.position, "count": count, "deals": deals, "rejected": list(self._rejected),
+                "set_aside": list(self._set_aside)}
 
     def frozen(self, period: str) -> dict | None:
         """The statements frozen by `period.closed` (what was published), with ruleset id/hash."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from projections.bounds import WIDE
 from projections.funnel import FunnelCounts, conversion
 from projections.metrics import Acc, change, rag, ratio
 
@@ -21,7 +22,7 @@ MONEY_METRICS = ("bookings", "collections")
 
 def fixed(value: Decimal, exponent: Decimal) -> str:
     """`value` rounded half-up to `exponent` (0.01, 0.0001) as text; zero never signed."""
-    q = value.quantize(exponent, ROUND_HALF_UP)  # positional: keyword parsing costs as much
+    q = value.quantize(exponent, ROUND_HALF_UP, WIDE)  # positional: keyword parsing costs as much
     return str(q) if q else str(abs(q))
 
 

@@ -163,14 +163,36 @@ def decode_stored(payload: bytes):
         return _public_decode(payload)
 
 
+class Unreadable(msgspec.Struct, frozen=True, gc=False):
+    """A stored payload the current contract no longer decodes (recorded under an older,
+    looser one): the fold sets it aside with the reason instead of stopping on it."""
+
+    id: str
+    type: str
+    reason: str
+
+
+def unreadable(payload: bytes, exc: ev.ContractError) -> Unreadable:
+    try:
+        raw = msgspec.json.decode(payload)
+        id_, type_ = (str(raw.get("id")), str(raw.get("type"))) if isinstance(raw, dict) else ("?", "?")
+    except msgspec.DecodeError:
+        id_, type_ = "?", "?"
+    return Unreadable(id_, type_, f"does not decode: {exc}")
+
+
 def decode_rows(rows) -> list[tuple[int, object]]:
-    """(position, payload) rows as (position, event) pairs."""
+    """(position, payload) rows as (position, event) pairs; a payload that no longer
+    decodes comes as an `Unreadable`."""
     fast, public = _fast_decode, _public_decode
     out = []
     append = out.append
     for pos, payload in rows:
         try:
             append((pos, fast(payload)))
-        except msgspec.ValidationError:
-            append((pos, public(payload)))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            try:
+                append((pos, public(payload)))
+            except ev.ContractError as exc:
+                append((pos, unreadable(payload, exc)))
     return out

@@ -226,6 +226,21 @@ def projector_info(data_dir: Path) -> tuple[int, dict]:
         return store.position(), read_state(store) or NOT_STARTED
 
 
+def set_aside_count(data_dir: Path) -> int:
+    """How many events the fold set aside (`quotaboard unmatched` lists them)."""
+    from services.readstore import ReadStore
+
+    try:
+        store = ReadStore.open_current(data_dir)
+    except Exception:  # noqa: BLE001 - no store yet
+        return 0
+    if store is None:
+        return 0
+    with store:
+        doc = store.unmatched() or {}
+    return len(doc.get("set_aside", ()))
+
+
 async def _broker_state(settings: Settings) -> dict:
     import nats.errors
     import nats.js.errors
@@ -266,7 +281,8 @@ async def _broker_state(settings: Settings) -> dict:
 
 @app.command()
 def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Sizes, positions, lag, quarantine, broker state, and what the stream holds that the log does not yet."""
+    """Sizes, positions, lag, quarantine, events set aside by the fold, broker state, and what
+    the stream holds that the log does not yet."""
     settings = _settings(data, config, nats)
     events = last = quarantined = conflicts = 0
     path = log_file(settings)
@@ -279,7 +295,8 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
     proj, state = projector_info(settings.data_dir)
     # The real distance whatever the projector's state: one stuck at 0 shows the whole log.
     out = {"events": events, "last_position": last, "quarantined": quarantined, "conflicts": conflicts,
-           "projector_position": proj, "lag": last - proj, "projector": state}
+           "projector_position": proj, "lag": last - proj, "projector": state,
+           "set_aside": set_aside_count(settings.data_dir)}
     out.update(asyncio.run(_broker_state(settings)))
     if as_json:
         typer.echo(json.dumps(out))
@@ -289,7 +306,7 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
     from rich.text import Text
 
     table = Table(title=f"quotaboard {settings.data_dir}", show_header=False)
-    for key in ("events", "last_position", "quarantined", "conflicts", "projector_position", "lag"):
+    for key in ("events", "last_position", "quarantined", "conflicts", "projector_position", "lag", "set_aside"):
         table.add_row(key, str(out[key]))
     running = state["state"] == "running"
     shown = state["state"] + (f": {state['error']}" if state["error"] else "")

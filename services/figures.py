@@ -197,6 +197,14 @@ def show_unmatched(data_dir: Path, as_json: bool) -> None:
             clash.add_row(c["id"], c["stored_hash"][:16], c["new_hash"][:16], c["seen_at"])
         console.print(f"[bold]Conflicts[/]: {len(conflicts)} ids sent again with other content (the first is kept)")
         console.print(clash)
+    set_aside = doc.get("set_aside", [])
+    if set_aside:
+        aside = Table("position", "event id", "type", "occurred at", "reason")
+        for item in set_aside:
+            aside.add_row(str(item["position"]), item["id"], item["type"], str(item["occurred_at"] or ""),
+                          item["reason"])
+        console.print(f"[bold]Set aside[/]: {len(set_aside)} events the fold cannot compute on (not in any figure)")
+        console.print(aside)
 
 
 def register_cli(app) -> None:
