@@ -219,8 +219,9 @@ async def main(n: int, runs: int, inline_decode: bool) -> None:
                 results = [await one_run(server, drain, n, inline_decode) for _ in range(runs)]
                 rate = statistics.median(r for r, _ in results)
                 cpu = statistics.median(c for _, c in results)
+                added = "inline" if inline_decode else f"{decode:.1f}"
                 print(
-                    f"{name:40} {rate:>9,.0f} {cpu:>10.1f} {decode:>8.1f} {1e6 / (cpu + decode):>15,.0f}   "
+                    f"{name:40} {rate:>9,.0f} {cpu:>10.1f} {added:>8} {1e6 / (cpu + decode):>15,.0f}   "
                     f"{', '.join(f'{r:,.0f}' for r, _ in results)}",
                     flush=True,
                 )
