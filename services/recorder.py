@@ -112,10 +112,11 @@ class Puller:
     bypasses nats-py's per-message machinery: the connection's `_process_msg` is wrapped
     so that messages for this one subscription id are appended to a list straight from
     the protocol parser. nats-py would otherwise parse every message's headers
-    (`Nats-Msg-Id`, `Nats-Expected-Stream`: ~45 us a message in its pure-Python header
-    parser), build a `Msg`, queue it and run a callback task: together more than the
-    decode, hashing and SQLite insert of the event (profiled: 9 s of 24 s for 100k
-    messages). Status messages (`NATS/1.0 408 ...`, a header-only message with an
+    (`Nats-Msg-Id`, `Nats-Expected-Stream`), build a `Msg`, queue it and run a callback
+    task: 13.5-15.1 us of CPU a message against 4.3-5.8 here (its `fetch`: 45-57), which
+    would leave the recorder no margin over 30,000 events/s (bench/intake_paths.py,
+    docs/decisions.md). tests/test_recorder_hook.py says what moved if a nats-py upgrade
+    moves the internals used here (`_process_msg`, `Subscription._id`). Status messages (`NATS/1.0 408 ...`, a header-only message with an
     inline status) are recognised from the first header line; ack, term and in-progress
     are the plain publishes nats-py's `Msg` methods send to the reply subject. Every
     other subscription of the connection goes through nats-py unchanged.
