@@ -8,11 +8,18 @@ passed, or at once from Content-Length) and the signature be checked on the exac
 bytes before anything parses them.
 
 Order of checks for POST /v1/events: signature headers present and timestamp within 5
-minutes (401) -> body read up to the limit (413) -> HMAC of "{id}.{timestamp}.{body}"
-compared in constant time against every space-separated `v1,` signature (401) ->
-decode_events (400 naming the first bad field) -> at most `max_events` (413) ->
-publish_events, answering 202 only after JetStream acknowledged every event (503 with
-Retry-After if the broker is unreachable).
+minutes (401) -> body read up to the limit (413) within `body_timeout` seconds (408,
+connection closed) -> HMAC of "{id}.{timestamp}.{body}" compared in constant time against
+every space-separated `v1,` signature, with the operator secret's key, then the webhook
+secret's (401 if neither) -> decode_events (400 naming the first bad field) -> at most
+`max_events` (413) -> a privileged type (services/trust.py) signed only with the webhook
+secret (403, the whole request refused) -> a `ruleset.applied` whose hash is not its
+TOML's (400 at `data.ruleset.hash`) -> publish_events, answering 202 only after JetStream
+acknowledged every event (503 with Retry-After if the broker is unreachable).
+
+Slow clients: a body must arrive whole within `body_timeout` seconds (408), and uvicorn
+answers 503 beyond `max_connections` open connections, so slow senders cannot hold the
+process's file descriptors.
 
 `accepted` is the number of events of the request that are now in the stream (new or not);
 `duplicates` is how many of them JetStream already had (same id within the duplicate
@@ -40,6 +47,7 @@ from schemas.events import ContractError, Event, decode_events
 from services.broker import BrokerUnavailable, connect, ensure_stream
 from services.config import Settings
 from services.publish import PublishResult, publish_events
+from services.trust import check_ruleset_hashes, event_path, first_privileged, privileged_refusal
 
 log = logging.getLogger("quotaboard.gateway")
 
@@ -47,7 +55,14 @@ TOLERANCE = 5 * 60  # seconds
 RETRY_AFTER = "2"
 
 
+OPERATOR, WEBHOOK = "operator", "webhook"  # which secret signed a request
+
+
 class TooLarge(Exception):
+    pass
+
+
+class TooSlow(Exception):
     pass
 
 
@@ -115,6 +130,7 @@ class Gateway:
             raise ValueError("the gateway needs a webhook secret (QUOTABOARD_WEBHOOK_SECRET)")
         self.settings = settings
         self.key = secret_key(settings.webhook_secret.value)
+        self.operator_key = secret_key(settings.operator_secret.value) if settings.operator_secret else None
         if routes is None:
             from services.adapters import ROUTES as routes  # noqa: N811
         self.routes = dict(routes)
@@ -185,6 +201,13 @@ class Gateway:
                 await asyncio.sleep(1)
 
     async def _read_body(self, scope, receive) -> bytes:
+        try:
+            async with asyncio.timeout(self.settings.body_timeout):
+                return await self._read_body_now(scope, receive)
+        except TimeoutError:
+            raise TooSlow from None
+
+    async def _read_body_now(self, scope, receive) -> bytes:
         limit = self.settings.body_limit
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -215,7 +238,7 @@ class Gateway:
         body = await self._body_or_refusal(scope, receive, send)
         if body is None:
             return
-        problem = check_signature(self.key, headers, body)
+        signer, problem = self._authenticate(headers, body)
         if problem:
             await _json(send, 401, {"error": problem})
             return
@@ -227,6 +250,10 @@ class Gateway:
         if len(events) > self.settings.max_events:
             await _json(send, 413, {"error": f"{len(events)} events; at most {self.settings.max_events} per request"})
             return
+        refusal = _authorize(signer, events, body)
+        if refusal:
+            await _json(send, *refusal)
+            return
         try:
             result = await self.publish(events)
         except BrokerUnavailable as exc:
@@ -236,12 +263,23 @@ class Gateway:
             return
         await _json(send, 202, {"accepted": result.accepted, "duplicates": result.duplicates})
 
+    def _authenticate(self, headers: dict[str, str], body: bytes) -> tuple[str | None, str | None]:
+        """(who signed: OPERATOR or WEBHOOK, None) or (None, why the signature is refused)."""
+        if self.operator_key is not None and check_signature(self.operator_key, headers, body) is None:
+            return OPERATOR, None
+        problem = check_signature(self.key, headers, body)
+        return (None, problem) if problem else (WEBHOOK, None)
+
     async def _body_or_refusal(self, scope, receive, send) -> bytes | None:
-        """The raw body, or None once a 413 is sent (over the limit) or the client left."""
+        """The raw body, or None once a 413 (over the limit) or 408 (not sent whole within
+        body_timeout) is sent, or the client left. Both refusals close the connection."""
         try:
             return await self._read_body(scope, receive)
         except TooLarge:
             await _json(send, 413, {"error": f"body over {self.settings.body_limit} bytes"},
+                        [(b"connection", b"close")])
+        except TooSlow:
+            await _json(send, 408, {"error": f"body not received within {self.settings.body_timeout:g} seconds"},
                         [(b"connection", b"close")])
         except ConnectionResetError:
             pass
@@ -262,6 +300,19 @@ class Gateway:
                         [(b"retry-after", RETRY_AFTER.encode())])
             return
         await _json(send, status, payload)
+
+
+def _authorize(signer: str, events: list[Event], body: bytes) -> tuple[int, dict] | None:
+    """(status, answer) refusing events the signer may not send or that lie about their
+    ruleset, else None. services/trust.py says who may send what."""
+    batch = body.lstrip(b" \t\r\n")[:1] == b"["
+    if signer != OPERATOR and (why := privileged_refusal(events)):
+        return 403, {"error": why, "path": event_path(first_privileged(events), batch) + ".type"}
+    try:
+        check_ruleset_hashes(events, batch=batch)
+    except ContractError as exc:
+        return 400, {"error": exc.reason, "path": exc.path}
+    return None
 
 
 def _headers(scope) -> dict[str, str]:
@@ -289,5 +340,5 @@ def serve(settings: Settings) -> None:
 
     uvicorn.run(
         create_app(settings), host=settings.http_host, port=settings.http_port,
-        log_level="warning", lifespan="on", access_log=False,
+        log_level="warning", lifespan="on", access_log=False, limit_concurrency=settings.max_connections,
     )
