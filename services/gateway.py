@@ -17,9 +17,11 @@ secret (403, the whole request refused) -> a `ruleset.applied` whose hash is not
 TOML's (400 at `data.ruleset.hash`) -> publish_events, answering 202 only after JetStream
 acknowledged every event (503 with Retry-After if the broker is unreachable).
 
-Slow clients: a body must arrive whole within `body_timeout` seconds (408), and uvicorn
-answers 503 beyond `max_connections` open connections, so slow senders cannot hold the
-process's file descriptors.
+Slow clients: a request must begin (its headers whole) within `body_timeout` seconds of
+the connection opening or of the last response, else the connection is closed
+(`timed_protocol`); its body must then arrive whole within `body_timeout` seconds (408);
+uvicorn answers 503 beyond `max_connections` open connections. So slow or idle senders
+cannot hold the process's file descriptors, nor its connection slots, for long.
 
 `accepted` is the number of events of the request that are now in the stream (new or not);
 `duplicates` is how many of them JetStream already had (same id within the duplicate
@@ -334,6 +336,42 @@ def create_app(settings: Settings) -> Gateway:
     return Gateway(settings)
 
 
+def timed_protocol(head_timeout: float) -> type:
+    """uvicorn's h11 protocol with a deadline on what comes before a request's body.
+
+    uvicorn times the idle time after a response (keep-alive) but neither a connection
+    that never sends a request nor headers sent a byte at a time: those would hold a
+    connection, and with `max_connections` every other client out, for ever. A
+    connection whose next request has not begun `head_timeout` seconds after it opened
+    (or after its last response) is closed."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_head_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_head_deadline()
+
+        def connection_lost(self, exc) -> None:
+            self._head_deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm_head_deadline(self) -> None:
+            if getattr(self, "_head_deadline", None) is not None:
+                self._head_deadline.cancel()
+            self._head_deadline = self.loop.call_later(head_timeout, self._head_too_slow, self.cycle)
+
+        def _head_too_slow(self, cycle) -> None:
+            idle = self.cycle is cycle and (cycle is None or cycle.response_complete)
+            if idle and not self.transport.is_closing():
+                self.transport.close()
+
+    return TimedH11Protocol
+
+
 def serve(settings: Settings) -> None:
     """Run the gateway with uvicorn until SIGTERM/SIGINT (uvicorn handles both)."""
     import uvicorn
@@ -341,4 +379,5 @@ def serve(settings: Settings) -> None:
     uvicorn.run(
         create_app(settings), host=settings.http_host, port=settings.http_port,
         log_level="warning", lifespan="on", access_log=False, limit_concurrency=settings.max_connections,
+        http=timed_protocol(settings.body_timeout),
     )

@@ -212,6 +212,16 @@ def test_a_body_that_does_not_arrive_in_time_is_cut_with_408(svc):
     assert 0.9 <= elapsed < 5, elapsed
 
 
+@pytest.mark.parametrize("opening", [b"", b"POST /v1/events HTTP/1.1\r\nhost: x\r\n"])
+def test_a_connection_whose_request_does_not_begin_in_time_is_closed(svc, opening):
+    """Nothing sent at all, or headers never finished: closed after body_timeout (1 s)."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=10) as s:
+        s.sendall(opening)
+        assert read_all(s) == b""
+    assert time.monotonic() - started < 4
+
+
 def test_slow_connections_are_bounded_and_cut(svc):
     """max_connections (20 here) slow senders at most are kept, and only for body_timeout;
     the rest are answered 503 at once; the gateway serves again right after."""
