@@ -70,6 +70,7 @@ Other choices
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -232,7 +233,9 @@ class EventLog:
         else:
             if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
                 raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # created 0600: the log is everyone's pay; SQLite gives -wal/-shm the same mode
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self._con = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False,
                 timeout=BUSY_TIMEOUT_MS / 1000,

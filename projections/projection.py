@@ -37,7 +37,8 @@ Choices where DOMAIN.md is silent (written down here for the docs):
 - Statements list the rep's 20 latest activities (month documents only; quarters and
   years carry the counts by kind).
 - `period.closed` for an already closed month changes nothing; a `ruleset.applied`
-  whose TOML does not load is listed under `unmatched()["rejected"]`.
+  whose TOML does not load, or whose hash is not its TOML's, is listed under
+  `unmatched()["rejected"]`.
 """
 
 from __future__ import annotations
@@ -546,6 +547,11 @@ class Projection:
             loaded = load_ruleset(d.toml)
         except Exception as exc:  # a bad correction is listed, never fatal to the fold
             self._rejected.append({"id": event.id, "type": "ruleset.applied", "position": pos, "error": str(exc)})
+            return
+        if loaded.hash != d.ruleset.hash:  # the gateway and import refuse these; NATS could still carry one
+            self._rejected.append({"id": event.id, "type": "ruleset.applied", "position": pos,
+                                   "error": f"data.ruleset.hash {d.ruleset.hash} is not the hash of data.toml "
+                                            f"({loaded.hash})"})
             return
         self._plan_override[d.period] = loaded
         self._months.add(d.period)

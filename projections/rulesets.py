@@ -82,6 +82,11 @@ class LoadedRuleset:
 # --- loading one ruleset --------------------------------------------------------------
 
 
+def content_hash(raw: bytes) -> str:
+    """A ruleset's hash as events and outputs name it: "sha256:" + hex digest of its bytes."""
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def load_ruleset(source: str | bytes, *, name: str | None = None, path: str | None = None) -> LoadedRuleset:
     """Load one ruleset from its text (or the file's bytes): pure, never reads a file.
 
@@ -91,7 +96,7 @@ def load_ruleset(source: str | bytes, *, name: str | None = None, path: str | No
     """
     label = name or path or "ruleset"
     raw = source if isinstance(source, bytes) else source.encode("utf-8")
-    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    digest = content_hash(raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -144,7 +144,8 @@ _SIGNATURE_HEADERS = [
      "description": "Unix seconds; refused when more than 5 minutes from the gateway's clock."},
     {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"},
      "description": "Space-separated `v1,<base64 HMAC-SHA256>` of `id.timestamp.body`, with the "
-                    "key of the `whsec_` secret; checked on the raw bytes, in constant time."},
+                    "key of the `whsec_` webhook secret (or of the operator secret, which alone admits "
+                    "`ruleset.applied` and `period.closed`); checked on the raw bytes, in constant time."},
 ]
 ADAPTERS = {  # path -> the vendor and how it authenticates (the adapter modules say more)
     "/v1/webhooks/hubspot": "HubSpot webhooks (X-HubSpot-Signature-v3: HMAC-SHA256 of method, URI, "
@@ -198,6 +199,11 @@ def openapi_document() -> dict[str, Any]:
                 "202": _json_body(_ref("Accepted"), "Every event is in the stream."),
                 "400": _json_body(_ref("Refusal"), "Not the contract: nothing was published."),
                 "401": _json_body(_ref("Refusal"), "Missing, stale or wrong signature: nothing was read."),
+                "403": _json_body(_ref("Refusal"), "A type that needs the operator's credential (`ruleset.applied`, "
+                                  "`period.closed`, `objection.resolved`, `payout.approved`) signed with the webhook "
+                                  "secret: nothing of the request was stored; `path` names the first."),
+                "408": _json_body(_ref("Refusal"), "The body did not arrive whole within `body_timeout` seconds; "
+                                  "the connection is closed."),
                 "413": _json_body(_ref("Refusal"), "Body over `body_limit` bytes or more than `max_events` events."),
                 "503": unavailable,
             }},
@@ -217,6 +223,7 @@ def openapi_document() -> dict[str, Any]:
                 "200": _json_body(_ref("DingTalkReply" if path.endswith("dingtalk") else "AdapterAccepted"),
                                   "Authentic: translated, then published or quarantined."),
                 "401": _json_body(_ref("Refusal"), "Not authentic, or the adapter is not configured."),
+                "408": _json_body(_ref("Refusal"), "The body did not arrive whole within `body_timeout` seconds."),
                 "413": _json_body(_ref("Refusal"), "Body over `body_limit` bytes."),
                 "500": _json_body(_ref("Refusal"), "The mapping file is broken: the vendor retries later."),
                 "503": unavailable,

@@ -14,6 +14,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +22,7 @@ from typing import Annotated
 import typer
 
 from services.broker import BrokerStartError, BrokerUnavailable
-from services.config import ConfigError, Settings, ensure_webhook_secret, load_settings
+from services.config import ConfigError, Settings, ensure_secrets, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="quotaboard: sales events -> JetStream -> hash-chained log -> read models.")
@@ -70,9 +71,10 @@ def up(data: DataOpt = None, http: HttpOpt = None, nats: NatsOpt = None, config:
         load_live_rulesets(settings.data_dir)
     except RulesetError as exc:
         raise fail(f"{exc}; fix the ruleset and start again (nothing was started)") from None
-    settings, written = ensure_webhook_secret(settings)
+    settings, generated, written = ensure_secrets(settings)
     if written:
-        typer.echo(f"quotaboard: no webhook secret configured; generated one into {written} (mode 0600)", err=True)
+        names = " and ".join(name.replace("_", " ") for name in generated)
+        typer.echo(f"quotaboard: no {names} configured; generated into {written} (mode 0600)", err=True)
     sup = Supervisor(settings)
     code = sup.run()
     raise typer.Exit(code)
@@ -129,8 +131,12 @@ IMPORT_CHUNK = 500
 def import_(file: Annotated[Path, typer.Argument(help="canonical events, one JSON object a line")],
             data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
             as_json: JsonOpt = False) -> None:
-    """Canonical events through the same path as the gateway (publish_events)."""
+    """Canonical events through the same path as the gateway (publish_events).
+
+    Over NATS with the broker's credentials (the operator's), so closes and rulesets of a
+    history import too; a `ruleset.applied` whose hash is not its TOML's is rejected."""
     from schemas.events import ContractError, decode_event
+    from services.trust import check_ruleset_hashes
 
     settings = _settings(data, config, nats)
     try:
@@ -143,7 +149,9 @@ def import_(file: Annotated[Path, typer.Argument(help="canonical events, one JSO
             if not line.strip():
                 continue
             try:
-                good.append(decode_event(line))
+                decoded = decode_event(line)
+                check_ruleset_hashes([decoded], batch=False)
+                good.append(decoded)
             except ContractError as exc:
                 rejected.append({"line": number, "error": exc.reason, "path": exc.path})
     for r in rejected:
@@ -372,6 +380,7 @@ def _load_extensions() -> None:
 
 
 def main() -> None:
+    os.umask(0o077)  # everything any command or role writes (log, read models, broker store) is the owner's
     if sys.argv[1:2] != ["run-role"]:  # role children need none of the extra commands
         _load_extensions()
     try:

@@ -9,14 +9,21 @@ Where the file is: `--config FILE`, else `<data>/config.toml` (optional). Keys, 
     nats_password = "..."           # QUOTABOARD_NATS_PASSWORD
     replicas = 1                    # QUOTABOARD_REPLICAS or QUOTABOARD_STREAM_REPLICAS (1 embedded, 3 in a cluster)
     stream_max_age_days = 14        # QUOTABOARD_STREAM_MAX_AGE_DAYS (0: keep stream messages forever)
-    webhook_secret = "whsec_..."    # QUOTABOARD_WEBHOOK_SECRET
+    webhook_secret = "whsec_..."    # QUOTABOARD_WEBHOOK_SECRET  (what CRMs and finance sign with)
+    operator_secret = "whsec_..."   # QUOTABOARD_OPERATOR_SECRET (the operator's credential)
     body_limit = 1048576            # QUOTABOARD_BODY_LIMIT
+    body_timeout = 10               # QUOTABOARD_BODY_TIMEOUT (seconds to send a whole body)
+    max_connections = 1000          # QUOTABOARD_MAX_CONNECTIONS (the gateway answers 503 above)
     max_events = 500                # QUOTABOARD_MAX_EVENTS
+    nats_monitor = "127.0.0.1:8222" # QUOTABOARD_NATS_MONITOR (embedded broker's monitoring; off if absent)
 
-Secrets (webhook secret, NATS password) never come from argv and never appear in a repr
-or a log line: `Secret` masks itself. When no webhook secret is configured, `up` calls
-`ensure_webhook_secret`, which generates one into `<data>/secrets.toml` (mode 0600); that
-file is read after config.toml and before the environment.
+Secrets (webhook and operator secrets, NATS password) never come from argv and never
+appear in a repr or a log line: `Secret` masks itself. A secret that is set but empty
+(`QUOTABOARD_WEBHOOK_SECRET=""`) is an error, never "not configured". When a secret is
+not configured, `up` calls `ensure_secrets`, which generates the webhook and operator
+secrets into `<data>/secrets.toml` (mode 0600); that file is read after config.toml and
+before the environment. The operator secret admits the privileged event types
+(services/trust.py); the two must differ.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ ENV_PREFIX = "QUOTABOARD_"
 DEFAULT_DATA = "./var"
 DEFAULT_HTTP = "127.0.0.1:8080"
 DEFAULT_STREAM_MAX_AGE_DAYS = 14.0  # see services/broker.py: the stream is a transport buffer
+DEFAULT_BODY_TIMEOUT = 10.0  # seconds; a webhook body is at most 1 MiB, sent in milliseconds
+DEFAULT_MAX_CONNECTIONS = 1000  # below the usual 1024 open files per process
+SECRET_KEYS = ("webhook_secret", "operator_secret", "nats_password")
 
 
 class ConfigError(Exception):
@@ -62,10 +72,11 @@ class Secret:
         return hash(self._value)
 
 
-def parse_hostport(text: str) -> tuple[str, int]:
+def parse_hostport(text: str, setting: str = "http") -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
-        raise ConfigError(f"http address {text!r} is not HOST:PORT; use e.g. --http 127.0.0.1:8080")
+        example = "--http 127.0.0.1:8080" if setting == "http" else f'{setting} = "127.0.0.1:8222"'
+        raise ConfigError(f"{setting} address {text!r} is not HOST:PORT; use e.g. {example}")
     return (host or "127.0.0.1").strip("[]"), int(port)
 
 
@@ -80,8 +91,12 @@ class Settings:
     replicas: int = 1
     stream_max_age_days: float = DEFAULT_STREAM_MAX_AGE_DAYS
     webhook_secret: Secret | None = None
+    operator_secret: Secret | None = None
     body_limit: int = 1024 * 1024
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_events: int = 500
+    nats_monitor: str | None = None
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -98,7 +113,8 @@ class Settings:
 
 _KEYS = {
     "data": str, "http": str, "nats": str, "nats_user": str, "nats_password": str,
-    "replicas": int, "stream_max_age_days": float, "webhook_secret": str, "body_limit": int, "max_events": int,
+    "replicas": int, "stream_max_age_days": float, "webhook_secret": str, "operator_secret": str,
+    "body_limit": int, "body_timeout": float, "max_connections": int, "max_events": int, "nats_monitor": str,
 }
 
 
@@ -132,14 +148,18 @@ def load_settings(
     if config and not cfg_path.exists():
         raise ConfigError(f"config file {cfg_path} does not exist; pass an existing file to --config")
     values: dict[str, object] = {}
-    for source in (_read_toml(cfg_path), _read_toml(secrets_path(data_dir))):
+    for source, where in ((_read_toml(cfg_path), str(cfg_path)), (_read_toml(secrets_path(data_dir)), None)):
         for key, value in source.items():
             if key in _KEYS:
                 values[key] = value
+                if key in SECRET_KEYS and not str(value).strip():
+                    _empty_secret(key, f"in {where or secrets_path(data_dir)}")
     for key in _KEYS:
         raw = env.get(ENV_PREFIX + key.upper())
         if key == "replicas" and not raw:
             raw = env.get(ENV_PREFIX + "STREAM_REPLICAS")  # the name the deployment docs use
+        if raw is not None and key in SECRET_KEYS and not raw.strip():
+            _empty_secret(key, f"by {ENV_PREFIX + key.upper()}")
         if raw:
             values[key] = raw
     for key, kind in _KEYS.items():
@@ -154,10 +174,25 @@ def load_settings(
     secret = values.get("webhook_secret")
     if secret is not None:
         check_webhook_secret(str(secret))
+    operator = values.get("operator_secret")
+    if operator is not None:
+        check_webhook_secret(str(operator), "QUOTABOARD_OPERATOR_SECRET")
+        if operator == secret:
+            raise ConfigError("the operator secret equals the webhook secret; the operator's credential must be "
+                              "its own: generate another for QUOTABOARD_OPERATOR_SECRET")
     password = values.get("nats_password")
     max_age = float(values.get("stream_max_age_days", DEFAULT_STREAM_MAX_AGE_DAYS))
     if not 0 <= max_age < 100_000:
         raise ConfigError(f"setting stream_max_age_days = {max_age!r} must be 0 (forever) or a number of days")
+    body_timeout = float(values.get("body_timeout", DEFAULT_BODY_TIMEOUT))
+    if not 0 < body_timeout <= 3600:
+        raise ConfigError(f"setting body_timeout = {body_timeout!r} must be a number of seconds above 0")
+    max_connections = int(values.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+    if max_connections < 1:
+        raise ConfigError(f"setting max_connections = {max_connections!r} must be at least 1")
+    monitor = values.get("nats_monitor") or None
+    if monitor is not None:
+        parse_hostport(str(monitor), "nats_monitor")
     return Settings(
         data_dir=data_dir,
         http_host=host,
@@ -168,26 +203,60 @@ def load_settings(
         replicas=int(values.get("replicas", 1)),
         stream_max_age_days=max_age,
         webhook_secret=Secret(str(secret)) if secret else None,
+        operator_secret=Secret(str(operator)) if operator else None,
         body_limit=int(values.get("body_limit", 1024 * 1024)),
+        body_timeout=body_timeout,
+        max_connections=max_connections,
         max_events=int(values.get("max_events", 500)),
+        nats_monitor=str(monitor) if monitor else None,
         config_file=cfg_path if cfg_path.exists() else None,
     )
 
 
-def check_webhook_secret(secret: str) -> None:
+def _empty_secret(key: str, where: str) -> None:
+    raise ConfigError(f"setting {key} is set but empty {where}; give it a value or remove it "
+                      "(an empty secret is never taken as 'generate one')")
+
+
+def check_webhook_secret(secret: str, setting: str = "QUOTABOARD_WEBHOOK_SECRET") -> None:
+    what = "the operator secret" if "OPERATOR" in setting else "the webhook secret"
     if not secret.startswith("whsec_"):
-        raise ConfigError("the webhook secret must look like whsec_<base64 key>; fix QUOTABOARD_WEBHOOK_SECRET")
+        raise ConfigError(f"{what} must look like whsec_<base64 key>; fix {setting}")
     try:
         key = base64.b64decode(secret[len("whsec_"):], validate=True)
     except ValueError:
-        raise ConfigError("the webhook secret after whsec_ is not base64; fix QUOTABOARD_WEBHOOK_SECRET") from None
+        raise ConfigError(f"{what} after whsec_ is not base64; fix {setting}") from None
     if len(key) < 16:
-        raise ConfigError("the webhook secret key is shorter than 16 bytes; generate a longer one")
+        raise ConfigError(f"{what} key is shorter than 16 bytes; generate a longer one for {setting}")
+
+
+def new_secret() -> str:
+    """A fresh `whsec_` secret: 32 random bytes."""
+    return "whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode()
+
+
+def private_dir(path: Path | str) -> Path:
+    """Create the data dir (or a folder in it) for its owner only (0700), and tighten one
+    made before (0755 by older versions): pay figures and secrets live under it."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except PermissionError:  # not ours (a mounted volume): its owner decides
+            pass
+    return path
+
+
+def create_private(path: Path | str) -> None:
+    """Create an empty file only its owner can read (0600) unless it exists: SQLite then
+    opens it, and its -wal and -shm files take the same mode."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
 
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -198,15 +267,17 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def ensure_webhook_secret(settings: Settings) -> tuple[Settings, Path | None]:
-    """If no secret is configured, generate one into <data>/secrets.toml (0600).
-    Returns the settings with the secret and the file written (None if nothing was)."""
-    if settings.webhook_secret is not None:
-        return settings, None
-    secret = "whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode()
+def ensure_secrets(settings: Settings) -> tuple[Settings, list[str], Path | None]:
+    """Generate the webhook and operator secrets that are not configured into
+    <data>/secrets.toml (0600). Returns the settings with both secrets, the names of the
+    generated ones and the file written (None if nothing was)."""
+    missing = [key for key in ("webhook_secret", "operator_secret") if getattr(settings, key) is None]
+    if not missing:
+        return settings, [], None
+    fresh = {key: new_secret() for key in missing}
     path = secrets_path(settings.data_dir)
     existing = _read_toml(path)
-    lines = [f'{k} = "{v}"' for k, v in existing.items() if k != "webhook_secret" and isinstance(v, str)]
-    lines.append(f'webhook_secret = "{secret}"')
+    lines = [f'{k} = "{v}"' for k, v in existing.items() if k not in fresh and isinstance(v, str)]
+    lines += [f'{k} = "{v}"' for k, v in fresh.items()]
     write_private(path, "\n".join(lines) + "\n")
-    return settings.with_(webhook_secret=Secret(secret)), path
+    return settings.with_(**{k: Secret(v) for k, v in fresh.items()}), missing, path

@@ -98,7 +98,8 @@ class Service:
     def __init__(self, data_dir: Path, secret: str, port: int) -> None:
         self.data_dir = data_dir
         self.port = port
-        self.env = {**os.environ, "QUOTABOARD_WEBHOOK_SECRET": secret}
+        # both secrets through the environment: the demo writes no secrets.toml
+        self.env = {**os.environ, "QUOTABOARD_WEBHOOK_SECRET": secret, "QUOTABOARD_OPERATOR_SECRET": new_secret()}
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir / "demo-service.log"
 

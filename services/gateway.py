@@ -8,11 +8,20 @@ passed, or at once from Content-Length) and the signature be checked on the exac
 bytes before anything parses them.
 
 Order of checks for POST /v1/events: signature headers present and timestamp within 5
-minutes (401) -> body read up to the limit (413) -> HMAC of "{id}.{timestamp}.{body}"
-compared in constant time against every space-separated `v1,` signature (401) ->
-decode_events (400 naming the first bad field) -> at most `max_events` (413) ->
-publish_events, answering 202 only after JetStream acknowledged every event (503 with
-Retry-After if the broker is unreachable).
+minutes (401) -> body read up to the limit (413) within `body_timeout` seconds (408,
+connection closed) -> HMAC of "{id}.{timestamp}.{body}" compared in constant time against
+every space-separated `v1,` signature, with the operator secret's key, then the webhook
+secret's (401 if neither) -> decode_events (400 naming the first bad field) -> at most
+`max_events` (413) -> a privileged type (services/trust.py) signed only with the webhook
+secret (403, the whole request refused) -> a `ruleset.applied` whose hash is not its
+TOML's (400 at `data.ruleset.hash`) -> publish_events, answering 202 only after JetStream
+acknowledged every event (503 with Retry-After if the broker is unreachable).
+
+Slow clients: a request must begin (its headers whole) within `body_timeout` seconds of
+the connection opening or of the last response, else the connection is closed
+(`timed_protocol`); its body must then arrive whole within `body_timeout` seconds (408);
+uvicorn answers 503 beyond `max_connections` open connections. So slow or idle senders
+cannot hold the process's file descriptors, nor its connection slots, for long.
 
 `accepted` is the number of events of the request that are now in the stream (new or not);
 `duplicates` is how many of them JetStream already had (same id within the duplicate
@@ -45,6 +54,7 @@ from services.broker import BrokerUnavailable, connect, ensure_stream
 from services.config import Settings
 from services.publish import PublishResult, publish_events
 from services.recorder import log_path
+from services.trust import check_ruleset_hashes, event_path, first_privileged, privileged_refusal
 
 log = logging.getLogger("quotaboard.gateway")
 
@@ -52,7 +62,14 @@ TOLERANCE = 5 * 60  # seconds
 RETRY_AFTER = "2"
 
 
+OPERATOR, WEBHOOK = "operator", "webhook"  # which secret signed a request
+
+
 class TooLarge(Exception):
+    pass
+
+
+class TooSlow(Exception):
     pass
 
 
@@ -120,6 +137,7 @@ class Gateway:
             raise ValueError("the gateway needs a webhook secret (QUOTABOARD_WEBHOOK_SECRET)")
         self.settings = settings
         self.key = secret_key(settings.webhook_secret.value)
+        self.operator_key = secret_key(settings.operator_secret.value) if settings.operator_secret else None
         if routes is None:
             from services.adapters.routes import ADAPTER_ROUTES as routes  # noqa: N811
         self.routes = dict(routes)
@@ -202,6 +220,13 @@ class Gateway:
                 await asyncio.sleep(1)
 
     async def _read_body(self, scope, receive) -> bytes:
+        try:
+            async with asyncio.timeout(self.settings.body_timeout):
+                return await self._read_body_now(scope, receive)
+        except TimeoutError:
+            raise TooSlow from None
+
+    async def _read_body_now(self, scope, receive) -> bytes:
         limit = self.settings.body_limit
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -232,7 +257,7 @@ class Gateway:
         body = await self._body_or_refusal(scope, receive, send)
         if body is None:
             return
-        problem = check_signature(self.key, headers, body)
+        signer, problem = self._authenticate(headers, body)
         if problem:
             await _json(send, 401, {"error": problem})
             return
@@ -244,6 +269,10 @@ class Gateway:
         if len(events) > self.settings.max_events:
             await _json(send, 413, {"error": f"{len(events)} events; at most {self.settings.max_events} per request"})
             return
+        refusal = _authorize(signer, events, body)
+        if refusal:
+            await _json(send, *refusal)
+            return
         try:
             result = await self.publish(events)
         except BrokerUnavailable as exc:
@@ -254,12 +283,23 @@ class Gateway:
         await _json(send, 202, {"accepted": result.accepted, "duplicates": result.duplicates,
                                 "conflicts": list(result.conflicts)})
 
+    def _authenticate(self, headers: dict[str, str], body: bytes) -> tuple[str | None, str | None]:
+        """(who signed: OPERATOR or WEBHOOK, None) or (None, why the signature is refused)."""
+        if self.operator_key is not None and check_signature(self.operator_key, headers, body) is None:
+            return OPERATOR, None
+        problem = check_signature(self.key, headers, body)
+        return (None, problem) if problem else (WEBHOOK, None)
+
     async def _body_or_refusal(self, scope, receive, send) -> bytes | None:
-        """The raw body, or None once a 413 is sent (over the limit) or the client left."""
+        """The raw body, or None once a 413 (over the limit) or 408 (not sent whole within
+        body_timeout) is sent, or the client left. Both refusals close the connection."""
         try:
             return await self._read_body(scope, receive)
         except TooLarge:
             await _json(send, 413, {"error": f"body over {self.settings.body_limit} bytes"},
+                        [(b"connection", b"close")])
+        except TooSlow:
+            await _json(send, 408, {"error": f"body not received within {self.settings.body_timeout:g} seconds"},
                         [(b"connection", b"close")])
         except ConnectionResetError:
             pass
@@ -282,6 +322,19 @@ class Gateway:
         await _json(send, status, payload)
 
 
+def _authorize(signer: str, events: list[Event], body: bytes) -> tuple[int, dict] | None:
+    """(status, answer) refusing events the signer may not send or that lie about their
+    ruleset, else None. services/trust.py says who may send what."""
+    batch = body.lstrip(b" \t\r\n")[:1] == b"["
+    if signer != OPERATOR and (why := privileged_refusal(events)):
+        return 403, {"error": why, "path": event_path(first_privileged(events), batch) + ".type"}
+    try:
+        check_ruleset_hashes(events, batch=batch)
+    except ContractError as exc:
+        return 400, {"error": exc.reason, "path": exc.path}
+    return None
+
+
 def _headers(scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
@@ -301,11 +354,48 @@ def create_app(settings: Settings) -> Gateway:
     return Gateway(settings)
 
 
+def timed_protocol(head_timeout: float) -> type:
+    """uvicorn's h11 protocol with a deadline on what comes before a request's body.
+
+    uvicorn times the idle time after a response (keep-alive) but neither a connection
+    that never sends a request nor headers sent a byte at a time: those would hold a
+    connection, and with `max_connections` every other client out, for ever. A
+    connection whose next request has not begun `head_timeout` seconds after it opened
+    (or after its last response) is closed."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_head_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_head_deadline()
+
+        def connection_lost(self, exc) -> None:
+            self._head_deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm_head_deadline(self) -> None:
+            if getattr(self, "_head_deadline", None) is not None:
+                self._head_deadline.cancel()
+            self._head_deadline = self.loop.call_later(head_timeout, self._head_too_slow, self.cycle)
+
+        def _head_too_slow(self, cycle) -> None:
+            idle = self.cycle is cycle and (cycle is None or cycle.response_complete)
+            if idle and not self.transport.is_closing():
+                self.transport.close()
+
+    return TimedH11Protocol
+
+
 def serve(settings: Settings) -> None:
     """Run the gateway with uvicorn until SIGTERM/SIGINT (uvicorn handles both)."""
     import uvicorn
 
     uvicorn.run(
         create_app(settings), host=settings.http_host, port=settings.http_port,
-        log_level="warning", lifespan="on", access_log=False,
+        log_level="warning", lifespan="on", access_log=False, limit_concurrency=settings.max_connections,
+        http=timed_protocol(settings.body_timeout),
     )

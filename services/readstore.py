@@ -27,6 +27,7 @@ from pathlib import Path
 import msgspec
 
 from projections.views import statement_doc
+from services.config import create_private
 
 POINTER = "CURRENT"
 PAGE_SIZE = 65_536
@@ -77,7 +78,7 @@ def current_path(data_dir: Path | str) -> Path | None:
 
 def new_store_path(data_dir: Path | str) -> Path:
     folder = store_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return folder / f"readmodels-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.sqlite"
 
 
@@ -107,7 +108,8 @@ class ReadStore:
         self.path = Path(path)
         self._bulk = False
         if writer:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            create_private(self.path)  # statements are pay: the owner's only
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             # Documents are tens of KiB: large pages keep them off long overflow chains
             # (only takes effect in a new, empty file).

@@ -61,7 +61,7 @@ from nats.js import api
 from events.log import Poison, raw_row
 from schemas.events import ContractError, check_unique_keys, decode_event
 from services.broker import STREAM, SUBJECT_PREFIX, connect, ensure_stream
-from services.config import Settings
+from services.config import Settings, private_dir
 from services.log_writer import LogWriter
 
 log = logging.getLogger("quotaboard.recorder")
@@ -323,7 +323,7 @@ class Recorder:
             await self._ensure_consumer(js)
             puller = self._puller = Puller(nc, self.batch, self.window)
             await puller.start()
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.settings.data_dir)
             self._writer = await LogWriter.start(log_path(self.settings.data_dir))
             log.info("recorder following %s into %s", STREAM, log_path(self.settings.data_dir))
             drain_until = None

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.broker import BrokerUnavailable, EmbeddedBroker, connect, ensure_stream
-from services.config import Settings
+from services.config import Settings, private_dir
 from services.processes import die_with_parent
 from services.recorder import CRASH_ENV
 
@@ -159,9 +159,9 @@ class Supervisor:
 
     def start(self) -> None:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(s.data_dir)
         if s.embedded:
-            self.broker = EmbeddedBroker(s.data_dir, port=_broker_port()).start()
+            self.broker = EmbeddedBroker(s.data_dir, port=_broker_port(), monitor=s.nats_monitor).start()
         self._ensure_stream()
         env = dict(os.environ)
         for name in self.roles:

@@ -193,7 +193,7 @@ def test_common_config_enables_jetstream_on_the_volume_and_reads_credentials_fro
     assert re.search(r"jetstream:\s*enabled", text)
     assert re.search(r"user:\s*\$NATS_USER\b", text)
     assert re.search(r"password:\s*\$NATS_PASSWORD\b", text)
-    assert re.search(r"^http:\s*0\.0\.0\.0:8222", text, flags=re.M)
+    assert re.search(r"^http:\s*127\.0\.0\.1:8222", text, flags=re.M)  # unauthenticated: loopback only
     assert re.search(r"^listen:\s*0\.0\.0\.0:4222", text, flags=re.M)
 
 

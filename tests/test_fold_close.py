@@ -6,6 +6,8 @@ from pathlib import Path
 
 from test_fold_helpers import SIGNED, decode, ev, project, seed_raw
 
+from projections.rulesets import content_hash
+
 
 def close(period: str, at: str = "2026-09-03T09:00:00") -> dict:
     return ev("period.closed", at, period=period)
@@ -88,14 +90,34 @@ def test_rebuild_and_live_agree_with_closes():
     assert live.frozen("2026-08") == rebuilt.frozen("2026-08")
 
 
-def test_ruleset_applied_to_a_closed_month_flows_as_adjustment():
-    text = Path(SIGNED).read_text().replace('id = "seed-table3"', 'id = "seed-table3-fix"').replace(
+def fixed_plan() -> str:
+    return Path(SIGNED).read_text().replace('id = "seed-table3"', 'id = "seed-table3-fix"').replace(
         '{ from = "1.00", rate = "0.02", bonus = "1000" }', '{ from = "1.00", rate = "0.025", bonus = "1000" }')
+
+
+def test_ruleset_applied_to_a_closed_month_flows_as_adjustment():
+    text = fixed_plan()
     applied = ev("ruleset.applied", "2026-09-05T09:00:00", period="2026-08",
-                 ruleset={"id": "seed-table3-fix", "hash": "sha256:x"}, toml=text)
+                 ruleset={"id": "seed-table3-fix", "hash": content_hash(text.encode())}, toml=text)
     p = project(seed_raw() + [close("2026-08"), applied])
     assert p.frozen("2026-08")["reps"]["zhang"]["total"] == "17800.00"
     sep = p.standings("2026-09")["reps"]["zhang"]
     adj = [x for x in sep["statement"] if x["component"] == "adjustment"]
     assert [x["amount"] for x in adj] == ["4200.00"]  # 2.5% − 2% of 840,000
     assert p.standings("2026-08")["ruleset"]["id"] == "seed-table3-fix"
+
+
+def test_ruleset_applied_whose_hash_is_not_its_toml_is_rejected():
+    """A plan named by another plan's hash (the gateway and import refuse it; one that
+    reached the stream another way) pays nothing and is listed as rejected."""
+    text = fixed_plan()
+    seed_hash = content_hash(Path(SIGNED).read_bytes())
+    applied = ev("ruleset.applied", "2026-09-05T09:00:00", period="2026-08",
+                 ruleset={"id": "seed-table3-fix", "hash": seed_hash}, toml=text)
+    p = project(seed_raw() + [close("2026-08"), applied])
+    sep = p.standings("2026-09")["reps"]["zhang"]
+    assert [x for x in sep["statement"] if x["component"] == "adjustment"] == []
+    assert p.standings("2026-08")["ruleset"]["id"] == "seed-table3"
+    rejected = p.unmatched()["rejected"]
+    assert [r["type"] for r in rejected] == ["ruleset.applied"]
+    assert "is not the hash of data.toml" in rejected[0]["error"]

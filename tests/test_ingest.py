@@ -53,7 +53,7 @@ def test_gateway_serves_its_openapi_document(service):
     r = service.client.get("/openapi.json")
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.content == (REPO / "schemas" / "openapi.json").read_bytes()
-    assert set(r.json()["paths"]["/v1/events"]["post"]["responses"]) == {"202", "400", "401", "413", "503"}
+    assert set(r.json()["paths"]["/v1/events"]["post"]["responses"]) == {"202", "400", "401", "403", "408", "413", "503"}
 
 
 def test_single_object_body_is_accepted(service):
