@@ -38,7 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.gateway import sign  # noqa: E402
+from services.signing import sign  # noqa: E402
 
 
 def free_port() -> int:

@@ -34,6 +34,7 @@ import httpx
 
 from services.crm_sim import CrmSimulator, clock_from, organisation
 from services.processes import die_with_parent, stop_process
+from services.signing import sign
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 250
@@ -47,15 +48,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def sign(secret: str, msg_id: str, ts: int, body: bytes) -> str:
-    import hashlib
-    import hmac
-
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(mac).decode()
 
 
 class Poster:

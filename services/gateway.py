@@ -38,12 +38,8 @@ same limit) and hands the handler a `publish` that is `publish_events` on its co
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -54,11 +50,11 @@ from services.broker import BrokerUnavailable, connect, ensure_stream
 from services.config import Settings
 from services.publish import PublishResult, publish_events
 from services.recorder import log_path
+from services.signing import check_headers, check_signature, secret_key
 from services.trust import check_ruleset_hashes, event_path, first_privileged, privileged_refusal
 
 log = logging.getLogger("quotaboard.gateway")
 
-TOLERANCE = 5 * 60  # seconds
 RETRY_AFTER = "2"
 
 
@@ -82,50 +78,6 @@ class AdapterRequest:
     body: bytes
     publish: Callable[[list[Event]], Awaitable[PublishResult]]
     settings: Settings
-
-
-def secret_key(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix("whsec_"))
-
-
-def sign(secret: str, msg_id: str, timestamp: int | str, body: bytes) -> str:
-    """The `webhook-signature` value for a body (used by tests, the demo and adapters)."""
-    mac = hmac.new(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
-    return "v1," + base64.b64encode(mac.digest()).decode()
-
-
-def check_headers(headers: dict[str, str], now: float | None = None) -> str | None:
-    """None if the signature headers are present and the timestamp is fresh, else why not."""
-    if not all(headers.get(h) for h in ("webhook-id", "webhook-timestamp", "webhook-signature")):
-        return "missing webhook-id, webhook-timestamp or webhook-signature header"
-    try:
-        stamp = int(headers["webhook-timestamp"])
-    except ValueError:
-        return "webhook-timestamp is not Unix seconds"
-    now = time.time() if now is None else now
-    if abs(now - stamp) > TOLERANCE:
-        return "webhook-timestamp is more than 5 minutes from now"
-    return None
-
-
-def check_signature(key: bytes, headers: dict[str, str], body: bytes, now: float | None = None) -> str | None:
-    """None if the Standard Webhooks signature is valid, else the reason."""
-    problem = check_headers(headers, now)
-    if problem:
-        return problem
-    msg_id, ts, sigs = headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"]
-    expected = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-    ok = False
-    for sig in sigs.split(" "):
-        version, _, value = sig.partition(",")
-        if version != "v1":
-            continue
-        try:
-            given = base64.b64decode(value, validate=True)
-        except ValueError:
-            continue
-        ok |= hmac.compare_digest(given, expected)
-    return None if ok else "no valid v1 signature"
 
 
 class Gateway:

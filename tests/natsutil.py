@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from services.gateway import sign
+from services.signing import sign
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

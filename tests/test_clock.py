@@ -108,7 +108,7 @@ def test_cli_and_tui_open_on_the_month_of_the_instant(company, name, edge):
 def test_webhook_timestamp_window(now):
     """The gateway's 5-minute window, read against a pinned clock (a pinned demo still
     signs with the real time: its webhooks are checked against the gateway's clock)."""
-    from services.gateway import check_headers
+    from services.signing import check_headers
 
     t = now.timestamp()
 
