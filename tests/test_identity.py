@@ -99,7 +99,7 @@ def test_ids_are_exact_and_conflicts_are_answered_kept_and_shown(make_service):
     (b'{"id":"k","type":"deal.created","occurred_at":"2026-08-01T00:00:00Z","data":{"deal_id":"D","rep_id":"r",'
      b'"customer_id":"c","product_line":"A","amount":"1","amount":"999999"}}', "twice"),
     (json.dumps(deal("f", "１００"), ensure_ascii=False).encode(), "ASCII"),
-])
+], ids=["deep nesting", "invalid UTF-8", "duplicate key", "full-width digits"])
 def test_hostile_bodies_are_400s_naming_the_reason(service, body, reason):
     answer = service.post(body)
     assert answer.status_code == 400 and reason in answer.json()["error"], answer.text
