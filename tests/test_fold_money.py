@@ -14,6 +14,7 @@ from pathlib import Path
 from test_fold_helpers import decode, ev
 
 from events.log import EventLog
+from services.figures import show_unmatched
 from services.projector import open_projection
 from services.readstore import ReadStore
 
@@ -82,7 +83,7 @@ def test_the_same_payment_id_twice_counts_once_whichever_arrives_first(tmp_path)
     assert issues(docs) == [(first["id"], "duplicate_payment", "10000.00", "0.00", "10000.00")]
 
 
-def test_a_refund_above_what_its_payment_holds_counts_what_it_holds(tmp_path):
+def test_a_refund_above_what_its_payment_holds_counts_what_it_holds(tmp_path, capsys):
     # a: target 100,000, D1 won at 100,000 in August: 2% + 1,000, r(2026-08) = 2%.
     over = refunded("2026-09-06T10:00:00", "P1", "5000")
     again = refunded("2026-09-07T10:00:00", "P1", "50")  # P1 holds nothing any more
@@ -107,6 +108,9 @@ def test_a_refund_above_what_its_payment_holds_counts_what_it_holds(tmp_path):
     ]
     assert docs["unmatched"]["payments"][0]["explanation"] == (
         "refund of 5,000.00 exceeds the 100.00 payment P1 still holds: 100.00 counted, 4,900.00 not")
+    show_unmatched(tmp_path, as_json=False)  # `quotaboard unmatched`, for people
+    out = capsys.readouterr().out
+    assert "Unmatched events: 3" in out and "over_refund: refund of 5,000.00 exceeds" in out
 
 
 def test_a_refund_of_an_unknown_payment_waits_for_it_and_then_counts_at_its_own_date(tmp_path):
