@@ -47,22 +47,27 @@ def org(onboard_x: bool) -> list[dict]:
     return out
 
 
-deal_st = st.fixed_dictionaries({
-    "owner": st.sampled_from(REPS),
-    "amount": st.integers(1, 100_000),
-    "split": st.none() | st.tuples(st.sampled_from(SPLITS), st.sampled_from(REPS), st.sampled_from(REPS)),
-    "won": st.none() | st.integers(1, 75),
-    "lost": st.none() | st.integers(1, 75),
-    "line": st.sampled_from(("A", "B")),
-})
-money_st = st.fixed_dictionaries({
-    "deal": st.integers(0, 3),
-    "refund": st.booleans(),
-    "payment": st.sampled_from(("P0", "P1", "P2")),
-    "amount": st.integers(1, 60_000),
-    "day": st.integers(0, 80),
-    "hour": st.integers(8, 20),
-})
+deal_st = st.fixed_dictionaries(
+    {
+        "owner": st.sampled_from(REPS),
+        "amount": st.integers(1, 100_000),
+        "split": st.none()
+        | st.tuples(st.sampled_from(SPLITS), st.sampled_from(REPS), st.sampled_from(REPS)),
+        "won": st.none() | st.integers(1, 75),
+        "lost": st.none() | st.integers(1, 75),
+        "line": st.sampled_from(("A", "B")),
+    }
+)
+money_st = st.fixed_dictionaries(
+    {
+        "deal": st.integers(0, 3),
+        "refund": st.booleans(),
+        "payment": st.sampled_from(("P0", "P1", "P2")),
+        "amount": st.integers(1, 60_000),
+        "day": st.integers(0, 80),
+        "hour": st.integers(8, 20),
+    }
+)
 
 
 @st.composite
@@ -71,21 +76,43 @@ def histories(draw) -> list[dict]:
     items = org(draw(st.booleans()))
     for i, d in enumerate(deals):
         deal_id = f"D{i}"
-        items.append(ev("deal.created", at(1, 10), deal_id=deal_id, rep_id=d["owner"], customer_id=f"C{i}",
-                        product_line=d["line"], amount=str(d["amount"])))
+        items.append(
+            ev(
+                "deal.created",
+                at(1, 10),
+                deal_id=deal_id,
+                rep_id=d["owner"],
+                customer_id=f"C{i}",
+                product_line=d["line"],
+                amount=str(d["amount"]),
+            )
+        )
         if d["split"] is not None:
             (s1, s2), r1, r2 = d["split"]
             if r1 != r2:
-                items.append(ev("deal.credit_split", at(2, 10), deal_id=deal_id,
-                                splits=[{"rep_id": r1, "share": s1}, {"rep_id": r2, "share": s2}]))
+                items.append(
+                    ev(
+                        "deal.credit_split",
+                        at(2, 10),
+                        deal_id=deal_id,
+                        splits=[{"rep_id": r1, "share": s1}, {"rep_id": r2, "share": s2}],
+                    )
+                )
         if d["lost"] is not None:
             items.append(ev("deal.lost", at(d["lost"], 11), deal_id=deal_id))
         if d["won"] is not None:
             items.append(ev("deal.won", at(d["won"], 12), deal_id=deal_id))
     for minute, m in enumerate(draw(st.lists(money_st, max_size=10)), 1):
         kind = "payment.refunded" if m["refund"] else "payment.received"
-        items.append(ev(kind, at(m["day"], m["hour"], minute), payment_id=m["payment"],
-                        deal_id=f"D{m['deal'] % len(deals)}", amount=str(m["amount"])))
+        items.append(
+            ev(
+                kind,
+                at(m["day"], m["hour"], minute),
+                payment_id=m["payment"],
+                deal_id=f"D{m['deal'] % len(deals)}",
+                amount=str(m["amount"]),
+            )
+        )
     return items
 
 
@@ -97,7 +124,10 @@ def fold(items: list[dict], order: list[int], which: str) -> Projection:
 
 
 def total(scope: dict, metric: str) -> Decimal | int:
-    return sum((Decimal(e[metric]) if isinstance(e[metric], str) else e[metric] for e in scope.values()), ZERO)
+    return sum(
+        (Decimal(e[metric]) if isinstance(e[metric], str) else e[metric] for e in scope.values()),
+        ZERO,
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -110,9 +140,13 @@ def test_every_period_reconciles_and_no_payment_goes_negative(items, which, data
             team = total(doc["team"], metric)
             assert team == total(doc["regions"], metric), (period, metric)
             un = doc["unassigned"][metric]
-            assert team == total(doc["reps"], metric) + (Decimal(un) if isinstance(un, str) else un), (period, metric)
+            assert team == total(doc["reps"], metric) + (
+                Decimal(un) if isinstance(un, str) else un
+            ), (period, metric)
             assert team == total(doc["product_lines"], metric), (period, metric)
-        assert doc["unassigned"]["bookings"] == doc["regions"].get("unassigned", {}).get("bookings", "0.00")
+        assert doc["unassigned"]["bookings"] == doc["regions"].get("unassigned", {}).get(
+            "bookings", "0.00"
+        )
     # per payment, in business order, what counted never takes its net below zero
     for deal in p._deals.values():
         net: dict[str, Decimal] = defaultdict(Decimal)
@@ -127,9 +161,21 @@ def test_every_period_reconciles_and_no_payment_goes_negative(items, which, data
         if item["type"].startswith("payment.") and item["id"] not in waiting:
             sign = -1 if item["type"] == "payment.refunded" else 1
             stated += sign * Decimal(item["data"]["amount"])
-    counted = sum((total(p.standings(period)["team"], "collections")
-                   for period in p.periods() if len(period) == 7 and "Q" not in period), ZERO)
-    excess = sum(((-1 if x["type"] == "payment.refunded" else 1) * Decimal(x["excess"]) for x in un["payments"]), ZERO)
+    counted = sum(
+        (
+            total(p.standings(period)["team"], "collections")
+            for period in p.periods()
+            if len(period) == 7 and "Q" not in period
+        ),
+        ZERO,
+    )
+    excess = sum(
+        (
+            (-1 if x["type"] == "payment.refunded" else 1) * Decimal(x["excess"])
+            for x in un["payments"]
+        ),
+        ZERO,
+    )
     assert stated == counted + excess
     # the same events in another arrival order give the same figures and the same list
     order = data.draw(st.permutations(list(range(len(items)))), label="order")
@@ -137,4 +183,6 @@ def test_every_period_reconciles_and_no_payment_goes_negative(items, which, data
     for period in p.periods():
         assert q.standings(period) | {"position": 0} == p.standings(period) | {"position": 0}
     key = [(x["id"], x["reason"], x["counted"], x["excess"]) for x in un["payments"]]
-    assert sorted(key) == sorted((x["id"], x["reason"], x["counted"], x["excess"]) for x in q.unmatched()["payments"])
+    assert sorted(key) == sorted(
+        (x["id"], x["reason"], x["counted"], x["excess"]) for x in q.unmatched()["payments"]
+    )
