@@ -3,6 +3,12 @@
 A deal's events (its payments and refunds included) are kept sorted by
 (occurred_at µs, position); `fold_deal` turns them into a `DealState` under the
 closed-deal definition (成单口径). Pure: instants are integers, no timezone here.
+
+Money reconciles per payment id, in business order (docs/decisions.md, "Money"): a
+payment id is received once per deal (a second receipt is a duplicate and counts
+nothing); a refund counts at most what its payment still holds at the refund's instant,
+and a refund of a payment the deal has not received counts nothing. What does not count
+is kept as a `MoneyIssue`, listed by `unmatched`, so no payment's net is ever negative.
 """
 
 from __future__ import annotations
@@ -36,11 +42,34 @@ class Payment:
         self.after_close = after_close  # a refund after the close (clawback)
 
 
+DUPLICATE_PAYMENT, UNKNOWN_PAYMENT, OVER_REFUND = "duplicate_payment", "unknown_payment", "over_refund"
+
+
+class MoneyIssue:
+    """A receipt or refund that counts less than its amount, and why (for `unmatched`)."""
+
+    __slots__ = ("t", "pos", "event_id", "refund", "payment_id", "amount", "counted", "reason", "first_id",
+                 "received_later")
+
+    def __init__(self, t: int, pos: int, event_id: str, refund: bool, payment_id: str, amount: Decimal,
+                 counted: Decimal, reason: str, first_id: str = "") -> None:
+        self.t = t
+        self.pos = pos
+        self.event_id = event_id
+        self.refund = refund
+        self.payment_id = payment_id
+        self.amount = amount  # as stated by the event
+        self.counted = counted  # the part that counts (0 for a duplicate or an unknown payment)
+        self.reason = reason
+        self.first_id = first_id  # the receipt a duplicate repeats
+        self.received_later = False  # an unknown payment received on the deal, dated after the refund
+
+
 class DealState:
     __slots__ = ("deal_id", "owner", "rep_id", "customer_id", "product_line", "kind", "source_channel",
                  "amount", "created_t", "max_stage", "signed", "signed_t", "won_amount",
                  "closed_t", "closed_pos", "closed_amount", "close_owner", "close_credit",
-                 "losses", "payments", "lost", "credit", "doc")
+                 "losses", "payments", "lost", "credit", "doc", "issues")
 
     def __init__(self, deal_id: str) -> None:
         self.deal_id = deal_id
@@ -66,6 +95,7 @@ class DealState:
         self.lost = False
         self.credit: Credit = ()  # current credit
         self.doc: dict | None = None  # the deal's own fields as shown, built once per fold
+        self.issues: list[MoneyIssue] = []  # receipts and refunds that count less than stated
 
     @property
     def closed(self) -> bool:
@@ -111,11 +141,12 @@ class DealState:
         return out
 
 
-def payload(code: int, d):
+def payload(code: int, d, event_id: str):
     """The plain values the fold needs from an event's data (tuples of str/Decimal/int:
-    no object the cyclic GC has to scan, and far smaller than the decoded Struct)."""
+    no object the cyclic GC has to scan, and far smaller than the decoded Struct).
+    Money events keep their event id, for `unmatched` to name the ones that do not count."""
     if code == PAID or code == REFUNDED:
-        return (d.payment_id, d.amount)
+        return (d.payment_id, d.amount, event_id)
     if code == STAGE:
         return STAGE_INDEX[d.stage]
     if code == WON:
@@ -152,13 +183,34 @@ def fold_deal(deal_id: str, events: list[tuple], definitions: Definitions) -> De
     net = ZERO
     closed = False
     payments = s.payments
+    issues = s.issues
+    received: dict[str, str] = {}  # payment id -> event id of its (first) receipt
+    held: dict[str, Decimal] = {}  # payment id -> what it still holds (received minus refunded)
     for t, pos, code, d in events:
         if code == PAID:
-            net += d[1]
-            payments.append(Payment(t, pos, d[0], d[1], split or owner_credit, False, False))
+            pid, amount, event_id = d
+            first = received.get(pid)
+            if first is not None:
+                issues.append(MoneyIssue(t, pos, event_id, False, pid, amount, ZERO, DUPLICATE_PAYMENT, first))
+                continue
+            received[pid] = event_id
+            held[pid] = amount
+            net += amount
+            payments.append(Payment(t, pos, pid, amount, split or owner_credit, False, False))
         elif code == REFUNDED:
-            net -= d[1]
-            payments.append(Payment(t, pos, d[0], -d[1], split or owner_credit, True, closed))
+            pid, amount, event_id = d
+            holds = held.get(pid)
+            if holds is None:
+                issues.append(MoneyIssue(t, pos, event_id, True, pid, amount, ZERO, UNKNOWN_PAYMENT))
+                continue
+            if amount > holds:
+                issues.append(MoneyIssue(t, pos, event_id, True, pid, amount, holds, OVER_REFUND))
+                amount = holds
+                if not amount:
+                    continue
+            held[pid] = holds - amount
+            net -= amount
+            payments.append(Payment(t, pos, pid, -amount, split or owner_credit, True, closed))
         elif code == STAGE:
             i = d
             if i > s.max_stage:
@@ -210,4 +262,7 @@ def fold_deal(deal_id: str, events: list[tuple], definitions: Definitions) -> De
             s.close_owner = s.owner
             s.close_credit = split or owner_credit
     s.credit = split or owner_credit
+    for issue in issues:
+        if issue.reason == UNKNOWN_PAYMENT and issue.payment_id in received:
+            issue.received_later = True
     return s

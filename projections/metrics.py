@@ -4,6 +4,11 @@ A month's `Figures` are built from the deals that feed that month (closes, losse
 payments) plus the month's activities; a quarter's or year's are the sum of its
 months' (every metric is additive in its parts: sums and counts, ratios are formed
 at the end). Money is Decimal, unrounded.
+
+Nothing is dropped between scopes: what is credited to a rep id no rep.onboarded names
+goes to `unassigned` (by that id) instead of a rep, and to the region and team
+`unassigned`, so for every additive metric team = Σ regions = Σ reps + unassigned, and
+for money also = Σ product lines.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from projections.facts import MenteeClose, Refund
 from projections.periods import instant_us
 
 ZERO = Decimal(0)
+UNASSIGNED = "unassigned"  # the region and team of credit to unknown reps
 US_PER_DAY = Decimal(86_400_000_000)
 ACTIVITY_KINDS = ("call", "visit", "meeting", "email", "demo", "other")
 
@@ -77,7 +83,7 @@ def _acc(table: dict[str, Acc], key: str | None) -> Acc | None:
 class Figures:
     """Everything one period shows, before formatting."""
 
-    __slots__ = ("period", "team", "region", "product_line", "rep",
+    __slots__ = ("period", "team", "region", "product_line", "rep", "unassigned",
                  "rep_product_line", "rep_renewal", "rep_renewal_collections", "rep_referral", "rep_refunds",
                  "mentee_closes", "rep_deals", "closed_deals", "lost_deals", "parts")
 
@@ -87,6 +93,7 @@ class Figures:
         self.region: dict[str, Acc] = {}
         self.product_line: dict[str, Acc] = {}
         self.rep: dict[str, Acc] = {}
+        self.unassigned: dict[str, Acc] = {}  # unknown rep id -> what was credited to it
         self.rep_product_line: dict[str, dict[str, Decimal]] = {}
         self.rep_renewal: dict[str, Decimal] = {}  # credited bookings of renewal deals
         self.rep_renewal_collections: dict[str, Decimal] = {}  # credited net payments on renewal deals
@@ -118,7 +125,7 @@ class Figures:
         return getattr(self, scope)
 
     def merge(self, other: Figures) -> None:
-        for name in ("team", "region", "product_line", "rep"):
+        for name in ("team", "region", "product_line", "rep", "unassigned"):
             mine = getattr(self, name)
             for key, acc in getattr(other, name).items():
                 _acc(mine, key).add(acc)
@@ -143,6 +150,7 @@ class Figures:
 class FoldContext:
     """What building figures needs from the rest of the fold (implemented by Projection)."""
 
+    def is_known(self, rep: str) -> bool: ...
     def region_at(self, rep: str, t: int) -> str | None: ...
     def team_at(self, rep: str, t: int) -> str | None: ...
     def is_first_customer_close(self, deal: DealState) -> bool: ...
@@ -166,10 +174,17 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
     """Figures of one month [start, end): the deals feeding it and its activities by rep."""
     f = Figures(month)
     team, region, product_line, rep_t = f.team, f.region, f.product_line, f.rep
-    region_at, team_at, changes_in = ctx.region_at, ctx.team_at, ctx.changes_in
+    changes_in, is_known = ctx.changes_in, ctx.is_known
     rep_deals = f.rep_deals
     rep_product_line, rep_renewal = f.rep_product_line, f.rep_renewal
     rep_renewal_collections = f.rep_renewal_collections
+
+    def region_at(rep: str, t: int) -> str:
+        return ctx.region_at(rep, t) or UNASSIGNED
+
+    def team_at(rep: str, t: int) -> str:
+        return ctx.team_at(rep, t) or UNASSIGNED
+
     # A rep whose region and team do not change inside the month has the same scopes at
     # every instant of it: (rep, region, team) accumulators looked up once per month.
     # They are created in the same order as one lookup per instant would create them.
@@ -178,10 +193,13 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
     def scopes(rep: str, t: int) -> tuple:
         s = steady.get(rep)
         if s is None:
-            if changes_in(rep, start, end):
+            if not is_known(rep):
+                s = steady[rep] = (_acc(f.unassigned, rep), _acc(region, UNASSIGNED), _acc(team, UNASSIGNED))
+            elif changes_in(rep, start, end):
                 return (_acc(rep_t, rep), _acc(region, region_at(rep, t)), _acc(team, team_at(rep, t)))
-            s = steady[rep] = (_acc(rep_t, rep), _acc(region, region_at(rep, start)),
-                               _acc(team, team_at(rep, start)))
+            else:
+                s = steady[rep] = (_acc(rep_t, rep), _acc(region, region_at(rep, start)),
+                                   _acc(team, team_at(rep, start)))
         return s
 
     for d in deals:
@@ -196,10 +214,8 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                 credited = amount * share if share != 1 else amount
                 r, g, m = scopes(rep, ct)
                 r.bookings += credited
-                if g is not None:
-                    g.bookings += credited
-                if m is not None:
-                    m.bookings += credited
+                g.bookings += credited
+                m.bookings += credited
                 by_line = rep_product_line.get(rep)
                 if by_line is None:
                     by_line = rep_product_line[rep] = {}
@@ -219,11 +235,10 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
             if first_customer:
                 a.new_customers += 1
             for a in scopes(owner, ct):
-                if a is not None:
-                    a.deals_won += 1
-                    a.cycle_us += cycle
-                    if first_customer:
-                        a.new_customers += 1
+                a.deals_won += 1
+                a.cycle_us += cycle
+                if first_customer:
+                    a.new_customers += 1
             _deal_entry(rep_deals, owner, deal_id)
             if d.source_channel == "referral":
                 f.rep_referral[owner] = f.rep_referral.get(owner, 0) + 1
@@ -233,10 +248,8 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
         for t, owner in d.losses:
             if start <= t < end:
                 f.lost_deals.append(deal_id)
-                r, g, m = scopes(owner, t)
-                for a in (r, g, m, _acc(product_line, d.product_line)):
-                    if a is not None:
-                        a.deals_lost += 1
+                for a in (*scopes(owner, t), _acc(product_line, d.product_line)):
+                    a.deals_lost += 1
                 _deal_entry(rep_deals, owner, deal_id)
         for p in d.payments:
             t = p.t
@@ -249,10 +262,8 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                 credited = amount * share if share != 1 else amount
                 r, g, m = scopes(rep, t)
                 r.collections += credited
-                if g is not None:
-                    g.collections += credited
-                if m is not None:
-                    m.collections += credited
+                g.collections += credited
+                m.collections += credited
                 _deal_entry(rep_deals, rep, deal_id)[1] += credited
                 if renewal:
                     rep_renewal_collections[rep] = rep_renewal_collections.get(rep, ZERO) + credited
@@ -263,24 +274,22 @@ def build_month(month: str, start: int, end: int, deals: Iterable[DealState],
                         Refund(deal_id=deal_id, payment_id=p.payment_id, amount=-amount,
                                share=share, close_period=close_period))
     for rep, items in activities.items():
-        a = _acc(rep_t, rep)
+        a = _acc(rep_t if is_known(rep) else f.unassigned, rep)
         kinds = a.activity_kinds
         for item in items:
             kinds[item[1]] = kinds.get(item[1], 0) + 1
         a.activities += len(items)
-        if changes_in(rep, start, end):
+        if changes_in(rep, start, end) and is_known(rep):
             for item in items:
                 t = instant_us(item[0])
                 for b in (_acc(region, region_at(rep, t)), _acc(team, team_at(rep, t))):
-                    if b is not None:
-                        b.activities += 1
-                        b.activity_kinds[item[1]] = b.activity_kinds.get(item[1], 0) + 1
+                    b.activities += 1
+                    b.activity_kinds[item[1]] = b.activity_kinds.get(item[1], 0) + 1
         else:
-            for b in (_acc(region, region_at(rep, start)), _acc(team, team_at(rep, start))):
-                if b is not None:
-                    b.activities += len(items)
-                    for k, n in kinds.items():
-                        b.activity_kinds[k] = b.activity_kinds.get(k, 0) + n
+            for b in scopes(rep, start)[1:]:
+                b.activities += len(items)
+                for k, n in kinds.items():
+                    b.activity_kinds[k] = b.activity_kinds.get(k, 0) + n
     return f
 
 

@@ -26,8 +26,8 @@ Choices where DOMAIN.md is silent (written down here for the docs):
 - Region and team scopes take the rep's region/team at the instant (close, payment,
   loss, activity); a rep's entry shows the region at the period's last instant.
 - A rep appears in a period's standings when active at any instant of it, or with any
-  figure or target in it. Deals crediting an unknown rep are counted, with the rep
-  id as name.
+  figure or target in it. What is credited to a rep id no `rep.onboarded` names is
+  counted under `unassigned` (and the region and team `unassigned`), not as a rep.
 - Product-line scope: the full closed amount of a deal, its count and cycle.
 - A closed month's standings show the frozen statement (what was published) beside the
   current figures; quarter and year documents show each month's lines with a
@@ -64,6 +64,7 @@ from projections.deals import (
     UPDATED,
     WON,
     DealState,
+    MoneyIssue,
     fold_deal,
     payload,
 )
@@ -74,7 +75,15 @@ from projections.metrics import Acc, Figures, build_month, merge_figures
 from projections.org import OFFBOARDED, ONBOARDED, TRANSFERRED, RepTimeline, fold_rep
 from projections.periods import EPOCH, US, Calendar
 from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset
-from projections.views import funnel_doc, line_doc, money, scope_entry, statement_doc
+from projections.views import (
+    funnel_doc,
+    line_doc,
+    money,
+    money_issue_doc,
+    scope_entry,
+    statement_doc,
+    unassigned_doc,
+)
 from schemas import events as ev
 from schemas import fast
 from schemas.fast import PUBLIC
@@ -171,6 +180,7 @@ class Projection:
         self._month_deals: dict[str, set[str]] = {}
         self._cohort: dict[str, set[str]] = {}
         self._pending: dict[str, list[tuple]] = {}
+        self._money_issues: dict[str, list[MoneyIssue]] = {}  # deal -> receipts/refunds not fully counted
         self._rep_events: dict[str, list[tuple]] = {}
         self._reps: dict[str, RepTimeline] = {}
         self._targets: dict[tuple, tuple] = {}
@@ -256,7 +266,7 @@ class Projection:
                     d = event.data
                     deal_id = d.deal_id
                     t = (event.occurred_at - epoch) // us
-                    item = (t, pos, code, payload(code, d))
+                    item = (t, pos, code, payload(code, d, event.id))
                     lst = deal_events.get(deal_id)
                     if lst is None:
                         deal_events[deal_id] = [item]
@@ -405,6 +415,10 @@ class Projection:
         self._pending.pop(deal_id, None)
         old = self._deals.get(deal_id)
         self._deals[deal_id] = new
+        if new.issues:
+            self._money_issues[deal_id] = new.issues
+        else:
+            self._money_issues.pop(deal_id, None)
         month_of = self.cal.month_of
         dirty = self._dirty
         old_months = self._deal_months.get(deal_id) or set()
@@ -605,6 +619,10 @@ class Projection:
         return fig
 
     # FoldContext for metrics.build_month
+    def is_known(self, rep: str) -> bool:
+        tl = self._reps.get(rep)
+        return tl is not None and tl.known
+
     def region_at(self, rep: str, t: int) -> str | None:
         tl = self._reps.get(rep)
         return tl.region_at(t) if tl is not None else None
@@ -635,11 +653,12 @@ class Projection:
                            closed_on=self.cal.local_date(deal.closed_t), hired_on=hired)
 
     def _period_reps(self, period: str, fig: Figures) -> list[str]:
-        """Reps shown for a period: active at any instant of it, or with any figure in it."""
+        """Reps shown for a period: active at any instant of it, or with any figure or target
+        in it. Only onboarded reps: an unknown rep id's figures are `unassigned`."""
         start, end = self.cal.bounds(period)
         reps = {r for r, tl in self._reps.items() if tl.known and tl.active_during(start, end)}
         reps |= fig.rep.keys()
-        reps |= {sid for (s, sid) in self._targets_by_period.get(period, {}) if s == "rep"}
+        reps |= {sid for (s, sid) in self._targets_by_period.get(period, {}) if s == "rep" and self.is_known(sid)}
         return sorted(reps)
 
     def _facts(self, period: str) -> PeriodFacts:
@@ -860,6 +879,7 @@ class Projection:
             "regions": entries("region", regions),
             "product_lines": entries("product_line", lines_),
             "reps": reps,
+            "unassigned": unassigned_doc(fig, prev, ly, basis, red, green),
         }
 
     @_gc_paused
@@ -969,8 +989,9 @@ class Projection:
 
     @_gc_paused
     def unmatched(self) -> dict:
-        """Events still waiting for what they refer to (a deal never created), and the
-        events set aside: outside what the fold computes, with the reason (bounds.py)."""
+        """Events still waiting for what they refer to (a deal never created); receipts and
+        refunds that count less than they say (`payments`, see `views.money_issue_doc`); and
+        the events set aside: outside what the fold computes, with the reason (bounds.py)."""
         deals = {}
         count = 0
         for deal_id in sorted(self._pending):
@@ -978,8 +999,12 @@ class Projection:
             deals[deal_id] = [{"id": eid, "type": kind, "position": pos,
                                "occurred_at": self.cal.iso(t)} for pos, eid, kind, t in items]
             count += len(items)
-        return {"position": self.position, "count": count, "deals": deals, "rejected": list(self._rejected),
-                "set_aside": list(self._set_aside)}
+        payments = sorted((money_issue_doc(deal_id, issue, self.cal.iso(issue.t))
+                           for deal_id, issues in self._money_issues.items() for issue in issues),
+                          key=itemgetter("position"))
+        count += len(payments)
+        return {"position": self.position, "count": count, "deals": deals, "payments": payments,
+                "rejected": list(self._rejected), "set_aside": list(self._set_aside)}
 
     def frozen(self, period: str) -> dict | None:
         """The statements frozen by `period.closed` (what was published), with ruleset id/hash."""

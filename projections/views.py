@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from projections.bounds import WIDE
 from projections.funnel import FunnelCounts, conversion
-from projections.metrics import Acc, change, rag, ratio
+from projections.metrics import Acc, Figures, change, rag, ratio
 
 CENT = Decimal("0.01")
 BASIS_POINT = Decimal("0.0001")
@@ -163,3 +163,49 @@ def statement_doc(parts: dict, standings: dict, entry: dict) -> dict:
     for key in STATEMENT_PARTS:
         doc[key] = parts[key]
     return doc
+
+
+def money_issue_doc(deal_id: str, issue, occurred_at: str) -> dict:
+    """One receipt or refund that counts less than it says (`unmatched`'s `payments`)."""
+    pid, amount, counted = issue.payment_id, issue.amount, issue.counted
+    if issue.reason == "duplicate_payment":
+        why = f"payment {pid} on deal {deal_id} was already received (event {issue.first_id}): counted once"
+    elif issue.reason == "over_refund":
+        why = (f"refund of {amount:,.2f} exceeds the {counted:,.2f} payment {pid} still holds: "
+               f"{counted:,.2f} counted, {amount - counted:,.2f} not")
+    elif issue.received_later:
+        why = f"payment {pid} on deal {deal_id} is dated after this refund: it held nothing to refund then"
+    else:
+        why = f"deal {deal_id} has no payment {pid}: the refund counts nothing until the payment arrives"
+    return {
+        "id": issue.event_id,
+        "type": "payment.refunded" if issue.refund else "payment.received",
+        "position": issue.pos,
+        "occurred_at": occurred_at,
+        "deal_id": deal_id,
+        "payment_id": pid,
+        "amount": money(amount),
+        "counted": money(counted),
+        "excess": money(amount - counted),
+        "reason": issue.reason,
+        "explanation": why,
+    }
+
+
+def _total(table: dict[str, Acc]) -> Acc:
+    out = Acc()
+    for acc in table.values():
+        out.add(acc)
+    return out
+
+
+def unassigned_doc(fig: Figures, previous: Figures | None, last_year: Figures | None, basis: str,
+                   red_below: Decimal, green_from: Decimal) -> dict:
+    """Standings' `unassigned`: what was credited to rep ids no rep.onboarded names, with
+    the same metric fields as any scope, and under `reps` each such id's money."""
+    entry = scope_entry(_total(fig.unassigned), {}, basis, red_below, green_from,
+                        _total(previous.unassigned) if previous else None,
+                        _total(last_year.unassigned) if last_year else None)
+    entry["reps"] = {rep: {"bookings": money(a.bookings), "collections": money(a.collections)}
+                     for rep, a in sorted(fig.unassigned.items())}
+    return entry

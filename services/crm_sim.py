@@ -290,13 +290,16 @@ class CrmSimulator:
             events = [_event(self.ids, "payment.received", now, {"payment_id": pid, "deal_id": deal.deal_id,
                                                                  "amount": str(amount)})]
         else:
-            paid = [d for d in self.org.deals.values() if d.payments]
+            # a refund names the payment it refunds and never exceeds what that payment still holds
+            paid = [d for d in self.org.deals.values() if d.payments and d.payments[-1][1] > 0]
             if not paid:
                 return pause, []
             deal = rng.choice(paid)
             pid, amount = deal.payments[-1]
-            refund = max(1000, amount // 10 // 1000 * 1000)
-            events = [_event(self.ids, "payment.refunded", now, {"payment_id": f"{pid}-r{self.ids.n}",
+            refund = min(amount, max(1000, amount // 10 // 1000 * 1000))
+            deal.payments[-1] = (pid, amount - refund)
+            deal.paid -= refund
+            events = [_event(self.ids, "payment.refunded", now, {"payment_id": pid,
                                                                  "deal_id": deal.deal_id, "amount": str(refund)})]
         self.sent += len(events)
         return pause, events

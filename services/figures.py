@@ -186,6 +186,9 @@ def show_unmatched(data_dir: Path, as_json: bool) -> None:
     for deal_id, items in doc.get("deals", {}).items():
         for item in items:
             table.add_row(str(item["position"]), item["id"], item["type"], item["occurred_at"], f"deal {deal_id}")
+    for item in doc.get("payments", []):
+        table.add_row(str(item["position"]), item["id"], item["type"], item["occurred_at"],
+                      f"{item['reason']}: {item['explanation']}")
     for item in doc.get("rejected", []):
         table.add_row(str(item.get("position", "")), str(item.get("id", "")), str(item.get("type", "")),
                       str(item.get("occurred_at", "")), str(item.get("reason", "rejected")))

@@ -72,7 +72,7 @@ def test_paid_once_in_the_quarters_last_month_on_the_quarters_figures():
 
 
 def test_refund_next_quarter_is_clawed_back_in_that_quarters_last_month_at_the_close_quarters_rate():
-    refund = ev("payment.refunded", "2026-10-05T10:00:00", payment_id="R1", deal_id="D1", amount="20000")
+    refund = ev("payment.refunded", "2026-10-05T10:00:00", payment_id="P1", deal_id="D1", amount="20000")
     p = project(quarter() + [refund], QUARTERLY)
     # Nothing has happened in December yet, but Q4's statement is paid there:
     # r(Q3) = 6,200 / 310,000 = 2%, so -20,000 x 100% x 2% = -400.00.
@@ -80,7 +80,7 @@ def test_refund_next_quarter_is_clawed_back_in_that_quarters_last_month_at_the_c
     december = p.standings("2026-12")
     assert lines(december, "a") == [("clawback", "-400.00")]
     assert december["reps"]["a"]["statement"][0]["explanation"] == (
-        "clawback: refund R1 on D1 (2026-Q3), 100% × 20,000.00 × 2%")
+        "clawback: refund P1 on D1 (2026-Q3), 100% × 20,000.00 × 2%")
     assert december["reps"]["a"]["total"] == "-400.00"
     assert lines(p.standings("2026-10"), "a") == []
     assert p.standings("2026-10")["reps"]["a"]["collections"] == "-20000.00"

@@ -188,6 +188,7 @@ def test_in_bounds_extremes_compute_right():
     some 1e27, which the default 28-digit context cannot round to 4 decimals."""
     p = Projection(RulesetSet([read_ruleset(SIGNED)]))
     items = [
+        ev("rep.onboarded", "2026-08-01T09:00:00", rep_id="zhang", name="张", team="sales", region="East"),
         ev(
             "target.set",
             "2026-10-01T09:00:00",

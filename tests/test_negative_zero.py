@@ -105,7 +105,7 @@ def _events() -> list[dict]:
         (
             "payment.refunded",
             "2026-12-05T10:00:00+08:00",
-            {"payment_id": "R1", "deal_id": "D1", "amount": "3"},
+            {"payment_id": "P1", "deal_id": "D1", "amount": "3"},
         ),
         (
             "deal.created",
@@ -127,7 +127,7 @@ def _events() -> list[dict]:
         (
             "payment.refunded",
             "2026-12-08T10:00:00+08:00",
-            {"payment_id": "R3", "deal_id": "D3", "amount": "1000"},
+            {"payment_id": "P3", "deal_id": "D3", "amount": "1000"},
         ),
     ]
     return [_event(i, kind, at, data) for i, (kind, at, data) in enumerate(rows, 1)]

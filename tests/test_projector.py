@@ -123,7 +123,7 @@ def test_quarterly_plan_through_the_service(make_service, tmp_path):
     data = tmp_path / "data0"
     (data / "rulesets").mkdir(parents=True)
     shutil.copy(QUARTERLY, data / "rulesets")
-    events = quarter() + [ev("payment.refunded", "2026-10-05T10:00:00", payment_id="R1", deal_id="D1",
+    events = quarter() + [ev("payment.refunded", "2026-10-05T10:00:00", payment_id="P1", deal_id="D1",
                              amount="20000")]
     path = tmp_path / "quarter.jsonl"
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
