@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.publish
-	$(BIN)/python -m services.notices
+	$(BIN)/python -m services.project.notices
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -20,7 +20,7 @@ def main() -> None:
     from orggen import generate
 
     from projections.projection import Projection
-    from services.rulesets import default_rulesets_dir, load_ruleset_dir
+    from services.project.rulesets import default_rulesets_dir, load_ruleset_dir
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)

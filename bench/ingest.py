@@ -38,7 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.signing import sign  # noqa: E402
+from services.ingest.signing import sign  # noqa: E402
 
 
 def free_port() -> int:
@@ -233,9 +233,9 @@ def _children(pid: int) -> list[int]:
 
 async def _fill_stream(data: str, total: int) -> None:
     from schemas.events import decode_event
-    from services.broker import connect, ensure_stream
     from services.config import load_settings
-    from services.publish import publish_events
+    from services.ingest.publish import publish_events
+    from services.runtime.broker import connect, ensure_stream
 
     settings = load_settings(data, env={})
     nc = await connect(settings)
@@ -252,7 +252,7 @@ def js_throughput(total: int, prefill: Path | None = None) -> tuple[float, str]:
     `quotaboard up` runs it: events/s from its first stored row to the last (its start-up
     is not counted), and the CPU seconds each process spent meanwhile. With `prefill`,
     the recorder appends to a copy of that log instead of a fresh one."""
-    from services.broker import EmbeddedBroker
+    from services.runtime.broker import EmbeddedBroker
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(tmp) as broker:
         asyncio.run(_fill_stream(tmp, total))

@@ -5,7 +5,7 @@ gets plain `(subject, reply, data)` tuples straight from the protocol parser. Th
 measures what the public API would cost instead, on the intake alone (no log writer, no
 SQLite), so the decision in docs/decisions.md rests on figures:
 
-  a. hook      services.recorder.Puller, driven as the recorder drives it (take a batch,
+  a. hook      services.record.recorder.Puller, driven as the recorder drives it (take a batch,
                AckAll its last message)
   b. fetch     js.pull_subscribe(...).fetch(batch), AckAll of the last message per batch
   c. callback  a public core subscription on the pull inbox (`nc.subscribe(inbox, cb=)`)
@@ -41,11 +41,18 @@ sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
 import nats.js.errors  # noqa: E402
+from tests.natsutil import NatsServer  # noqa: E402
 
 from schemas.events import decode_event, encode_event  # noqa: E402
-from services.broker import STREAM, SUBJECT_PREFIX, ensure_stream  # noqa: E402
-from services.recorder import BATCH, DURABLE, WINDOW_BATCHES, Puller, Recorder, consumer_config  # noqa: E402
-from tests.natsutil import NatsServer  # noqa: E402
+from services.record.recorder import (  # noqa: E402
+    BATCH,
+    DURABLE,
+    WINDOW_BATCHES,
+    Puller,
+    Recorder,
+    consumer_config,
+)
+from services.runtime.broker import STREAM, SUBJECT_PREFIX, ensure_stream  # noqa: E402
 
 WINDOW = WINDOW_BATCHES * BATCH
 

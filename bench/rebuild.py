@@ -56,7 +56,7 @@ def ensure_log(events: int, fresh: bool) -> Path:
 def child(data_dir: str) -> None:
     from events.log import EventLog
     from schemas.events import decode_event
-    from services.projector import REBUILD_BATCH, read_stored, rebuild
+    from services.project.projector import REBUILD_BATCH, read_stored, rebuild
 
     with EventLog(Path(data_dir) / "log.sqlite", readonly=True) as log:
         total = log.last_position()

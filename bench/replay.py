@@ -41,9 +41,9 @@ def main() -> None:
     parser.add_argument("--skip-rebuild", action="store_true")
     args = parser.parse_args()
 
-    from services.audit import replay
-    from services.projector import rebuild
-    from services.readstore import ReadStore
+    from services.audit.auditor import replay
+    from services.project.projector import rebuild
+    from services.project.readstore import ReadStore
 
     data_dir = ensure_log(args.events)
     if ReadStore.open_current(data_dir) is None:

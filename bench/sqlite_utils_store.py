@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from services.readstore import ReadStore
+from services.project.readstore import ReadStore
 
 
 def documents(n: int, size: int) -> list[tuple[str, str, str, bytes]]:

@@ -25,10 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.readstore import ReadStore, encode_doc, new_store_path, swap_current  # noqa: E402
+from services.project.readers import StoreSource  # noqa: E402
+from services.project.readstore import ReadStore, encode_doc, new_store_path, swap_current  # noqa: E402
 from tui import sample  # noqa: E402
 from tui.app import QuotaboardApp  # noqa: E402
-from tui.source import Notice, QueueFeed, StoreSource  # noqa: E402
+from tui.source import Notice, QueueFeed  # noqa: E402
 
 PERIOD = "2026-08"
 

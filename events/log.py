@@ -97,6 +97,14 @@ AUTOCHECKPOINT_PAGES = 16_384
 _MAX_PARAMS = 500  # ids per IN (...) probe
 
 
+LOG_FILE = "log.sqlite"
+
+
+def log_path(data_dir: Path | str) -> Path:
+    """Where a data dir keeps its event log."""
+    return Path(data_dir) / LOG_FILE
+
+
 class RawRow(NamedTuple):
     """A pre-encoded event: what `append_raw` takes. `occurred_at` is the log's UTC text."""
 
@@ -887,6 +895,7 @@ def _statements(script: str) -> list[str]:
 
 
 __all__ = [
+    "LOG_FILE", "log_path",
     "Anchor", "AppendResult", "Conflict", "EventLog", "LogNotFound", "Poison", "Quarantined", "RawRow",
     "Recorded", "VerifyResult", "is_transient", "payload_hash", "raw_row",
 ]

@@ -91,7 +91,7 @@ def load_ruleset(source: str | bytes, *, name: str | None = None, path: str | No
     """Load one ruleset from its text (or the file's bytes): pure, never reads a file.
 
     A `ruleset.applied` event's TOML comes through here too, so nothing an event holds
-    can make the fold open a file. Files are read by services/rulesets.py. `name` is
+    can make the fold open a file. Files are read by services/project/rulesets.py. `name` is
     how errors name the source (default: `path`, else "ruleset").
     """
     label = name or path or "ruleset"
@@ -186,7 +186,10 @@ _TYPE_WORDS = {
     "array": "an array",
     "float": "a number",
 }
-_KNOWN_PATTERNS = {r"^\d{4}-(0[1-9]|1[0-2])$": "a month like 2026-01"}
+_KNOWN_PATTERNS = {  # msgspec's pattern -> the words a person reads
+    r"^\d{4}-(0[1-9]|1[0-2])$": "a month like 2026-01",
+    r"^(?:20[0-9]{2}|2100)-(0[1-9]|1[0-2])$": "a month like 2026-01, in the years 2000-2100",
+}
 
 
 def _split_path(path: str) -> list[str | int]:

@@ -23,7 +23,7 @@ appear in a repr or a log line: `Secret` masks itself. A secret that is set but 
 not configured, `up` calls `ensure_secrets`, which generates the webhook and operator
 secrets into `<data>/secrets.toml` (mode 0600); that file is read after config.toml and
 before the environment. The operator secret admits the privileged event types
-(services/trust.py); the two must differ.
+(services/ingest/trust.py); the two must differ.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pathlib import Path
 ENV_PREFIX = "QUOTABOARD_"
 DEFAULT_DATA = "./var"
 DEFAULT_HTTP = "127.0.0.1:8080"
-DEFAULT_STREAM_MAX_AGE_DAYS = 14.0  # see services/broker.py: the stream is a transport buffer
+DEFAULT_STREAM_MAX_AGE_DAYS = 14.0  # see services/runtime/broker.py: the stream is a transport buffer
 DEFAULT_BODY_TIMEOUT = 10.0  # seconds; a webhook body is at most 1 MiB, sent in milliseconds
 DEFAULT_MAX_CONNECTIONS = 1000  # below the usual 1024 open files per process
 SECRET_KEYS = ("webhook_secret", "operator_secret", "nats_password")

@@ -1,9 +1,21 @@
-"""Shared fixtures: a real `quotaboard up` (embedded nats-server) on a temp data dir."""
+"""Shared fixtures: a real `quotaboard up` (embedded nats-server) on a temp data dir.
+
+The tests are in three folders, so `pytest tests/unit` answers in seconds while working:
+`unit/` (pure: no file, no process), `integration/` (real SQLite files, a real
+nats-server, the CRM adapters' verification and translation), `e2e/` (a running
+`quotaboard up`, the demo, kills and clusters). Helpers they share are in `support/`.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-from natsutil import Service
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
+
+from natsutil import Service  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from rich.text import Text
 from textual.app import App
@@ -26,7 +25,7 @@ from projections.periods import default_month, months_among
 from tui import periods as P
 from tui.help import HelpScreen
 from tui.leaderboard import LeaderboardScreen
-from tui.source import DataSource, NatsFeed, Notice, NoticeFeed, NullFeed, StoreSource
+from tui.source import DataSource, Notice, NoticeFeed, NullFeed
 from tui.widgets import state_text
 
 COALESCE_SECONDS = 0.02  # notices arriving together cause one refresh
@@ -187,14 +186,8 @@ class QuotaboardApp(App):
             self.push_screen(HelpScreen())
 
 
-def run_tui(data_dir: Path | str = "./var", period: str | None = None, nats_url: str | None = None,
+def run_tui(source: DataSource, feed: NoticeFeed, period: str | None = None,
             clock: Callable[[], datetime] | None = None) -> None:
-    """`quotaboard tui`: open the live leaderboard on the service of `data_dir` (`clock`:
-    the demo's, when pinned with `--now`)."""
-    source = StoreSource(data_dir)
-    app = QuotaboardApp(source, NatsFeed(data_dir, nats_url=nats_url), period=period, clock=clock)
-    try:
-        app.run()
-    finally:
-        source.close()
-
+    """Open the live leaderboard on `source`, refreshed by `feed` (`clock`: the demo's,
+    when pinned with `--now`). services/cli/tui.py gives it the running service's."""
+    QuotaboardApp(source, feed, period=period, clock=clock).run()

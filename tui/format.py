@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from rich.text import Text
 
-from services.readstore import as_decimal as dec
+from schemas.documents import as_decimal as dec
 
 RAG_STYLE = {"green": "green", "yellow": "yellow", "red": "red", "none": "dim"}
 RAG_SYMBOL = {"green": "●", "yellow": "◐", "red": "○", "none": "·"}

@@ -1,0 +1,1 @@
+"""The auditors' and ops' tools: close, replay, apply, rebuild, verify, the Excel report."""

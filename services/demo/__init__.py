@@ -1,0 +1,1 @@
+"""The demo: a simulated company and CRM posting signed webhooks to a running service."""

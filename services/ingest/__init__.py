@@ -1,0 +1,1 @@
+"""Intake: the HTTP gateway (signed webhooks, the CRM adapters) and publishing onto JetStream."""

@@ -1,0 +1,270 @@
+"""DingTalk encrypted callbacks (`POST /v1/webhooks/dingtalk`).
+
+The request: `?msg_signature=…&timestamp=…&nonce=…` (DingTalk also spells them
+`signature` / `timeStamp`) and the body `{"encrypt": "<base64>"}`.
+
+Authentication: msg_signature = hex(SHA-1(the token, timestamp, nonce and encrypt strings,
+sorted and concatenated)), compared in constant time; the timestamp (milliseconds) within 5
+minutes of now. Decryption: AES-256-CBC with key = base64decode(EncodingAESKey + "="), IV =
+the key's first 16 bytes, PKCS#7 padding to 32 bytes; the plaintext is 16 random bytes, a
+4-byte big-endian length, the message, then the receiver id, which must be our corp id
+(or suite key). A message that does not decrypt to our corp id is refused like a bad
+signature: nothing of it is stored.
+
+The answer, within DingTalk's 1.5 s, is the encrypted "success":
+`{"msg_signature", "timeStamp", "nonce", "encrypt"}` (also for ignored and quarantined
+messages: DingTalk would otherwise retry, then disable the callback). When the broker
+cannot take the events in time the answer is 503, and DingTalk retries.
+
+The message is JSON with `EventType`; `check_url` (the registration check) and every type
+not below are ignored and counted. CRM events (fields at top level or under `data`):
+
+* `crm_deal_create` -> deal.created (+ stage/won/lost when created past the first stage)
+* `crm_deal_update` -> deal.stage_changed / deal.won / deal.lost for `stage`,
+  deal.updated for `amount` / the product line field, deal.reassigned for `owner_id`;
+  when the message lists `changed_fields`, only those
+* `crm_activity_create` -> activity.logged
+
+Deal fields: `deal_id`, `owner_id` (DingTalk userid), `customer_id`, `stage`, `amount`,
+`lost_reason`, `create_time` / `update_time` (ms), and the mapping's product-line and
+source-channel fields; activities: `activity_id`, `owner_id`, `type`, `deal_id`,
+`customer_id`, `create_time`. Stage codes and user ids go through `[dingtalk]` of the
+mapping file. Idempotency key: `dingtalk-{EventId}` (else the object id and its time).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import secrets
+import string
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from schemas.events import ContractError
+from services.ingest.adapters.base import (
+    TOLERANCE_SECONDS,
+    AdapterContext,
+    AdapterSettings,
+    AuthError,
+    Malformed,
+    NotConfigured,
+    TranslateResult,
+    WebhookRequest,
+    WebhookResponse,
+    ct_equal,
+    finish,
+    make_event,
+    parse_time,
+    refuse,
+    stage_event,
+    to_decimal,
+)
+from services.ingest.adapters.mapping import CrmMapping
+
+SOURCE = "dingtalk-crm"
+PATH = "/v1/webhooks/dingtalk"
+BLOCK = 32
+REPLY_BUDGET = 1.2  # seconds for publishing, inside DingTalk's 1.5 s
+
+
+class DingTalkCrypto:
+    """DingTalk's callback crypto for one (token, EncodingAESKey, corp id)."""
+
+    def __init__(self, token: str, aes_key: str, corp_id: str) -> None:
+        if len(aes_key) != 43:
+            raise ValueError("the DingTalk EncodingAESKey must be 43 characters")
+        self.token = token
+        self.key = base64.b64decode(aes_key + "=")
+        self.iv = self.key[:16]
+        self.corp_id = corp_id
+
+    def signature(self, timestamp: str, nonce: str, encrypt: str) -> str:
+        return hashlib.sha1("".join(sorted([self.token, timestamp, nonce, encrypt])).encode()).hexdigest()
+
+    def encrypt(self, message: str, random16: bytes | None = None) -> str:
+        msg = message.encode()
+        plain = (random16 or os.urandom(16)) + len(msg).to_bytes(4, "big") + msg + self.corp_id.encode()
+        pad = BLOCK - len(plain) % BLOCK
+        plain += bytes([pad]) * pad
+        enc = Cipher(algorithms.AES(self.key), modes.CBC(self.iv)).encryptor()
+        return base64.b64encode(enc.update(plain) + enc.finalize()).decode()
+
+    def decrypt(self, encrypted: str) -> str:
+        """The message; AuthError if it does not decrypt to a message for our corp id."""
+        try:
+            data = base64.b64decode(encrypted, validate=True)
+        except (binascii.Error, ValueError):
+            raise AuthError("encrypt is not base64") from None
+        if not data or len(data) % 16:
+            raise AuthError("encrypt is not whole AES blocks")
+        dec = Cipher(algorithms.AES(self.key), modes.CBC(self.iv)).decryptor()
+        plain = dec.update(data) + dec.finalize()
+        pad = plain[-1]
+        if not 1 <= pad <= BLOCK or plain[-pad:] != bytes([pad]) * pad:
+            raise AuthError("encrypt does not decrypt (wrong EncodingAESKey?)")
+        plain = plain[:-pad]
+        if len(plain) < 20:
+            raise AuthError("decrypted message is too short")
+        length = int.from_bytes(plain[16:20], "big")
+        if 20 + length > len(plain):
+            raise AuthError("decrypted message length is wrong (wrong EncodingAESKey?)")
+        msg, receiver = plain[20:20 + length], plain[20 + length:]
+        if not ct_equal(receiver, self.corp_id.encode()):
+            raise AuthError("the message is for another corp id / suite key")
+        try:
+            return msg.decode()
+        except UnicodeDecodeError:
+            raise AuthError("decrypted message is not UTF-8") from None
+
+    def reply(self, message: str, timestamp: str, nonce: str) -> dict[str, str]:
+        encrypted = self.encrypt(message)
+        return {"msg_signature": self.signature(timestamp, nonce, encrypted),
+                "timeStamp": timestamp, "nonce": nonce, "encrypt": encrypted}
+
+
+def crypto_for(settings: AdapterSettings) -> DingTalkCrypto:
+    if settings.dingtalk_token is None or settings.dingtalk_aes_key is None or not settings.dingtalk_corp_id:
+        raise NotConfigured("DingTalk is not configured (QUOTABOARD_DINGTALK_TOKEN/AES_KEY/CORP_ID)")
+    try:
+        return DingTalkCrypto(settings.dingtalk_token.value, settings.dingtalk_aes_key.value, settings.dingtalk_corp_id)
+    except (ValueError, binascii.Error):
+        raise NotConfigured("QUOTABOARD_DINGTALK_AES_KEY is not a 43-character EncodingAESKey") from None
+
+
+def verify(req: WebhookRequest, settings: AdapterSettings, now: float) -> str:
+    """Check the signature and decrypt: the plaintext message, or AuthError."""
+    crypto = crypto_for(settings)
+    q = req.query_params()
+    signature = q.get("msg_signature") or q.get("signature")
+    timestamp = q.get("timestamp") or q.get("timeStamp")
+    nonce = q.get("nonce")
+    if not signature or not timestamp or nonce is None:
+        raise AuthError("missing msg_signature, timestamp or nonce")
+    try:
+        body = json.loads(req.body)
+        encrypted = body["encrypt"]
+        if not isinstance(encrypted, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise AuthError("body is not {\"encrypt\": ...}") from None
+    if not timestamp.isdigit():
+        raise AuthError("timestamp is not a number")
+    ts = int(timestamp)
+    ts_seconds = ts / 1000 if ts > 10**11 else ts
+    if abs(now - ts_seconds) > TOLERANCE_SECONDS:
+        raise AuthError("timestamp is more than 5 minutes from now")
+    if not ct_equal(crypto.signature(timestamp, nonce, encrypted), signature):
+        raise AuthError("msg_signature does not match")
+    return crypto.decrypt(encrypted)
+
+
+# --- translation --------------------------------------------------------------------
+
+
+def translate(message: Any, m: CrmMapping) -> TranslateResult:
+    """One decrypted DingTalk message (parsed JSON) -> canonical events (pure)."""
+    out = TranslateResult()
+    if not isinstance(message, dict) or not isinstance(message.get("EventType"), str):
+        out.malformed.append(Malformed("message is not an object with EventType", message))
+        return out
+    kind = message["EventType"]
+    if kind not in ("crm_deal_create", "crm_deal_update", "crm_activity_create"):
+        out.ignored += 1
+        return out
+    d = message.get("data") if isinstance(message.get("data"), dict) else message
+    try:
+        if kind == "crm_activity_create":
+            obj_id = d.get("activity_id")
+            when = d.get("create_time") or message.get("TimeStamp")
+        else:
+            obj_id = d.get("deal_id")
+            when = (d.get("update_time") if kind == "crm_deal_update" else d.get("create_time")) or message.get("TimeStamp")
+        if obj_id in (None, ""):
+            raise ValueError("no deal_id / activity_id")
+        if when in (None, ""):
+            raise ValueError("no create_time / update_time / TimeStamp")
+        key = f"dingtalk-{message['EventId']}" if message.get("EventId") else f"dingtalk-{kind}-{obj_id}-{when}"
+        env = {"occurred_at": parse_time(when).isoformat(), "source": SOURCE}
+        if kind == "crm_activity_create":
+            data = {"activity_id": str(obj_id), "rep_id": m.rep(d.get("owner_id")) or "unassigned",
+                    "kind": m.activity_kind(d.get("type"))}
+            if d.get("deal_id"):
+                data["deal_id"] = m.deal_id(d["deal_id"])
+            if d.get("customer_id"):
+                data["customer_id"] = str(d["customer_id"])
+            out.events.append(make_event({"id": key, "type": "activity.logged", **env, "data": data}))
+            return out
+        deal_id = m.deal_id(obj_id)
+        product = d.get(m.product_line_field) if m.product_line_field else d.get("product_line")
+        if kind == "crm_deal_create":
+            data = {"deal_id": deal_id, "rep_id": m.rep(d.get("owner_id")) or "unassigned",
+                    "customer_id": str(d.get("customer_id") or f"dingtalk-deal-{obj_id}"),
+                    "product_line": str(product or m.default_product_line),
+                    "amount": str(to_decimal(d.get("amount") or 0))}
+            channel = d.get(m.source_channel_field) if m.source_channel_field else d.get("source_channel")
+            if channel:
+                data["source_channel"] = str(channel)
+            out.events.append(make_event({"id": key, "type": "deal.created", **env, "data": data}))
+            meaning = m.stage(d.get("stage"))
+            if meaning and meaning != "lead":
+                out.events.append(make_event(stage_event(meaning, f"{key}-{meaning}", env, deal_id, amount=d.get("amount"), reason=d.get("lost_reason"))))
+            return out
+        changed = message.get("changed_fields", d.get("changed_fields"))
+        fields = set(changed) if isinstance(changed, list) else None
+
+        def has(name: str | None) -> bool:
+            return bool(name) and d.get(name) not in (None, "") and (fields is None or name in fields)
+
+        made = 0
+        if has("stage"):
+            meaning = m.stage(d["stage"])
+            if meaning:
+                out.events.append(make_event(stage_event(meaning, f"{key}-stage", env, deal_id, amount=d.get("amount"), reason=d.get("lost_reason"))))
+                made += 1
+        if has("amount"):
+            out.events.append(make_event({"id": f"{key}-amount", "type": "deal.updated", **env,
+                                          "data": {"deal_id": deal_id, "amount": str(to_decimal(d["amount"]))}}))
+            made += 1
+        pl_field = m.product_line_field or "product_line"
+        if has(pl_field):
+            out.events.append(make_event({"id": f"{key}-product", "type": "deal.updated", **env,
+                                          "data": {"deal_id": deal_id, "product_line": str(d[pl_field])}}))
+            made += 1
+        if has("owner_id"):
+            out.events.append(make_event({"id": f"{key}-owner", "type": "deal.reassigned", **env,
+                                          "data": {"deal_id": deal_id, "rep_id": m.rep(d["owner_id"])}}))
+            made += 1
+        if not made:
+            out.ignored += 1
+    except (KeyError, TypeError, ValueError, OverflowError, OSError, ContractError) as exc:
+        out.events.clear()
+        out.malformed.append(Malformed(f"{kind}: {exc}", message))
+    return out
+
+
+def _nonce(n: int = 8) -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(n))
+
+
+async def handle(req: WebhookRequest, ctx: AdapterContext) -> WebhookResponse:
+    now = ctx.now()
+    try:
+        plaintext = verify(req, ctx.settings, now)
+    except AuthError as exc:
+        return refuse(SOURCE, exc)
+    crypto = crypto_for(ctx.settings)
+    try:
+        message = json.loads(plaintext)
+    except ValueError as exc:
+        result = TranslateResult(malformed=[Malformed(f"message is not JSON: {exc}", plaintext.encode())])
+    else:
+        result = translate(message, ctx.mapping.dingtalk)
+    budget = ctx.publish_timeout if ctx.publish_timeout is not None else REPLY_BUDGET
+    timed = AdapterContext(ctx.settings, ctx.mapping, ctx.publish, ctx.quarantine, ctx.now, budget)
+    await finish(SOURCE, result, timed)  # raises BrokerUnavailable -> 503, DingTalk retries
+    return WebhookResponse.json(200, crypto.reply("success", str(int(now * 1000)), _nonce()))
