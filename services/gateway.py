@@ -19,7 +19,7 @@ Retry-After if the broker is unreachable).
 window): re-posting a request answers 202 with duplicates == accepted.
 
 Extra routes (the CRM adapters) come from `services.adapters.ROUTES`: path -> async
-handler(AdapterRequest) -> (status, json-able body). The gateway reads the body (with the
+handler(AdapterRequest) -> (status, json-able body[, extra headers]). The gateway reads the body (with the
 same limit) and hands the handler a `publish` that is `publish_events` on its connection.
 """
 
@@ -256,12 +256,12 @@ class Gateway:
             headers=_headers(scope), body=body, publish=self.publish, settings=self.settings,
         )
         try:
-            status, payload = await handler(request)
+            status, payload, *extra = await handler(request)  # extra: (header, value) pairs
         except BrokerUnavailable as exc:
             await _json(send, 503, {"error": f"broker unavailable: {exc}; retry later"},
                         [(b"retry-after", RETRY_AFTER.encode())])
             return
-        await _json(send, status, payload)
+        await _json(send, status, payload, [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (extra[0] if extra else ())])
 
 
 def _headers(scope) -> dict[str, str]:
