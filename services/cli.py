@@ -27,7 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="quotaboard: sales events -> JetStream -> hash-chained log -> read models.")
 
 # Modules that may add commands through `register_cli(app)`; missing ones are skipped.
-EXTENSIONS = ("services.figures", "services.audit", "services.projector", "tui")
+EXTENSIONS = ("services.figures", "services.audit", "services.projector", "tui", "services.adapters.backfill")
 
 DataOpt = Annotated[Path | None, typer.Option("--data", help="data directory (default ./var)")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default <data>/config.toml)")]

@@ -58,11 +58,17 @@ def millis(value: Any) -> int:
     return millis(parse_time(value))
 
 
+def _plain(obj: Any) -> dict:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
 def record(deal: Any) -> dict:
     """A deal object of the client library as a plain record."""
-    d = deal.to_dict() if hasattr(deal, "to_dict") else dict(deal)
+    d = _plain(deal)
     history = {
-        prop: sorted((v.get("value"), millis(v.get("timestamp"))) for v in versions or [])
+        prop: sorted(
+            (v.get("value"), millis(v.get("timestamp"))) for v in map(_plain, versions or [])
+        )
         for prop, versions in (d.get("properties_with_history") or {}).items()
     }
     companies = ((d.get("associations") or {}).get("companies") or {}).get("results") or []
