@@ -188,3 +188,46 @@ def test_stripe_backfill_then_webhooks_equal_the_canonical_history(httpserver, m
     got = figures(svc)
     assert got == figures(reference)
     assert got[("standings", "2026-08")]["reps"]["zhang"]["collections"] != "0.00"
+
+
+def test_an_interrupted_backfill_resumes_where_it_stopped(httpserver, make_service):
+    """Page 2 is refused (the token revoked mid-way): the run stops with the cursor saved;
+    the next run asks for page 2 on, not page 1 again, and nothing is stored twice."""
+    deal_files = pages_of("pipedrive", "deals")
+    cursors = [None] + [
+        json.loads(f.read_text())["additional_data"]["next_cursor"] for f in deal_files[:-1]
+    ]
+    revoked = {"on": True}
+    seen: list[int] = []
+
+    def deals(request: Request) -> Response:
+        index = cursors.index(request.args.get("cursor"))
+        seen.append(index)
+        if index == 1 and revoked["on"]:
+            return Response(
+                '{"success": false, "error": "unauthorized access"}',
+                401,
+                content_type="application/json",
+            )
+        return Response(deal_files[index].read_bytes(), 200, content_type="application/json")
+
+    httpserver.expect_request("/api/v2/deals").respond_with_handler(deals)
+    httpserver.expect_request("/api/v2/activities").respond_with_handler(
+        Pages(pages_of("pipedrive", "activities"), lambda r: 0, lambda r: True)
+    )
+    svc = make_service(
+        env={
+            "QUOTABOARD_PIPEDRIVE_API_TOKEN": "t",
+            "QUOTABOARD_PIPEDRIVE_API_URL": httpserver.url_for("/").rstrip("/"),
+            "QUOTABOARD_MAPPING_FILE": str(ROOT / "mappings" / "example.toml"),
+        }
+    )
+    first = svc.cli("backfill", "pipedrive", "--json")
+    assert first.returncode == 1 and "run the same command again to resume" in first.stderr
+    cursor = json.loads((svc.data_dir / "backfill" / "pipedrive.json").read_text())
+    assert cursor["positions"] == {"deals": cursors[1]} and seen == [0, 1]
+    revoked["on"] = False
+    second = svc.cli("backfill", "pipedrive", "--json")
+    assert second.returncode == 0, second.stderr
+    assert seen[2:] == [1, 2] and json.loads(second.stdout)["duplicates"] == 0
+    assert not (svc.data_dir / "backfill" / "pipedrive.json").exists()
