@@ -373,7 +373,7 @@ class Recorder:
                 rows.append(raw_row(decode_event(data)))
             except ContractError as exc:
                 quarantined.append(Poison(subject=subject.decode(errors="replace"),
-                                          reason=f"{exc.reason} at {exc.path}", raw=data))
+                                          reason=_poison_reason(subject, data, exc), raw=data))
                 poison.append(reply)
         return rows, quarantined, poison
 
@@ -450,3 +450,21 @@ async def run_recorder(settings: Settings) -> RecorderStats:
     stats = await recorder.run()
     log.info("recorder stopped after %.0fs: %s", time.monotonic() - started, stats)
     return stats
+
+
+QUARANTINE_PREFIX = b"sales.events.quarantine."  # services.adapters.routes.QUARANTINE_SUBJECT
+
+
+def _poison_reason(subject: bytes, data: bytes, exc: ContractError) -> str:
+    """Why a message is quarantined. An adapter's quarantine record (services.adapters.routes)
+    carries the vendor payload's own problem: that is the reason, not the record's envelope
+    failing the event contract (`Object missing required field type at $.type` said nothing)."""
+    if subject.startswith(QUARANTINE_PREFIX):
+        try:
+            reason = json.loads(data)["quarantine"]["reason"]
+        except (ValueError, KeyError, TypeError):
+            reason = None
+        if isinstance(reason, str) and reason:
+            return reason
+    return f"{exc.reason} at {exc.path}"
+

@@ -138,11 +138,13 @@ def test_malformed_but_authentic_is_quarantined(svc):
         return rows(svc, "SELECT subject, reason, raw FROM quarantine WHERE subject = 'sales.events.quarantine.hubspot'")
 
     def ours():
-        got = [json.loads(r[2])["quarantine"] for r in quarantined()]
-        return [q for q in got if json.loads(q["raw"]).get("eventId") == 77]
+        got = [(r[1], json.loads(r[2])["quarantine"]) for r in quarantined()]
+        return [(reason, q) for reason, q in got if json.loads(q["raw"]).get("eventId") == 77]
 
-    (record,) = wait_until(ours, 10, what="the quarantined body")
+    ((reason, record),) = wait_until(ours, 10, what="the quarantined body")
     assert record["source"] == "hubspot" and "objectId" in record["reason"]
+    # the log's reason is the vendor payload's problem, not the envelope's ($.type)
+    assert reason == record["reason"] == "HubSpot deal.creation event 77 has no portalId, objectId"
 
 
 def test_pipedrive_end_to_end(svc):
