@@ -64,6 +64,12 @@ def up(data: DataOpt = None, http: HttpOpt = None, nats: NatsOpt = None, config:
 
     _setup_logging("up")
     settings = _settings(data, config, nats, http)
+    from services.adapters.mapping import MappingError
+
+    try:  # the adapters' mapping file (QUOTABOARD_MAPPING_FILE) is checked before anything starts
+        import services.adapters.routes  # noqa: F401
+    except MappingError as exc:
+        raise fail(str(exc)) from None
     settings, written = ensure_webhook_secret(settings)
     if written:
         typer.echo(f"quotaboard: no webhook secret configured; generated one into {written} (mode 0600)", err=True)

@@ -5,10 +5,14 @@ fails on the adapters before the fix. Payload shapes are the vendors' documented
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 
 import httpx
 import pytest
+from natsutil import REPO
 from test_adapters import CHARGE, MAPPING, PI, pd_auth, pd_deal, pd_meta, stripe_event
 
 from schemas.events import event_type
@@ -182,3 +186,28 @@ def test_mapping_errors_name_the_line(tmp_path):
     path.write_text('[hubspot]\nowners = 3\nproduct_line_feld = "x"\n')
     with pytest.raises(MappingError, match=rf"^{path}:2: \[hubspot.owners\] must be a table"):
         load_mapping(path)
+
+
+def test_up_refuses_a_broken_mapping_naming_the_line(tmp_path):
+    bad = tmp_path / "m.toml"
+    bad.write_text('[hubspot]\nproduct_line_field = "pl"\n[hubspot.stages]\nclosed = ["x"]\n')
+    env = {**os.environ, "QUOTABOARD_MAPPING_FILE": str(bad)}
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "up",
+            "--data",
+            str(tmp_path / "d"),
+            "--http",
+            "127.0.0.1:1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+    )
+    assert res.returncode == 1
+    assert f"{bad}:4: [hubspot.stages] closed: 'closed' is not one of" in res.stderr
