@@ -211,3 +211,58 @@ def test_up_refuses_a_broken_mapping_naming_the_line(tmp_path):
     )
     assert res.returncode == 1
     assert f"{bad}:4: [hubspot.stages] closed: 'closed' is not one of" in res.stderr
+
+
+async def test_hubspot_creation_reads_the_deal_and_its_company_through_the_api(httpserver):
+    """Defect 6 through the handler: deal.creation is read with the portal's token by the
+    real hubspot-api-client (a local server in HubSpot's documented shape)."""
+    from test_adapters import HS_SECRET, HS_URL, Recorder, hs_batch, hs_sign, req
+
+    from services.adapters import hubspot
+    from services.adapters.base import AdapterSettings, _Secret
+
+    deal = {
+        "id": "1246965",
+        "properties": {
+            "amount": "840000",
+            "createdate": "2026-08-06T07:06:40Z",
+            "dealtype": "newbusiness",
+            "hubspot_owner_id": "52550154",
+            "deal_currency_code": "CNY",
+        },
+        "associations": {"companies": {"results": [{"id": "9001", "type": "deal_to_company"}]}},
+        "createdAt": "2026-08-06T07:06:40Z",
+        "updatedAt": "2026-08-06T07:06:40Z",
+        "archived": False,
+    }
+    httpserver.expect_request(
+        "/crm/v3/objects/deals/1246965", headers={"Authorization": "Bearer pat-33"}
+    ).respond_with_json(deal)
+    httpserver.expect_request("/crm/v3/objects/deals/77").respond_with_json(
+        {"status": "error", "message": "Object not found.", "category": "OBJECT_NOT_FOUND"},
+        status=404,
+    )
+    settings = AdapterSettings(
+        hubspot_client_secret=_Secret(HS_SECRET),
+        hubspot_public_url=HS_URL,
+        hubspot_tokens={"33": _Secret("pat-33")},
+        hubspot_api_url=httpserver.url_for("/").rstrip("/"),
+    )
+    gone = {**hs_batch()[0], "objectId": 77, "eventId": 1}
+    body = json.dumps([hs_batch()[0], gone]).encode()
+    ts = str(int(1_786_000_000 * 1000))
+    headers = {
+        "X-HubSpot-Signature-v3": hs_sign("POST", HS_URL, body, ts),
+        "X-HubSpot-Request-Timestamp": ts,
+    }
+    rec = Recorder()
+    resp = await hubspot.handle(req(body, headers), rec.ctx(settings=settings))
+    assert json.loads(resp.body)["accepted"] == 1
+    (created,) = rec.events
+    assert (
+        created.data.customer_id,
+        created.data.rep_id,
+        created.data.kind,
+        created.data.amount,
+    ) == ("hubspot-33-company-9001", "li", "new", Decimal("840000"))
+    assert "deal 77 of portal 33 is not found through the API" in rec.quarantined[0][1]

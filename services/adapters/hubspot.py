@@ -237,7 +237,10 @@ def _one(event: Any, m: CrmMapping, records: dict) -> TranslateResult:
     portal, object_id = event["portalId"], event["objectId"]
     try:
         if kind == "deal.creation":
+            found = (str(portal), str(object_id)) in records
             record = records.get((str(portal), str(object_id)))
+            if found and record is None:
+                raise VendorFieldError(f"deal {object_id} of portal {portal} is not found through the API (deleted since?)")
             if record is None:
                 raise VendorFieldError(
                     f"deal {object_id} of portal {portal}: the event carries no properties and no "

@@ -81,15 +81,25 @@ def record(deal: Any) -> dict:
 
 
 def read_deals(settings: AdapterSettings, portal: str, ids: list[str], m: CrmMapping) -> dict:
-    """The deals `ids` of one portal, by (portal, id), with their company association."""
+    """The deals `ids` of one portal, by (portal, id), with their company association;
+    None for a deal HubSpot no longer has (404: deleted since)."""
+    from hubspot.crm.deals import ApiException
+
     from services.adapters.hubspot import properties_read
 
     api = client(settings, portal).crm.deals.basic_api
-    out = {}
+    out: dict = {}
     for deal_id in ids:
         try:
             deal = api.get_by_id(deal_id, properties=properties_read(m), associations=["companies"])
-        except Exception as exc:  # noqa: BLE001 - the library's ApiException, urllib3's MaxRetryError, ...
+        except ApiException as exc:
+            if exc.status != 404:
+                raise UpstreamUnavailable(
+                    f"HubSpot deal {deal_id} of portal {portal}: {exc.status} {exc.reason}"
+                ) from None
+            out[(str(portal), str(deal_id))] = None
+            continue
+        except Exception as exc:  # noqa: BLE001 - urllib3's MaxRetryError once the retries are spent, ...
             raise UpstreamUnavailable(
                 f"HubSpot deal {deal_id} of portal {portal} could not be read: {exc}"
             ) from None
