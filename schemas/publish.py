@@ -228,6 +228,8 @@ def openapi_document() -> dict[str, Any]:
                 "500": _json_body(_ref("Refusal"), "The mapping file is broken: the vendor retries later."),
                 "503": unavailable,
             }}}
+    paths["/v1/webhooks/pipedrive"]["post"]["responses"]["400"] = _json_body(
+        _ref("Refusal"), "A webhooks v1 body: recreate the webhook as version 2.0 (the body is quarantined).")
     return _decimals_accept_numbers({
         "openapi": "3.1.0",
         "info": {"title": "quotaboard gateway", "version": "1",

@@ -22,6 +22,8 @@ from services.runtime.roles import ROLES
 def up(data: DataOpt = None, http: HttpOpt = None, nats: NatsOpt = None, config: ConfigOpt = None) -> None:
     """The service: embedded nats-server (unless --nats), gateway, recorder, projector."""
     from projections.rulesets import RulesetError
+    from services.ingest.adapters.mapping import MappingError
+    from services.ingest.adapters.routes import check_mapping_at_start
     from services.project.rulesets import load_live_rulesets
     from services.runtime.supervisor import Supervisor
 
@@ -31,6 +33,10 @@ def up(data: DataOpt = None, http: HttpOpt = None, nats: NatsOpt = None, config:
         load_live_rulesets(settings.data_dir)
     except RulesetError as exc:
         raise fail(f"{exc}; fix the ruleset and start again (nothing was started)") from None
+    try:  # the adapters' mapping file (QUOTABOARD_MAPPING_FILE), before anything starts
+        check_mapping_at_start()
+    except MappingError as exc:
+        raise fail(str(exc)) from None
     settings, generated, written = ensure_secrets(settings)
     if written:
         names = " and ".join(name.replace("_", " ") for name in generated)

@@ -30,8 +30,8 @@ the ids already known with other content (services.ingest.publish): in the strea
 window, or in the event log when this gateway has it beside it (`quotaboard up`; not a
 gateway in a container of its own, where the recorder still enters them).
 
-Extra routes (the CRM adapters) come from `services.ingest.adapters.ROUTES`: path -> async
-handler(AdapterRequest) -> (status, json-able body). The gateway reads the body (with the
+Extra routes (the CRM adapters) come from `services.ingest.adapters.routes.ADAPTER_ROUTES`: path -> async
+handler(AdapterRequest) -> (status, json-able body[, extra headers]). The gateway reads the body (with the
 same limit) and hands the handler a `publish` that is `publish_events` on its connection.
 """
 
@@ -96,6 +96,9 @@ class Gateway:
         self.operator_key = secret_key(settings.operator_secret.value) if settings.operator_secret else None
         if routes is None:
             from services.ingest.adapters.routes import ADAPTER_ROUTES as routes  # noqa: N811
+            from services.ingest.adapters.routes import check_mapping_at_start
+
+            check_mapping_at_start()  # a mapping file that cannot be used stops the start
         self.routes = dict(routes)
         self.openapi = files("schemas").joinpath("openapi.json").read_bytes()
         self.nc = None
@@ -270,12 +273,12 @@ class Gateway:
             headers=_headers(scope), body=body, publish=self.publish, settings=self.settings,
         )
         try:
-            status, payload = await handler(request)
+            status, payload, *extra = await handler(request)  # extra: (header, value) pairs
         except BrokerUnavailable as exc:
             await _json(send, 503, {"error": f"broker unavailable: {exc}; retry later"},
                         [(b"retry-after", RETRY_AFTER.encode())])
             return
-        await _json(send, status, payload)
+        await _json(send, status, payload, [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (extra[0] if extra else ())])
 
 
 def _authorize(signer: str, events: list[Event], body: bytes) -> tuple[int, dict] | None:

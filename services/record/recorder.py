@@ -378,7 +378,7 @@ class Recorder:
                 rows.append(row)
                 continue
             except ContractError as exc:
-                reason = f"{exc.reason} at {exc.path}"
+                reason = _poison_reason(subject, data, exc)
             except Exception as exc:  # noqa: BLE001 - one message must never stop the recorder
                 reason = f"cannot be recorded: {type(exc).__name__}: {exc}"
             quarantined.append(Poison(subject=subject.decode(errors="replace"), reason=reason, raw=data))
@@ -459,3 +459,21 @@ async def run_recorder(settings: Settings) -> RecorderStats:
     stats = await recorder.run()
     log.info("recorder stopped after %.0fs: %s", time.monotonic() - started, stats)
     return stats
+
+
+QUARANTINE_PREFIX = b"sales.events.quarantine."  # services.adapters.routes.QUARANTINE_SUBJECT
+
+
+def _poison_reason(subject: bytes, data: bytes, exc: ContractError) -> str:
+    """Why a message is quarantined. An adapter's quarantine record (services.adapters.routes)
+    carries the vendor payload's own problem: that is the reason, not the record's envelope
+    failing the event contract (`Object missing required field type at $.type` said nothing)."""
+    if subject.startswith(QUARANTINE_PREFIX):
+        try:
+            reason = json.loads(data)["quarantine"]["reason"]
+        except (ValueError, KeyError, TypeError):
+            reason = None
+        if isinstance(reason, str) and reason:
+            return reason
+    return f"{exc.reason} at {exc.path}"
+

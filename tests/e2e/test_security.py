@@ -106,7 +106,7 @@ def test_secrets_never_appear_in_logs_or_output(make_service, tmp_path):
 
 def test_signature_checks_use_compare_digest():
     """Every verify path reaches hmac.compare_digest and never compares with ==."""
-    from services import signing as gateway
+    from services.ingest import signing as gateway
     from services.ingest.adapters import base, dingtalk, hubspot, payments, pipedrive
 
     assert "hmac.compare_digest" in inspect.getsource(base.ct_equal)

@@ -111,16 +111,20 @@ def hs_batch() -> list[dict]:
     ]
 
 
+HS_RECORDS = {("33", "1246965"): {"id": "1246965", "companies": ["9001"], "properties": {
+    "amount": "0", "createdate": "2026-08-06T07:06:40Z", "dealtype": "existingbusiness", "deal_currency_code": "CNY"}}}
+
+
 def test_hubspot_translates_documented_batch():
-    result = hubspot.translate(hs_batch(), MAPPING.hubspot)
+    result = hubspot.translate(hs_batch(), MAPPING.hubspot, HS_RECORDS)
     kinds = [(event_type(e), e.id) for e in result.events]
     assert kinds == [
-        ("deal.created", "hubspot-3816279340-1246965-1786000000000-creation"),
-        ("deal.updated", "hubspot-3816279341-1246965-1786000000100-amount"),
-        ("deal.reassigned", "hubspot-3816279342-1246965-1786000000200-hubspot_owner_id"),
-        ("deal.stage_changed", "hubspot-3816279343-1246965-1786000000300-dealstage"),
-        ("deal.won", "hubspot-3816279344-1246965-1786000000400-dealstage"),
-        ("deal.updated", "hubspot-3816279345-1246965-1786000000500-product_line"),
+        ("deal.created", "hubspot-33-1246965-created"),
+        ("deal.updated", "hubspot-33-1246965-amount-1786000000100"),
+        ("deal.reassigned", "hubspot-33-1246965-hubspot_owner_id-1786000000200"),
+        ("deal.stage_changed", "hubspot-33-1246965-dealstage-qualifiedtobuy"),
+        ("deal.won", "hubspot-33-1246965-dealstage-closedwon"),
+        ("deal.updated", "hubspot-33-1246965-product_line-1786000000500"),
     ]
     created, amount, owner, stage, won, product = result.events
     assert created.data.deal_id == "1246965" and created.data.product_line == "A"
@@ -134,28 +138,49 @@ def test_hubspot_translates_documented_batch():
     assert result.malformed == []
 
 
+def test_hubspot_deal_has_its_company_and_kind_and_portal():
+    """Defect 6: the company is an association (read through the API), dealtype is the
+    kind, and two portals' deal 42 are two deals."""
+    created = hubspot.translate(hs_batch()[:1], MAPPING.hubspot, HS_RECORDS).events[0]
+    assert created.data.customer_id == "hubspot-33-company-9001" and created.data.kind == "renewal"
+    change = {"portalId": 33, "objectId": 42, "eventId": 1, "occurredAt": 1786000000000,
+              "subscriptionType": "deal.propertyChange", "propertyName": "dealtype", "propertyValue": "newbusiness"}
+    (kind,) = hubspot.translate([change], MAPPING.hubspot).events
+    assert event_type(kind) == "deal.updated" and kind.data.kind == "new"
+    other = hubspot.translate([{**change, "portalId": 44}], MAPPING.hubspot).events[0]
+    assert (kind.data.deal_id, other.data.deal_id) == ("42", "eu-42") and kind.id != other.id
+    stranger = hubspot.translate([{**change, "portalId": 55}], MAPPING.hubspot)
+    assert "portalId = '55' is not listed in [hubspot.portals]" in stranger.malformed[0].reason
+    no_portals = parse_mapping({}).hubspot
+    assert hubspot.translate([change], no_portals).events[0].data.deal_id == "33-42"
+    # without the API token the creation cannot know its company: quarantined, saying so
+    bare = hubspot.translate(hs_batch()[:1], MAPPING.hubspot)
+    assert "no company" in bare.malformed[0].reason and "QUOTABOARD_HUBSPOT_TOKEN_33" in bare.malformed[0].reason
+
+
 def test_hubspot_lost_stage_unknown_stage_and_bad_amount():
+    base = {"portalId": 33, "objectId": 5, "occurredAt": 1786000000000, "subscriptionType": "deal.propertyChange"}
     events = [
-        {"objectId": 5, "eventId": 1, "occurredAt": 1786000000000, "subscriptionType": "deal.propertyChange",
-         "propertyName": "dealstage", "propertyValue": "closedlost"},
-        {"objectId": 5, "eventId": 2, "occurredAt": 1786000000000, "subscriptionType": "deal.propertyChange",
-         "propertyName": "dealstage", "propertyValue": "some-other-pipeline-stage"},
-        {"objectId": 5, "eventId": 3, "occurredAt": 1786000000000, "subscriptionType": "deal.propertyChange",
-         "propertyName": "amount", "propertyValue": "12,5 EUR"},
-        {"objectId": 5, "eventId": 4, "occurredAt": 1786000000000, "subscriptionType": "deal.propertyChange",
-         "propertyName": "amount", "propertyValue": "-3"},
-        {"eventId": 5, "occurredAt": 1786000000000, "subscriptionType": "deal.creation"},
+        {**base, "eventId": 1, "propertyName": "dealstage", "propertyValue": "closedlost"},
+        {**base, "eventId": 2, "propertyName": "dealstage", "propertyValue": "some-other-pipeline-stage"},
+        {**base, "eventId": 3, "propertyName": "amount", "propertyValue": "12,5 EUR"},
+        {**base, "eventId": 4, "propertyName": "amount", "propertyValue": "-3"},
+        {"eventId": 5, "portalId": 33, "occurredAt": 1786000000000, "subscriptionType": "deal.creation"},
     ]
     result = hubspot.translate(events, MAPPING.hubspot)
     assert [event_type(e) for e in result.events] == ["deal.lost"]
     assert result.ignored == 1
     reasons = [m.reason for m in result.malformed]
     assert len(reasons) == 3
-    assert "not a number" in reasons[0] and "at least 0" in reasons[1] and "objectId" in reasons[2]
+    # defect 8: the reason names the vendor's field and value, not a canonical path
+    assert reasons[0] == "HubSpot deal.propertyChange: propertyValue = '12,5 EUR' is not a number"
+    assert reasons[1] == "HubSpot deal.propertyChange: propertyValue = '-3' is negative"
+    assert reasons[2] == "HubSpot deal.creation event 5 has no objectId"
+    assert not any("$." in r for r in reasons)
 
 
 def test_hubspot_generic_object_events_for_deals():
-    event = {"objectId": 9, "eventId": 1, "occurredAt": 1786000000000, "subscriptionType": "object.propertyChange",
+    event = {"portalId": 33, "objectId": 9, "eventId": 1, "occurredAt": 1786000000000, "subscriptionType": "object.propertyChange",
              "objectTypeId": "0-3", "propertyName": "dealstage", "propertyValue": "contractsent"}
     result = hubspot.translate([event], MAPPING.hubspot)
     assert result.events[0].data.stage == "negotiation"
@@ -223,10 +248,10 @@ async def test_hubspot_handler_publishes_ignores_and_quarantines():
     headers = {"X-HubSpot-Signature-v3": hs_sign("POST", HS_URL, body, ts), "X-HubSpot-Request-Timestamp": ts}
     rec = Recorder()
     resp = await hubspot.handle(req(body, headers), rec.ctx())
-    assert resp.status == 200
-    assert json.loads(resp.body) == {"accepted": 6, "duplicates": 0, "ignored": 3, "quarantined": 1}
-    assert len(rec.events) == 6
-    source, reason, raw = rec.quarantined[0]
+    assert resp.status == 200  # no API token configured: the creation is quarantined
+    assert json.loads(resp.body) == {"accepted": 5, "duplicates": 0, "ignored": 3, "quarantined": 2}
+    assert len(rec.events) == 5
+    source, reason, raw = rec.quarantined[1]
     assert source == "hubspot" and "objectId" in reason and json.loads(raw)["eventId"] == 9
 
 
@@ -278,7 +303,7 @@ def test_pipedrive_create_deal():
     payload = {"meta": pd_meta("create", "deal", "5b4c-1"), "data": pd_deal(), "previous": None}
     result = pipedrive.translate(payload, MAPPING.pipedrive)
     (created,) = result.events
-    assert created.id == "pipedrive-5b4c-1" and created.source == "pipedrive"
+    assert created.id == "pipedrive-deal-1-created" and created.source == "pipedrive"
     assert created.data.deal_id == "1" and created.data.rep_id == "zhang" and created.data.customer_id == "2"
     assert created.data.amount == Decimal("840000") and created.data.product_line == "B"
     assert created.occurred_at.isoformat() == "2026-08-05T03:06:40+00:00"
@@ -293,7 +318,7 @@ def test_pipedrive_change_deal_stage_status_value_owner():
     owner = {"meta": pd_meta("change", "deal", "m-5"), "data": pd_deal(owner_id=18487522), "previous": {"owner_id": 18487521}}
     title = {"meta": pd_meta("change", "deal", "m-6"), "data": pd_deal(title="x"), "previous": {"title": "test deal"}}
     out = [pipedrive.translate(p, MAPPING.pipedrive) for p in (stage, won, lost, owner, title)]
-    assert [(event_type(e), e.id) for e in out[0].events] == [("deal.stage_changed", "pipedrive-m-2-stage")]
+    assert [(event_type(e), e.id) for e in out[0].events] == [("deal.stage_changed", "pipedrive-deal-1-stage-3")]
     assert out[0].events[0].data.stage == "negotiation"
     assert [event_type(e) for e in out[1].events] == ["deal.won", "deal.updated"]
     assert out[1].events[0].data.amount == Decimal("900000")
@@ -313,7 +338,8 @@ def test_pipedrive_create_activity_and_ignored():
     delete = {"meta": pd_meta("delete", "deal", "d-1"), "data": None, "previous": pd_deal()}
     assert pipedrive.translate(delete, MAPPING.pipedrive).ignored == 1
     broken = {"meta": pd_meta("create", "deal", "b-1"), "data": pd_deal(value="lots")}
-    assert "not a number" in pipedrive.translate(broken, MAPPING.pipedrive).malformed[0].reason
+    assert pipedrive.translate(broken, MAPPING.pipedrive).malformed[0].reason == (
+        "Pipedrive create.deal 1: value = 'lots' is not a number")
 
 
 @pytest.mark.parametrize("headers", [
@@ -452,9 +478,13 @@ def dt_request(message: dict | str, ts: int | None = None, token: str = DT_TOKEN
                query=f"msg_signature={sig}&timestamp={timestamp}&nonce={nonce}", path=dingtalk.PATH)
 
 
-DT_DEAL = {"EventType": "crm_deal_create", "EventId": "7f3a9c1e-0001", "CorpId": DT_CORP,
-           "data": {"deal_id": "D-1042", "owner_id": "manager4220", "customer_id": "C-88", "stage": "2",
-                    "amount": "840000.00", "product_line": "B", "create_time": 1786000000000}}
+# the crm_customer_track callback as a public DingTalk SDK documents it
+# (zhaoyunxing92/dingtalk, event/crm_customer_track.go)
+DT_DEAL = {"CorpId": DT_CORP, "corpId": DT_CORP, "EventType": "crm_customer_track", "EventTime": 1786000000000,
+           "BizId": "21057D5806944EF9C93192B36DC5F7B4",
+           "tracks": [{"creator": "manager4220", "corpId": DT_CORP, "customerId": "ad6b2b05-91f1-4393-8ed5-96e9e558b604",
+                       "subType": 1, "id": "qoZCjgT7of7XAtUjo/4JgFy+RR432dJXcXqRbNxwTVM=", "gmtCreate": 1786000000000,
+                       "type": 1}]}
 
 
 def test_dingtalk_crypto_round_trip_both_ways():
@@ -466,27 +496,20 @@ def test_dingtalk_crypto_round_trip_both_ways():
 
 def test_dingtalk_verify_and_translate():
     message = json.loads(dingtalk.verify(dt_request(DT_DEAL), SETTINGS, NOW))
-    result = dingtalk.translate(message, MAPPING.dingtalk)
-    created, stage = result.events
-    assert (event_type(created), created.id, created.source) == ("deal.created", "dingtalk-7f3a9c1e-0001", "dingtalk-crm")
-    assert created.data.rep_id == "zhang" and created.data.amount == Decimal("840000.00") and created.data.product_line == "B"
-    assert (event_type(stage), stage.data.stage) == ("deal.stage_changed", "qualified")
+    (logged,) = dingtalk.translate(message, MAPPING.dingtalk).events
+    assert (event_type(logged), logged.id, logged.source) == (
+        "activity.logged", "dingtalk-track-qoZCjgT7of7XAtUjo/4JgFy+RR432dJXcXqRbNxwTVM=", "dingtalk-crm")
+    assert (logged.data.rep_id, logged.data.kind) == ("zhang", "visit")
+    assert logged.data.customer_id == "ad6b2b05-91f1-4393-8ed5-96e9e558b604"
 
 
-def test_dingtalk_update_and_activity():
-    update = {"EventType": "crm_deal_update", "EventId": "e2",
-              "data": {"deal_id": "D-1042", "stage": "4", "amount": "900000", "owner_id": "user1024",
-                       "update_time": 1786000100000}, "changed_fields": ["stage", "amount"]}
-    result = dingtalk.translate(update, MAPPING.dingtalk)
-    assert [event_type(e) for e in result.events] == ["deal.won", "deal.updated"]
-    assert result.events[0].data.amount == Decimal("900000")
-    activity = {"EventType": "crm_activity_create", "EventId": "e3",
-                "data": {"activity_id": "A-1", "owner_id": "user1024", "type": "phone", "deal_id": "D-1042",
-                         "create_time": 1786000200000}}
-    (logged,) = dingtalk.translate(activity, MAPPING.dingtalk).events
-    assert (logged.data.rep_id, logged.data.kind) == ("wang", "call")
-    assert dingtalk.translate({"EventType": "check_url"}, MAPPING.dingtalk).ignored == 1
-    assert dingtalk.translate({"EventType": "crm_deal_create", "data": {}}, MAPPING.dingtalk).malformed
+def test_dingtalk_only_documented_shapes():
+    """Defect 9: the crm_deal_* names appear in no DingTalk material: not translated."""
+    for kind in ("crm_deal_create", "crm_deal_update", "crm_activity_create", "check_url"):
+        made = dingtalk.translate({"EventType": kind, "data": {"deal_id": "D-1", "create_time": 1786000000000}},
+                                  MAPPING.dingtalk)
+        assert made.events == [] and made.ignored == 1
+    assert dingtalk.translate({"EventType": "crm_customer_track", "tracks": []}, MAPPING.dingtalk).malformed
 
 
 @pytest.mark.parametrize("case", ["forged", "stale", "wrong-token", "wrong-key", "wrong-corp", "no-query", "not-json"])
@@ -519,7 +542,7 @@ async def test_dingtalk_handler_replies_encrypted_success():
     expected = hashlib.sha1("".join(sorted([DT_TOKEN, reply["timeStamp"], reply["nonce"], reply["encrypt"]])).encode()).hexdigest()
     assert reply["msg_signature"] == expected
     assert dt_decrypt(reply["encrypt"]) == "success"
-    assert [event_type(e) for e in rec.events] == ["deal.created", "deal.stage_changed"]
+    assert [event_type(e) for e in rec.events] == ["activity.logged"]
     # the registration check is answered the same way, nothing published
     rec2 = Recorder()
     resp = await dingtalk.handle(dt_request({"EventType": "check_url"}), rec2.ctx())

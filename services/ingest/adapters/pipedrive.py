@@ -15,7 +15,14 @@ Body: `{"meta": {...}, "data": {...}, "previous": {...} | null}`. Handled:
 * `create.activity` -> activity.logged (its `type` through `[pipedrive.activity_kinds]`)
 * everything else (deletes, persons, notes, re-opened deals, ...) -> ignored and counted
 
-Idempotency key: `pipedrive-{meta.id}`, with a suffix per event derived from it.
+Ids are facts, shared with `quotaboard backfill pipedrive` (which reads deals through the
+REST API v2): `pipedrive-deal-{id}-created`, `-stage-{stage_id}`, `-won`, `-lost`, and
+`-value-`/`-owner-`/`-product-{update_time}` for changes; `pipedrive-activity-{id}`. A
+deal in another currency than the deployment's is quarantined; single-option custom
+fields are read through `[pipedrive.option_labels]`.
+
+Webhooks v1 (`meta.v = 1`, `current`/`previous`, `event: "updated.deal"`) are refused with
+400 and a message saying to recreate the webhook as version 2.0; the body is quarantined.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import binascii
 import json
 from typing import Any
 
-from schemas.events import ContractError
+from schemas.events import ContractError, Event
 from services.ingest.adapters.base import (
     AdapterContext,
     AdapterSettings,
@@ -33,15 +40,17 @@ from services.ingest.adapters.base import (
     Malformed,
     NotConfigured,
     TranslateResult,
+    VendorFieldError,
     WebhookRequest,
     WebhookResponse,
+    check_currency,
     ct_equal,
     finish,
     make_event,
     parse_time,
     refuse,
     stage_event,
-    to_decimal,
+    vendor_decimal,
 )
 from services.ingest.adapters.mapping import CrmMapping
 
@@ -68,16 +77,35 @@ def verify(req: WebhookRequest, settings: AdapterSettings, now: float | None = N
         raise AuthError("wrong Pipedrive user or password")
 
 
-def _field(obj: dict, key: str | None) -> Any:
-    """A deal field: top level, or in v2's `custom_fields` (whose values may be objects)."""
+class V1Refused(Exception):
+    """A Pipedrive webhooks v1 notification: not translated (see the module docstring)."""
+
+
+def _field(obj: dict, key: str | None, m: CrmMapping | None = None) -> Any:
+    """A deal field: top level, or in v2's `custom_fields`. A single-option field comes as
+    `{"type": "enum", "id": 37}` (webhooks) or `37` (API v2): its label is taken from
+    `[pipedrive.option_labels."<key>"]`; an option the mapping does not name is an error
+    naming the field and the option."""
     if not key:
         return None
-    if key in obj:
-        value = obj[key]
-    else:
-        value = (obj.get("custom_fields") or {}).get(key)
+    custom = obj.get("custom_fields") or {}
+    value = obj[key] if key in obj else custom.get(key)
+    option = None
     if isinstance(value, dict):
-        value = value.get("value", value.get("id"))
+        if value.get("type") == "enum" or ("id" in value and "value" not in value):
+            option = value.get("id")
+        else:
+            value = value.get("value")
+    elif m is not None and m.option_labels.get(key) is not None and isinstance(value, int):
+        option = value
+    if option is not None:
+        label = m.option_label(key, option) if m is not None else None
+        if label is None:
+            raise VendorFieldError(
+                f"custom_fields.{key} = option {option}: no label for it in [pipedrive.option_labels.\"{key}\"] "
+                "of the mapping file"
+            )
+        return label
     return value
 
 
@@ -88,97 +116,139 @@ def _owner(obj: dict) -> Any:
     return owner
 
 
+def deal_key(deal_id: object) -> str:
+    return f"pipedrive-deal-{deal_id}"
+
+
+def _closed(obj: dict, m: CrmMapping, env: dict, when: Any = None) -> dict | None:
+    """The stage/won/lost event a deal's current state implies (keyed by the fact)."""
+    did = m.deal_id(obj["id"])
+    status = obj.get("status")
+    if status in ("won", "lost"):
+        at = obj.get(f"{status}_time") or when
+        env = {**env, "occurred_at": parse_time(at).isoformat()} if at else env
+        return stage_event(status, f"{deal_key(obj['id'])}-{status}", env, did,
+                           amount=obj.get("value"), reason=obj.get("lost_reason"))
+    meaning = m.stage(obj.get("stage_id"))
+    if meaning and meaning not in ("lead",):
+        at = obj.get("stage_change_time") or when
+        env = {**env, "occurred_at": parse_time(at).isoformat()} if at else env
+        return stage_event(meaning, f"{deal_key(obj['id'])}-stage-{obj['stage_id']}", env, did,
+                           amount=obj.get("value"), reason=obj.get("lost_reason"))
+    return None
+
+
+def created_events(obj: dict, m: CrmMapping) -> list[Event]:
+    """deal.created (and the stage/won/lost it is already in) from a deal as the v2
+    webhook's `data` or the v2 API's deal list gives it: the same for both."""
+    check_currency(obj.get("currency"), m, "currency")
+    env = {"occurred_at": parse_time(obj.get("add_time")).isoformat(), "source": SOURCE}
+    customer = _field(obj, m.customer_field, m) if m.customer_field else None
+    customer = customer or obj.get("org_id") or obj.get("person_id") or f"pipedrive-deal-{obj['id']}"
+    if isinstance(customer, dict):
+        customer = customer.get("value") or customer.get("id")
+    data = {
+        "deal_id": m.deal_id(obj["id"]),
+        "rep_id": m.rep(_owner(obj)) or "unassigned",
+        "customer_id": str(customer),
+        "product_line": str(_field(obj, m.product_line_field, m) or m.default_product_line),
+        "amount": str(vendor_decimal("value", obj.get("value") or 0)),
+    }
+    channel = _field(obj, m.source_channel_field, m) if m.source_channel_field else None
+    if channel:
+        data["source_channel"] = str(channel)
+    events = [make_event({"id": f"{deal_key(obj['id'])}-created", "type": "deal.created", **env, "data": data},
+                         {"rep_id": f"owner_id = {_owner(obj)!r}", "customer_id": "org_id/person_id"})]
+    closed = _closed(obj, m, env)
+    if closed:
+        events.append(make_event(closed))
+    return events
+
+
+def _is_v1(payload: dict) -> bool:
+    meta = payload.get("meta") or {}
+    return (meta.get("v") == 1 or str(meta.get("version", "")).startswith("1")
+            or "current" in payload or "event" in payload)
+
+
 def translate(payload: Any, m: CrmMapping) -> TranslateResult:
-    """One Pipedrive v2 notification -> canonical events (pure)."""
+    """One Pipedrive v2 notification -> canonical events (pure). Raises V1Refused for v1."""
     out = TranslateResult()
     if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
-        out.malformed.append(Malformed("body has no meta object", payload))
+        out.malformed.append(Malformed("Pipedrive body has no meta object", payload))
         return out
+    if _is_v1(payload):
+        raise V1Refused(
+            "Pipedrive webhooks v1 are not supported (their ids do not tell one edit from the next): "
+            "recreate the webhook with version 2.0 (Settings > Webhooks)"
+        )
     meta = payload["meta"]
     action = _ACTIONS.get(str(meta.get("action")))
-    entity = meta.get("entity", meta.get("object"))
+    entity = meta.get("entity")
     if (action, entity) not in (("create", "deal"), ("change", "deal"), ("create", "activity")):
         out.ignored += 1
         return out
-    obj = payload.get("data", payload.get("current"))
+    obj = payload.get("data")
     if not isinstance(obj, dict) or obj.get("id") in (None, ""):
-        out.malformed.append(Malformed(f"{action}.{entity} without data.id", payload))
+        out.malformed.append(Malformed(f"Pipedrive {action}.{entity} has no data.id", payload))
         return out
-    if meta.get("id") in (None, ""):
-        out.malformed.append(Malformed(f"{action}.{entity} without meta.id", payload))
-        return out
-    key = f"pipedrive-{meta['id']}"
     try:
-        when = obj.get("update_time") if action == "change" else obj.get("add_time")
-        when = when or meta.get("timestamp")
-        env = {"occurred_at": parse_time(when).isoformat(), "source": SOURCE}
         if entity == "activity":
-            data = {
-                "activity_id": str(obj["id"]),
-                "rep_id": m.rep(_owner(obj)) or "unassigned",
-                "kind": m.activity_kind(obj.get("type")),
-            }
-            if obj.get("deal_id"):
-                data["deal_id"] = m.deal_id(obj["deal_id"])
-            if obj.get("org_id"):
-                data["customer_id"] = str(obj["org_id"])
-            out.events.append(make_event({"id": key, "type": "activity.logged", **env, "data": data}))
+            out.events.append(activity_event(obj, m, meta.get("timestamp")))
             return out
-        deal_id = m.deal_id(obj["id"])
         if action == "create":
-            customer = _field(obj, m.customer_field) if m.customer_field else None
-            customer = customer or obj.get("org_id") or obj.get("person_id") or f"pipedrive-deal-{obj['id']}"
-            if isinstance(customer, dict):
-                customer = customer.get("value") or customer.get("id")
-            data = {
-                "deal_id": deal_id,
-                "rep_id": m.rep(_owner(obj)) or "unassigned",
-                "customer_id": str(customer),
-                "product_line": str(_field(obj, m.product_line_field) or m.default_product_line),
-                "amount": str(to_decimal(obj.get("value") or 0)),
-            }
-            channel = _field(obj, m.source_channel_field) if m.source_channel_field else None
-            if channel:
-                data["source_channel"] = str(channel)
-            out.events.append(make_event({"id": key, "type": "deal.created", **env, "data": data}))
-            meaning = {"won": "won", "lost": "lost"}.get(obj.get("status")) or m.stage(obj.get("stage_id"))
-            if meaning and meaning != "lead":
-                out.events.append(make_event(stage_event(meaning, f"{key}-{meaning}", env, deal_id, amount=obj.get("value"), reason=obj.get("lost_reason"))))
+            out.events.extend(created_events(obj, m))
             return out
-        # change.deal: what changed is what `previous` names
-        previous = payload.get("previous")
-        if not isinstance(previous, dict) or not previous:
-            out.ignored += 1
-            return out
-        made = 0
-        if "status" in previous and obj.get("status") in ("won", "lost"):
-            out.events.append(make_event(stage_event(obj["status"], f"{key}-status", env, deal_id, amount=obj.get("value"), reason=obj.get("lost_reason"))))
-            made += 1
-        elif "stage_id" in previous:
-            meaning = m.stage(obj.get("stage_id"))
-            if meaning:
-                out.events.append(make_event(stage_event(meaning, f"{key}-stage", env, deal_id, amount=obj.get("value"), reason=obj.get("lost_reason"))))
-                made += 1
-        if "value" in previous and obj.get("value") is not None:
-            out.events.append(make_event({"id": f"{key}-value", "type": "deal.updated", **env,
-                                          "data": {"deal_id": deal_id, "amount": str(to_decimal(obj["value"]))}}))
-            made += 1
-        if ("owner_id" in previous or "user_id" in previous) and _owner(obj) is not None:
-            out.events.append(make_event({"id": f"{key}-owner", "type": "deal.reassigned", **env,
-                                          "data": {"deal_id": deal_id, "rep_id": m.rep(_owner(obj))}}))
-            made += 1
-        pl = m.product_line_field
-        if pl and (pl in previous or pl in (previous.get("custom_fields") or {})):
-            value = _field(obj, pl)
-            if value:
-                out.events.append(make_event({"id": f"{key}-product", "type": "deal.updated", **env,
-                                              "data": {"deal_id": deal_id, "product_line": str(value)}}))
-                made += 1
-        if not made:
-            out.ignored += 1
+        out.extend(_changed(obj, payload.get("previous"), m, meta.get("timestamp")))
     except (KeyError, TypeError, ValueError, ContractError) as exc:
         out.events.clear()
-        out.malformed.append(Malformed(f"{action}.{entity}: {exc}", payload))
+        out.malformed.append(Malformed(f"Pipedrive {action}.{entity} {obj.get('id')}: {exc}", payload))
+    return out
+
+
+def activity_event(obj: dict, m: CrmMapping, fallback_time: Any = None) -> Event:
+    env = {"occurred_at": parse_time(obj.get("add_time") or fallback_time).isoformat(), "source": SOURCE}
+    data = {"activity_id": str(obj["id"]), "rep_id": m.rep(_owner(obj)) or "unassigned",
+            "kind": m.activity_kind(obj.get("type"))}
+    if obj.get("deal_id"):
+        data["deal_id"] = m.deal_id(obj["deal_id"])
+    if obj.get("org_id"):
+        data["customer_id"] = str(obj["org_id"])
+    return make_event({"id": f"pipedrive-activity-{obj['id']}", "type": "activity.logged", **env, "data": data})
+
+
+def _changed(obj: dict, previous: Any, m: CrmMapping, fallback_time: Any) -> TranslateResult:
+    """change.deal: one event per changed field that means something (`previous` names
+    what changed: v2 sends only the changed fields there)."""
+    out = TranslateResult()
+    if not isinstance(previous, dict) or not previous:
+        out.ignored += 1
+        return out
+    when = obj.get("update_time") or fallback_time
+    stamp = parse_time(when)
+    env = {"occurred_at": stamp.isoformat(), "source": SOURCE}
+    did, base = m.deal_id(obj["id"]), deal_key(obj["id"])
+    suffix = stamp.strftime("%Y%m%dT%H%M%SZ")
+    if "currency" in previous or "value" in previous:
+        check_currency(obj.get("currency"), m, "currency")
+    if ("status" in previous and obj.get("status") in ("won", "lost")) or "stage_id" in previous:
+        closed = _closed(obj, m, env, when)
+        if closed:
+            out.events.append(make_event(closed))
+    if "value" in previous and obj.get("value") is not None:
+        out.events.append(make_event({"id": f"{base}-value-{suffix}", "type": "deal.updated", **env,
+                                      "data": {"deal_id": did, "amount": str(vendor_decimal("value", obj["value"]))}}))
+    if ("owner_id" in previous or "user_id" in previous) and _owner(obj) is not None:
+        out.events.append(make_event({"id": f"{base}-owner-{suffix}", "type": "deal.reassigned", **env,
+                                      "data": {"deal_id": did, "rep_id": m.rep(_owner(obj))}}))
+    pl = m.product_line_field
+    if pl and (pl in previous or pl in (previous.get("custom_fields") or {})):
+        value = _field(obj, pl, m)
+        if value:
+            out.events.append(make_event({"id": f"{base}-product-{suffix}", "type": "deal.updated", **env,
+                                          "data": {"deal_id": did, "product_line": str(value)}}))
+    if not out.events:
+        out.ignored += 1
     return out
 
 
@@ -186,10 +256,14 @@ async def handle(req: WebhookRequest, ctx: AdapterContext) -> WebhookResponse:
     try:
         verify(req, ctx.settings)
     except AuthError as exc:
-        resp = refuse(SOURCE, exc)
-        return WebhookResponse(resp.status, resp.body, (*resp.headers, ("www-authenticate", 'Basic realm="quotaboard"')))
+        return refuse(SOURCE, exc, (("www-authenticate", 'Basic realm="quotaboard"'),))
     try:
         payload = json.loads(req.body)
     except (ValueError, UnicodeDecodeError) as exc:
-        return await finish(SOURCE, TranslateResult(malformed=[Malformed(f"body is not JSON: {exc}", req.body)]), ctx)
-    return await finish(SOURCE, translate(payload, ctx.mapping.pipedrive), ctx)
+        return await finish(SOURCE, TranslateResult(malformed=[Malformed(f"Pipedrive body is not JSON: {exc}", req.body)]), ctx)
+    try:
+        result = translate(payload, ctx.mapping.pipedrive)
+    except V1Refused as exc:
+        await ctx.quarantine(SOURCE, str(exc), req.body)
+        return WebhookResponse.json(400, {"error": str(exc), "quarantined": 1})
+    return await finish(SOURCE, result, ctx)

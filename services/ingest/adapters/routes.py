@@ -1,7 +1,10 @@
-"""The adapters as gateway routes: `ROUTES[path] = async handler(AdapterRequest) -> (status, dict)`.
+"""The adapters as gateway routes: `ROUTES[path] = async handler(AdapterRequest) -> (status,
+dict, extra headers)` (e.g. Pipedrive's `WWW-Authenticate` on a 401).
 
-Each route reads the vendor secrets from the environment (`AdapterSettings.from_env`)
-and the mapping file (`QUOTABOARD_MAPPING_FILE`, re-read when it changes), builds an
+Each route reads the vendor secrets from the environment or the service's config file
+(`AdapterSettings.from_env`) and the mapping file (`QUOTABOARD_MAPPING_FILE`, re-read when
+it changes; checked once when this module is loaded, i.e. when the gateway starts, so a
+broken file stops the start with the file's line), builds an
 `AdapterContext` around the gateway's `publish`, and runs the vendor's `handle`.
 
 Quarantine of an authentic but malformed body: published to the SALES stream as
@@ -16,6 +19,7 @@ When no broker connection is reachable from the request, the item is appended to
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,20 @@ log = logging.getLogger("quotaboard.adapters")
 QUARANTINE_SUBJECT = "sales.events.quarantine."
 
 _mapping_cache: dict[tuple, Mapping] = {}
+
+
+def config_values(settings: Any) -> dict:
+    """The top-level keys of the service's config file (vendor tokens may be kept there)."""
+    path = getattr(settings, "config_file", None)
+    if path is None:
+        return {}
+    from services.config import _read_toml
+
+    return _read_toml(Path(path))
+
+
+def adapter_settings(settings: Any = None) -> AdapterSettings:
+    return AdapterSettings.from_env(file=config_values(settings))
 
 
 def current_mapping(settings: AdapterSettings) -> Mapping:
@@ -90,8 +108,8 @@ def quarantine_sink(request: Any):
 
 
 def _route(module):
-    async def route(request) -> tuple[int, dict]:
-        settings = AdapterSettings.from_env()
+    async def route(request) -> tuple[int, dict, tuple[tuple[str, str], ...]]:
+        settings = adapter_settings(getattr(request, "settings", None))
         try:
             mapping = current_mapping(settings)
         except MappingError as exc:  # a configuration fault: 500, so the vendor retries later
@@ -108,9 +126,8 @@ def _route(module):
             headers={k.lower(): v for k, v in request.headers.items()}, body=request.body,
         )
         response = await module.handle(req, ctx)
-        import json
-
-        return response.status, json.loads(response.body)
+        extra = tuple((k, v) for k, v in response.headers if k != "content-type")
+        return response.status, json.loads(response.body), extra
 
     route.__name__ = f"{module.__name__.rsplit('.', 1)[-1]}_webhook"
     return route
@@ -122,3 +139,15 @@ ADAPTER_ROUTES = {
     payments.PATH: _route(payments),
     dingtalk.PATH: _route(dingtalk),
 }
+
+
+def check_mapping_at_start() -> None:
+    """A mapping file that cannot be used stops the gateway's start, naming the line."""
+    settings = AdapterSettings.from_env()
+    if settings.mapping_file is not None:
+        try:
+            current_mapping(settings)
+        except MappingError as exc:
+            log.error("%s", exc)
+            raise
+
