@@ -1,6 +1,6 @@
 """What the incentive engine needs to know about one plan period, and nothing more.
 
-The fold (projections/state.py) turns events into these facts; the incentive engine
+The fold (services/project/state.py) turns events into these facts; the incentive engine
 (projections/incentives.py) turns facts plus a plan into statement lines. Keeping the
 boundary this narrow is what lets the engine be tested with DOMAIN.md's worked numbers
 directly, and lets live projection, rebuild and replay share one engine.

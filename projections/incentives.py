@@ -1,6 +1,6 @@
 """The incentive engine: a plan plus one period's facts -> each rep's statement lines.
 
-Pure: no I/O, no clock. The fold (projections/state.py) builds `PeriodFacts` from
+Pure: no I/O, no clock. The fold (services/project/state.py) builds `PeriodFacts` from
 events; this module applies DOMAIN.md's "Incentives" rules to them. Live projection,
 rebuild and replay all call `statement_lines`, so they agree by construction.
 

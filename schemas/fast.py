@@ -9,7 +9,7 @@ aware datetimes), which the fold dispatches exactly as the public classes
 (`PUBLIC[cls]`). Anything else (org events, targets, splits, closes, corrections) is
 decoded by the public decoder, so the rare, richer events take one path only.
 
-Do not decode untrusted input with this: it checks nothing. tests/test_fast_decode.py
+Do not decode untrusted input with this: it checks nothing. tests/unit/test_fast_decode.py
 fails when a field is added to a public Struct and not here.
 """
 

@@ -5,7 +5,7 @@ msgspec Structs.
     python -m schemas.publish --check    # exit 1 if the committed files are stale
 
 `make schemas` runs the first form. The files are committed so that CRM adapters,
-editors and BI tools can validate against them without Python; tests/test_schemas.py
+editors and BI tools can validate against them without Python; tests/unit/test_schemas.py
 fails when they drift from schemas/events.py or schemas/ruleset.py.
 
 Output is deterministic: sorted keys, 2-space indent, UTF-8, trailing newline.

@@ -1,6 +1,6 @@
 """Documents shaped like cli.md's JSON, made up: for the benchmark and quick looks.
 
-Tests of the real path build their store through the fold instead (tests/test_tui.py).
+Tests of the real path build their store through the fold instead (tests/unit/test_tui.py).
 """
 
 from __future__ import annotations

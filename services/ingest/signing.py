@@ -2,7 +2,7 @@
 check and the one signer the demo, the tests and the benches use.
 
 The check is ours, not `standardwebhooks.Webhook.verify` (the reference implementation,
-which tests/test_signing.py holds this module to, both ways): the reference raises
+which tests/unit/test_signing.py holds this module to, both ways): the reference raises
 ValueError on a signature without a comma (a 500 for any unauthenticated sender unless
 wrapped), cannot verify a body that is not UTF-8 (it decodes before hashing, so a
 correctly signed body with a bad byte would be refused as unsigned instead of answered

@@ -110,7 +110,7 @@ class Puller:
     (`Nats-Msg-Id`, `Nats-Expected-Stream`), build a `Msg`, queue it and run a callback
     task: 13.5-15.1 us of CPU a message against 4.3-5.8 here (its `fetch`: 45-57), which
     would leave the recorder no margin over 30,000 events/s (bench/intake_paths.py,
-    docs/decisions.md). tests/test_recorder_hook.py says what moved if a nats-py upgrade
+    docs/decisions.md). tests/integration/test_recorder_hook.py says what moved if a nats-py upgrade
     moves the internals used here (`_process_msg`, `Subscription._id`). Status messages (`NATS/1.0 408 ...`, a header-only message with an
     inline status) are recognised from the first header line; ack, term and in-progress
     are the plain publishes nats-py's `Msg` methods send to the reply subject. Every

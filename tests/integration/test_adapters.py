@@ -1,7 +1,7 @@
 """Unit tests of the webhook adapters: the vendors' documented payload shapes, signed as the
 vendors document, through the pure verify/translate functions and the handlers (with an
 in-memory publish; the end-to-end tests through the real gateway and nats-server are in
-tests/test_adapters_e2e.py)."""
+tests/integration/test_adapters_e2e.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The defects of issue 15 ("what their webhooks really send"), one test each: every one
 fails on the adapters before the fix. Payload shapes are the vendors' documented ones
-(see tests/test_adapters.py for the envelopes)."""
+(see tests/integration/test_adapters.py for the envelopes)."""
 
 from __future__ import annotations
 

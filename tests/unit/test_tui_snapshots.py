@@ -1,5 +1,5 @@
 """Snapshots of the main screens at 80x24 and 160x48 (seed data through the real fold,
-frozen clock). Update with `pytest tests/test_tui_snapshots.py --snapshot-update`."""
+frozen clock). Update with `pytest tests/unit/test_tui_snapshots.py --snapshot-update`."""
 
 from __future__ import annotations
 
