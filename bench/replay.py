@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--skip-rebuild", action="store_true")
     args = parser.parse_args()
 
-    from services.audit.auditor import replay
+    from services.audit.replay import replay
     from services.project.projector import rebuild
     from services.project.readstore import ReadStore
 

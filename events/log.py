@@ -673,6 +673,71 @@ class EventLog:
             yield from map(_recorded, rows)
             after = rows[-1][0]
 
+    # --- selecting: stored rows with their hash, for a reader that checks them -------
+
+    _STORED = f"{_COLUMNS}, hash"
+
+    def rows_of_types(self, types: Sequence[str], *, before: datetime, until: int) -> list[tuple]:
+        """Stored rows (every column and the hash) of the given event types that occurred
+        before `before`, at positions up to `until`."""
+        if not self._has_schema() or not types:
+            return []
+        return self._con.execute(
+            f"SELECT {self._STORED} FROM events WHERE occurred_at < ? AND position <= ? "
+            f"AND type IN ({','.join('?' * len(types))})",
+            (utc_text(before), until, *types),
+        ).fetchall()
+
+    def rows_of_streams(self, prefix: str, *, until: int) -> list[tuple]:
+        """Stored rows of every stream whose key starts with `prefix` (`target:`), at
+        positions up to `until`, whenever they occurred (the stream index)."""
+        if not self._has_schema():
+            return []
+        return self._con.execute(
+            f"SELECT {self._STORED} FROM events INDEXED BY events_stream WHERE stream >= ? AND stream < ? "
+            "AND position <= ?",
+            (prefix, _prefix_end(prefix), until),
+        ).fetchall()
+
+    def rows_of_streams_active(
+        self, prefix: str, start: datetime | None, end: datetime, *, until: int, skip_type: str
+    ) -> list[tuple]:
+        """Stored rows that occurred before `end`, at positions up to `until`, of every
+        stream under `prefix` (`deal:`) with an event in [start, end), leaving out
+        `skip_type`. `start=None`: every such stream's rows before `end`.
+
+        The occurred_at index finds the streams, the stream index their whole history."""
+        if not self._has_schema():
+            return []
+        low, high, before = prefix, _prefix_end(prefix), utc_text(end)
+        if start is None:
+            return self._con.execute(
+                f"SELECT {self._STORED} FROM events INDEXED BY events_occurred WHERE occurred_at < ? "
+                "AND position <= ? AND stream >= ? AND stream < ? AND type != ?",
+                (before, until, low, high, skip_type),
+            ).fetchall()
+        return self._con.execute(
+            f"SELECT {self._STORED} FROM events INDEXED BY events_stream WHERE stream IN ("
+            " SELECT stream FROM events INDEXED BY events_occurred WHERE occurred_at >= ? AND occurred_at < ?"
+            " AND stream >= ? AND stream < ? AND position <= ?) AND occurred_at < ? AND position <= ? AND type != ?",
+            (utc_text(start), before, low, high, until, before, until, skip_type),
+        ).fetchall()
+
+    def first_occurred_of_streams_with(
+        self, kind: str, start: datetime, end: datetime, *, until: int
+    ) -> datetime | None:
+        """The earliest occurred_at (positions up to `until`) of the streams that hold an
+        event of type `kind` in [start, end); None when none does."""
+        if not self._has_schema():
+            return None
+        row = self._con.execute(
+            "SELECT min(e.occurred_at) FROM events e INDEXED BY events_stream WHERE e.stream IN ("
+            " SELECT stream FROM events INDEXED BY events_occurred WHERE occurred_at >= ? AND occurred_at < ?"
+            " AND type = ? AND position <= ?) AND e.position <= ?",
+            (utc_text(start), utc_text(end), kind, until, until),
+        ).fetchone()
+        return None if row is None or row[0] is None else parse_utc(row[0])
+
     # --- checking ----------------------------------------------------------------
 
     def chain_v2_from(self) -> int | None:
@@ -748,6 +813,48 @@ class EventLog:
             return VerifyResult(False, checked, checked + 1,
                                 f"the log cannot be read after position {checked}: {exc}", prev)
         return VerifyResult(True, checked, None, "ok", prev)
+
+    def verify_links(self, rows: Sequence[tuple]) -> VerifyResult:
+        """Check the hash chain at each of `rows` and at the row after each: what `verify`
+        would find wrong with those rows' hashes, at a cost proportional to the rows
+        rather than to the log (a replay checks what it is about to use).
+
+        `rows` are stored rows with their hash, as the `rows_*` readers give them. Each
+        must hash, from its predecessor's stored hash, to its own stored hash, and its
+        successor's stored hash must follow from it: changing a row, with or without
+        recomputing its hash, breaks one of these two links. Chain v2 rows bind every
+        column, so there a changed type, stream or occurred_at breaks a link too; a v1
+        row's other columns are compared with its payload by `verify` only. A failed
+        result names the first bad position; `checked` counts the links found intact.
+        """
+        _, v2_from, fault = self._verify_bounds()
+        if fault is not None:
+            return VerifyResult(False, 0, None, fault)
+        have = {row[0]: row for row in rows}
+        linked = sorted(have.keys() | {p + 1 for p in have})
+        missing = sorted((set(linked) | {p - 1 for p in have}) - have.keys() - {0})
+        for row in self._select_in(f"SELECT {self._STORED} FROM events WHERE position", missing):
+            have[row[0]] = row
+        checked = 0
+        for position in linked:
+            row = have.get(position)
+            if row is None:
+                continue  # the successor of the last event: nothing to link
+            before = have.get(position - 1)
+            prev = GENESIS if position == 1 else None if before is None else before[8]
+            try:
+                intact = prev is not None and row_hash(prev, row, position >= v2_from) == row[8]
+            except (TypeError, AttributeError, UnicodeError):  # a NULL or a TEXT payload
+                intact = False
+            if not intact:
+                why = (
+                    f"position {position - 1} is missing"
+                    if before is None and position > 1
+                    else (_column_fault(row) or "hash mismatch")
+                )
+                return VerifyResult(False, checked, position, f"{why} at position {position}")
+            checked += 1
+        return VerifyResult(True, checked, None, "ok")
 
     def _verify_bounds(self) -> tuple[int, int, str | None]:
         """(last position, first v2 position, a fault of the chain's version table)."""
@@ -851,6 +958,12 @@ def _column_fault(row: tuple) -> str | None:
     if len(row[8]) != 32:
         return f"hash is {len(row[8])} bytes, not 32"
     return None
+
+
+def _prefix_end(prefix: str) -> str:
+    """The least text after every text that starts with `prefix` (`target:` -> `target;`):
+    a prefix as a range the stream index can scan."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _recorded(row: tuple) -> Recorded:

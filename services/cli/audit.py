@@ -1,5 +1,5 @@
 """The auditors' and ops' commands: `close`, `replay`, `rebuild`, `report`
-(services/audit/auditor.py and services/audit/report.py do the work)."""
+(services/audit/: close.py, replay.py, apply.py, rebuild.py and report.py do the work)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ from typing import Annotated
 
 import typer
 
-from services.audit.auditor import (
-    AuditError,
-    apply,
-    close,
-    print_replay,
-    rebuild_with_progress,
-    replay,
-    replay_json,
-    write_replay_csv,
-)
+from services.audit.apply import apply
+from services.audit.close import close
+from services.audit.common import AuditError
+from services.audit.outputs import print_replay, replay_json, write_replay_csv
+from services.audit.rebuild import rebuild_with_progress
+from services.audit.replay import replay
 from services.audit.report import ReportError
 from services.cli.app import settings_from
 from services.config import ConfigError

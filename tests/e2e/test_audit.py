@@ -20,13 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.auditor import (
-    AuditError,
-    compare,
-    pair_lines,
-    period_bounds,
-    write_replay_csv,
-)
+from services.audit.common import AuditError, period_bounds
+from services.audit.compare import compare, pair_lines
+from services.audit.outputs import write_replay_csv
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
 if not EXAMPLES.exists():  # a checkout next to the shared folder
@@ -137,7 +133,8 @@ def totals(data_dir: Path, period: str, frozen: bool = False) -> dict[str, str]:
 def close_directly(data_dir: Path, period: str) -> None:
     """A `period.closed` as `close` publishes it, appended straight to the log (no broker)."""
     from schemas.events import PeriodClosed, PeriodClosedData, RulesetRef
-    from services.audit.auditor import close_event_id, plan_ref
+    from services.audit.close import close_event_id
+    from services.audit.common import plan_ref
 
     ref = plan_ref(data_dir, period)
     append(data_dir, [PeriodClosed(id=close_event_id(period), occurred_at=datetime.now(UTC).replace(microsecond=0),
@@ -156,7 +153,8 @@ def seeded(tmp_path: Path) -> Path:
 
 
 def test_replay_closed_month_under_collected_definition(seeded: Path) -> None:
-    from services.audit.auditor import replay, replay_json
+    from services.audit.outputs import replay_json
+    from services.audit.replay import replay
 
     close_directly(seeded, "2026-08")
     project(seeded)
@@ -180,7 +178,7 @@ def test_replay_closed_month_under_collected_definition(seeded: Path) -> None:
 
 
 def test_replay_same_file_is_zero_delta_and_as_of(seeded: Path) -> None:
-    from services.audit.auditor import replay
+    from services.audit.replay import replay
 
     result = replay(seeded, "2026-08", SIGNED)
     assert result["baseline"]["frozen"] is False
@@ -194,7 +192,7 @@ def test_replay_same_file_is_zero_delta_and_as_of(seeded: Path) -> None:
 def test_replay_under_a_quarterly_plan(seeded: Path) -> None:
     """An auditor tries a quarterly plan (tests/rulesets/quarterly.toml: no quarterly
     targets in the seed, so no tiers; Q3's ranking pays 5,000 and 3,000 in September)."""
-    from services.audit.auditor import replay
+    from services.audit.replay import replay
 
     quarterly = Path(__file__).parents[1] / "rulesets" / "quarterly.toml"
     august = replay(seeded, "2026-08", quarterly)  # nothing is paid in a quarter's first months
@@ -227,7 +225,7 @@ def test_replay_under_team_scope_awards(tmp_path: Path) -> None:
     in test_fold_renewal_team.py: team alpha at 110% pays 500 + 1,000 to a, b, c and f."""
     from test_fold_renewal_team import TEAM_AWARDS, team_events
 
-    from services.audit.auditor import replay
+    from services.audit.replay import replay
 
     result = replay(_fresh(tmp_path, team_events()), "2026-08", TEAM_AWARDS)
     assert result["replayed"]["ruleset"]["id"] == "team-awards-test"
@@ -246,7 +244,7 @@ def test_replay_renewal_on_collections(tmp_path: Path) -> None:
     is on those: a 5,000 + 0.5 × 5% × 60,000 = 6,500; b 1,000 + 0.5 × 5% × 20,000 = 1,500."""
     from test_fold_renewal_team import RENEWAL_COLLECTIONS, renewal_events
 
-    from services.audit.auditor import replay
+    from services.audit.replay import replay
 
     result = replay(_fresh(tmp_path, renewal_events()), "2026-03", RENEWAL_COLLECTIONS)
     assert {r: v["after"] for r, v in result["reps"].items()} == {"a": "6500.00", "b": "1500.00"}
@@ -257,7 +255,7 @@ def test_replay_renewal_on_collections(tmp_path: Path) -> None:
 
 
 def test_close_twice_is_refused(seeded: Path) -> None:
-    from services.audit.auditor import _close_event
+    from services.audit.close import _close_event
 
     close_directly(seeded, "2026-08")
     with pytest.raises(AuditError, match="2026-08 is already closed"):
@@ -377,7 +375,7 @@ def test_replay_refuses_a_broken_chain(seeded: Path) -> None:
     import sqlite3
 
     from events.log import log_path
-    from services.audit.auditor import replay
+    from services.audit.replay import replay
 
     db = sqlite3.connect(log_path(seeded))
     db.execute("DROP TRIGGER events_no_update")  # what a forger would have to do first

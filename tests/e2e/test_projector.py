@@ -303,7 +303,7 @@ def test_tables_for_people_and_one_line_errors(service):
 
 
 def test_close_and_replay_name_the_rulesets_the_read_models_were_built_with(tmp_path):
-    from services.audit.auditor import plan_ref
+    from services.audit.common import plan_ref
     from services.project.projector import rebuild
 
     head = _seed_log(tmp_path)

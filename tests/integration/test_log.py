@@ -254,6 +254,67 @@ def test_read_stream(path: Path) -> None:
         assert list(log.read_stream("deal:none")) == []
 
 
+AUG, SEP = datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def _selection_log(path: Path) -> None:
+    """D1 created in July and won in August; D2 created in July, won in September; D3
+    created in September."""
+    with EventLog(path) as log:
+        log.append([created("c1", "D1", -40 * 1440), created("c2", "D2", -40 * 1440), won("w1", "D1"),
+                    created("c3", "D3", 30 * 1440), won("w2", "D2", 30 * 1440)])
+
+
+def test_selected_rows_by_type_stream_and_window(path: Path) -> None:
+    _selection_log(path)
+    with EventLog(path, readonly=True) as log:
+        def positions(rows: list[tuple]) -> list[int]:
+            assert all(len(r) == 9 and len(r[8]) == 32 for r in rows)  # every column and the hash
+            return sorted(r[0] for r in rows)
+
+        assert positions(log.rows_of_types(["deal.won"], before=SEP, until=5)) == [3]
+        assert positions(log.rows_of_types(["deal.won"], before=SEP + timedelta(days=60), until=4)) == [3]
+        assert positions(log.rows_of_streams("deal:D1", until=5)) == [1, 3]
+        assert positions(log.rows_of_streams("deal:", until=4)) == [1, 2, 3, 4]
+        # the deals with an event in August, their whole history before September
+        active = log.rows_of_streams_active
+        assert positions(active("deal:", AUG, SEP, until=5, skip_type="deal.stage_changed")) == [1, 3]
+        assert positions(active("deal:", AUG, SEP, until=5, skip_type="deal.created")) == [3]
+        assert positions(active("deal:", AUG, SEP, until=2, skip_type="deal.stage_changed")) == []
+        assert positions(active("deal:", None, SEP, until=5, skip_type="deal.stage_changed")) == [1, 2, 3]
+        first = log.first_occurred_of_streams_with
+        assert first("deal.won", SEP, SEP + timedelta(days=30), until=5) == T0 - timedelta(days=40)
+        assert first("deal.won", SEP, SEP + timedelta(days=30), until=4) is None
+        assert first("deal.lost", AUG, SEP, until=5) is None
+
+
+def test_verify_links_checks_the_rows_used_and_their_successors(path: Path) -> None:
+    with EventLog(path) as log:
+        log.append([won(f"e{i}", deal=f"D{i}") for i in range(1, 11)])
+        used = log.rows_of_streams("deal:D5", until=10)
+        assert log.verify_links(used)[:3] == (True, 2, None)  # position 5 and 6 linked
+        assert log.verify_links([])[:3] == (True, 0, None)
+    forged = encode_event(won("e6", deal="D999"))
+    _tamper(path, "UPDATE events SET payload = ? WHERE position = 6", (forged,))
+    with EventLog(path, readonly=True) as log:
+        result = log.verify_links(log.rows_of_streams("deal:D5", until=10))  # 6 follows a used row
+        assert (result.ok, result.first_bad_position) == (False, 6) and "hash mismatch" in result.reason
+        assert log.verify_links(log.rows_of_streams("deal:D8", until=10)).ok  # 6 is not looked at
+    con = sqlite3.connect(path)  # the update trigger is gone already
+    con.execute("UPDATE events SET hash = ? WHERE position = 8", (bytes(32),))
+    con.commit()
+    with EventLog(path, readonly=True) as log:
+        assert log.verify_links(log.rows_of_streams("deal:D8", until=10)).first_bad_position == 8
+        used = log.rows_of_streams("deal:D3", until=10)
+    con.execute("DROP TRIGGER events_no_delete")
+    con.execute("DELETE FROM events WHERE position = 2")
+    con.commit()
+    con.close()
+    with EventLog(path, readonly=True) as log:
+        result = log.verify_links(used)
+    assert result.first_bad_position == 3 and result.reason == "position 2 is missing at position 3"
+
+
 def test_failed_batch_rolls_back_entirely(path: Path) -> None:
     with EventLog(path) as log:
         log.append([won("e1")])

@@ -367,7 +367,7 @@ def seeded(data: Path) -> None:
 
 
 def zhang_after(data: Path) -> str:
-    from services.audit.auditor import replay
+    from services.audit.replay import replay
 
     return replay(data, "2026-08", EXAMPLES / "rulesets" / "seed-table3.toml")["reps"]["zhang"][
         "after"
@@ -393,7 +393,7 @@ def test_moving_a_deals_rows_out_of_a_replay_is_caught_under_chain_v1(tmp_path: 
 
 
 def test_moving_a_deals_rows_is_caught_under_chain_v2(tmp_path: Path) -> None:
-    from services.audit.auditor import AuditError
+    from services.audit.common import AuditError
 
     data = tmp_path / "data"
     seeded(data)
