@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import inspect
 import json
 import logging
 import os
@@ -343,8 +344,9 @@ async def finish(source: str, result: TranslateResult, ctx: AdapterContext) -> W
 
 
 async def handle_json(source: str, req: WebhookRequest, ctx: AdapterContext, verify: Callable,
-                      translate: Callable[[Any], TranslateResult]) -> WebhookResponse:
-    """The common shape of a JSON webhook: authenticate, parse, translate, publish."""
+                      translate: Callable[[Any], TranslateResult | Awaitable[TranslateResult]]) -> WebhookResponse:
+    """The common shape of a JSON webhook: authenticate, parse, translate (a coroutine where
+    the vendor must be asked for more, as HubSpot for a new deal's company), publish."""
     try:
         verify(req, ctx.settings, ctx.now())
     except AuthError as exc:
@@ -353,7 +355,10 @@ async def handle_json(source: str, req: WebhookRequest, ctx: AdapterContext, ver
         payload = json.loads(req.body)
     except (ValueError, UnicodeDecodeError) as exc:
         return await finish(source, TranslateResult(malformed=[Malformed(f"body is not JSON: {exc}", req.body)]), ctx)
-    return await finish(source, translate(payload), ctx)
+    result = translate(payload)
+    if inspect.isawaitable(result):
+        result = await result
+    return await finish(source, result, ctx)
 
 
 def refuse(source: str, exc: AuthError, extra: tuple[tuple[str, str], ...] = ()) -> WebhookResponse:

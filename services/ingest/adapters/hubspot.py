@@ -30,10 +30,10 @@ and `hubspot-{portalId}-{objectId}-{property}-{occurredAt ms}` for the other pro
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import re
 from typing import Any
 
@@ -52,11 +52,10 @@ from services.ingest.adapters.base import (
     WebhookResponse,
     check_currency,
     ct_equal,
-    finish,
     from_millis,
+    handle_json,
     make_event,
     parse_time,
-    refuse,
     stage_event,
     vendor_decimal,
 )
@@ -278,21 +277,17 @@ def _creations(payload: Any) -> dict[str, list[str]]:
 
 
 async def handle(req: WebhookRequest, ctx: AdapterContext) -> WebhookResponse:
-    import asyncio
+    async def with_records(payload: Any) -> TranslateResult:
+        """A new deal's company is an association, not a property: read it through the API
+        with the portal's token (UpstreamUnavailable: 503, so HubSpot retries)."""
+        records: dict = {}
+        for portal, ids in _creations(payload).items():
+            if portal in ctx.settings.hubspot_tokens:
+                records.update(await asyncio.to_thread(hubspot_api.read_deals, ctx.settings, portal, ids,
+                                                       ctx.mapping.hubspot))
+        return translate(payload, ctx.mapping.hubspot, records)
 
-    try:
-        verify(req, ctx.settings, ctx.now())
-    except AuthError as exc:
-        return refuse(SOURCE, exc)
-    try:
-        payload = json.loads(req.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return await finish(SOURCE, TranslateResult(malformed=[Malformed(f"HubSpot body is not JSON: {exc}", req.body)]), ctx)
-    records: dict = {}
-    for portal, ids in _creations(payload).items():
-        if portal in ctx.settings.hubspot_tokens:  # raises UpstreamUnavailable (503: HubSpot retries)
-            records.update(await asyncio.to_thread(hubspot_api.read_deals, ctx.settings, portal, ids, ctx.mapping.hubspot))
-    return await finish(SOURCE, translate(payload, ctx.mapping.hubspot, records), ctx)
+    return await handle_json(SOURCE, req, ctx, verify, with_records)
 
 
 def deal_facts(portal: object, rec: dict, m: CrmMapping) -> TranslateResult:
