@@ -88,7 +88,9 @@ class Hub:
 
 
 class Wall:
-    """The ASGI app. `feed` follows the change notices (None: the store's position only)."""
+    """The ASGI app. `feed` follows the change notices (default: the projector's, over
+    NATS; `follow=False`: none, the store's position only, as for a store folded in
+    process)."""
 
     def __init__(
         self,
@@ -96,6 +98,7 @@ class Wall:
         *,
         source=None,
         feed=None,
+        follow: bool = True,
         clock: Callable[[], datetime] | None = None,
         poll: float = POLL,
     ) -> None:
@@ -104,9 +107,9 @@ class Wall:
         self.settings = settings
         self.access = Access(settings.viewer_token.value)
         self.source = source or StoreSource(settings.data_dir)
-        self.feed = (
-            feed if feed is not None else NatsFeed(settings.data_dir, nats_url=settings.nats_url)
-        )
+        if feed is None and follow:
+            feed = NatsFeed(settings.data_dir, nats_url=settings.nats_url)
+        self.feed = feed
         self.clock = clock or (lambda: datetime.now(UTC))
         self.poll = poll
         self.morning = MorningRanks(settings.data_dir)
@@ -245,7 +248,9 @@ class Wall:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._seen = self.source.position()
-                if self.feed is not None:
+                if self.feed is None:
+                    self.hub.state = "live"  # nothing to follow but the store itself
+                else:
                     self._tasks.append(
                         asyncio.ensure_future(self.feed.run(self._notice, self.hub.set_state))
                     )

@@ -31,8 +31,12 @@ function connect() {
   });
   source.addEventListener("state", (event) => {
     const { state } = JSON.parse(event.data);
-    if (state === "live" && !lost) show("live", "● live");
-    else if (state !== "live") show("stale", "◐ figures may be stale: the service's notices are offline");
+    if (lost) return;
+    if (state === "offline" || state === "reconnecting") {
+      show("stale", "◐ figures may be late: the service's change notices are down");
+    } else {
+      show("live", "● live");
+    }
   });
   source.addEventListener("board", (event) => {
     const { position, html } = JSON.parse(event.data);
