@@ -47,8 +47,15 @@ class Browser:
         self.port = int(port_file.read_text().split()[0])
 
     async def page(self, width: int = 1920, height: int = 1080, mobile: bool = False) -> Page:
+        """A page in a window of its own: a background tab gets no animation frames."""
         async with httpx.AsyncClient() as client:
-            target = (await client.put(f"http://127.0.0.1:{self.port}/json/new?about:blank")).json()
+            version = (await client.get(f"http://127.0.0.1:{self.port}/json/version")).json()
+            async with websockets.connect(version["webSocketDebuggerUrl"]) as ws:
+                await ws.send(json.dumps({"id": 1, "method": "Target.createTarget",
+                                          "params": {"url": "about:blank", "newWindow": True}}))
+                target_id = json.loads(await ws.recv())["result"]["targetId"]
+            targets = (await client.get(f"http://127.0.0.1:{self.port}/json/list")).json()
+        target = next(t for t in targets if t["id"] == target_id)
         page = Page(await websockets.connect(target["webSocketDebuggerUrl"], max_size=64 * 2**20))
         await page.start(width, height, mobile)
         return page
