@@ -34,9 +34,24 @@ TOKEN = "qbv_" + "T" * 43
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FROZEN = datetime(2026, 8, 20, 7, 30, tzinfo=UTC)
 LATE_DEAL = [
-    {"id": "wall-1", "type": "deal.created", "occurred_at": "2026-08-21T10:00:00+08:00",
-     "data": {"deal_id": "DW", "rep_id": "li", "customer_id": "CW", "product_line": "B", "amount": "300000"}},
-    {"id": "wall-2", "type": "deal.won", "occurred_at": "2026-08-22T10:00:00+08:00", "data": {"deal_id": "DW"}},
+    {
+        "id": "wall-1",
+        "type": "deal.created",
+        "occurred_at": "2026-08-21T10:00:00+08:00",
+        "data": {
+            "deal_id": "DW",
+            "rep_id": "li",
+            "customer_id": "CW",
+            "product_line": "B",
+            "amount": "300000",
+        },
+    },
+    {
+        "id": "wall-2",
+        "type": "deal.won",
+        "occurred_at": "2026-08-22T10:00:00+08:00",
+        "data": {"deal_id": "DW"},
+    },
 ]
 MONEY = re.compile(r"\d+(\.\d+)?\s*[kM]\b|[¥$€]|\d{1,3}(,\d{3})+")
 
@@ -54,8 +69,14 @@ class LocalWall:
     def __init__(self, data_dir: Path, **env: str) -> None:
         settings = load_settings(data_dir, env={"QUOTABOARD_VIEWER_TOKEN": TOKEN, **env})
         self.port = free_port()
-        config = uvicorn.Config(Wall(settings, follow=False, clock=lambda: FROZEN), host="127.0.0.1",
-                                port=self.port, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            Wall(settings, follow=False, clock=lambda: FROZEN),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -122,7 +143,9 @@ async def test_token_live_update_without_reload(make_service, browser):
         print(f"signed webhook -> li's row repainted in {elapsed * 1000:.0f} ms")
         assert elapsed < 1.0
         assert await page.eval("window.notReloaded === true")  # swapped in, not reloaded
-        assert "▲2" in await page.eval("document.querySelector('tr[data-rep=li] td.move').innerText")
+        assert "▲2" in await page.eval(
+            "document.querySelector('tr[data-rep=li] td.move').innerText"
+        )
         assert not [m for m in page.console() if "Content Security Policy" in m], page.console()
     finally:
         await page.close()
@@ -142,12 +165,20 @@ async def test_connection_lost_and_back(tmp_path, browser):
         assert "lost" in await page.eval("document.getElementById('conn').innerText")
         back = LocalWall.__new__(LocalWall)  # the same port again, as a restarted service
         settings = load_settings(seed_dir, env={"QUOTABOARD_VIEWER_TOKEN": TOKEN})
-        config = uvicorn.Config(Wall(settings, follow=False, clock=lambda: FROZEN), host="127.0.0.1", port=port,
-                                log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            Wall(settings, follow=False, clock=lambda: FROZEN),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
         back.server, back.port = uvicorn.Server(config), port
         back.thread = threading.Thread(target=back.server.run, daemon=True)
         back.thread.start()
-        await page.wait_for("['back', 'live'].includes(document.getElementById('conn').dataset.state)", 15)
+        await page.wait_for(
+            "['back', 'live'].includes(document.getElementById('conn').dataset.state)", 15
+        )
         back.stop()
     finally:
         await page.close()
@@ -180,11 +211,15 @@ async def test_screenshots(tmp_path, browser):
             try:
                 await page.goto(f"{local.url}/wall?period=2026-08&token={TOKEN}")
                 await page.wait_for("document.getElementById('conn').dataset.state === 'live'", 10)
-                assert await page.eval("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+                assert (
+                    await page.eval("document.documentElement.scrollWidth") <= width
+                )  # no sideways scrolling
                 path = out / f"wall-{width}x{height}.png"
                 await page.screenshot(path)
                 assert png_size(path) == (width, height)
-                assert not [m for m in page.console() if "Content Security Policy" in m], page.console()
+                assert not [m for m in page.console() if "Content Security Policy" in m], (
+                    page.console()
+                )
             finally:
                 await page.close()
     finally:

@@ -24,19 +24,38 @@ import httpx
 import websockets
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_MISSING = None if CHROMIUM else (
-    "no chromium on PATH: the browser tests need Debian's package (apt-get install chromium; .ci/run does it)")
+CHROMIUM_MISSING = (
+    None
+    if CHROMIUM
+    else (
+        "no chromium on PATH: the browser tests need Debian's package (apt-get install chromium; .ci/run does it)"
+    )
+)
 
 
 class Browser:
     def __init__(self, *extra: str) -> None:
         self.profile = Path(tempfile.mkdtemp(prefix="qb-chromium-"))
         self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "--no-first-run",
-             "--disable-extensions", "--disable-background-networking", "--hide-scrollbars",
-             "--font-render-hinting=none", *extra, "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={self.profile}",
+                "--no-first-run",
+                "--disable-extensions",
+                "--disable-background-networking",
+                "--hide-scrollbars",
+                "--font-render-hinting=none",
+                *extra,
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
@@ -51,8 +70,15 @@ class Browser:
         async with httpx.AsyncClient() as client:
             version = (await client.get(f"http://127.0.0.1:{self.port}/json/version")).json()
             async with websockets.connect(version["webSocketDebuggerUrl"]) as ws:
-                await ws.send(json.dumps({"id": 1, "method": "Target.createTarget",
-                                          "params": {"url": "about:blank", "newWindow": True}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": 1,
+                            "method": "Target.createTarget",
+                            "params": {"url": "about:blank", "newWindow": True},
+                        }
+                    )
+                )
                 target_id = json.loads(await ws.recv())["result"]["targetId"]
             targets = (await client.get(f"http://127.0.0.1:{self.port}/json/list")).json()
         target = next(t for t in targets if t["id"] == target_id)
@@ -105,20 +131,31 @@ class Page:
     async def start(self, width: int, height: int, mobile: bool) -> None:
         for domain in ("Page", "Runtime", "Log", "Network"):
             await self.send(f"{domain}.enable")
-        await self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                        deviceScaleFactor=1, mobile=mobile)
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=mobile,
+        )
 
     async def goto(self, url: str, timeout: float = 20) -> dict:
         """Navigate and wait for the load event; the main document's response."""
         self.loaded.clear()
         await self.send("Page.navigate", url=url)
         await asyncio.wait_for(self.loaded.wait(), timeout)
-        responses = [e["params"]["response"] for e in self.events
-                     if e.get("method") == "Network.responseReceived" and e["params"].get("type") == "Document"]
+        responses = [
+            e["params"]["response"]
+            for e in self.events
+            if e.get("method") == "Network.responseReceived"
+            and e["params"].get("type") == "Document"
+        ]
         return responses[-1] if responses else {}
 
     async def eval(self, expression: str):
-        result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        result = await self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
