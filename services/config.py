@@ -16,12 +16,15 @@ Where the file is: `--config FILE`, else `<data>/config.toml` (optional). Keys, 
     max_connections = 1000          # QUOTABOARD_MAX_CONNECTIONS (the gateway answers 503 above)
     max_events = 500                # QUOTABOARD_MAX_EVENTS
     nats_monitor = "127.0.0.1:8222" # QUOTABOARD_NATS_MONITOR (embedded broker's monitoring; off if absent)
+    wall_http = "127.0.0.1:8090"    # QUOTABOARD_WALL_HTTP (the performance wall's own listener)
+    wall_hide_money = false         # QUOTABOARD_WALL_HIDE_MONEY (attainment only, for shared spaces)
+    viewer_token = "qbv_..."        # QUOTABOARD_VIEWER_TOKEN (who may look at the wall)
 
 Secrets (webhook and operator secrets, NATS password) never come from argv and never
 appear in a repr or a log line: `Secret` masks itself. A secret that is set but empty
 (`QUOTABOARD_WEBHOOK_SECRET=""`) is an error, never "not configured". When a secret is
 not configured, `up` calls `ensure_secrets`, which generates the webhook and operator
-secrets into `<data>/secrets.toml` (mode 0600); that file is read after config.toml and
+secrets and the wall's viewer token into `<data>/secrets.toml` (mode 0600); that file is read after config.toml and
 before the environment. The operator secret admits the privileged event types
 (services/ingest/trust.py); the two must differ.
 """
@@ -38,10 +41,12 @@ from pathlib import Path
 ENV_PREFIX = "QUOTABOARD_"
 DEFAULT_DATA = "./var"
 DEFAULT_HTTP = "127.0.0.1:8080"
+DEFAULT_WALL_HTTP = "127.0.0.1:8090"  # its own port: the wall shows pay, the gateway faces CRMs
 DEFAULT_STREAM_MAX_AGE_DAYS = 14.0  # see services/runtime/broker.py: the stream is a transport buffer
 DEFAULT_BODY_TIMEOUT = 10.0  # seconds; a webhook body is at most 1 MiB, sent in milliseconds
 DEFAULT_MAX_CONNECTIONS = 1000  # below the usual 1024 open files per process
-SECRET_KEYS = ("webhook_secret", "operator_secret", "nats_password")
+SECRET_KEYS = ("webhook_secret", "operator_secret", "nats_password", "viewer_token")
+VIEWER_TOKEN_PREFIX = "qbv_"
 
 
 class ConfigError(Exception):
@@ -97,6 +102,10 @@ class Settings:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_events: int = 500
     nats_monitor: str | None = None
+    wall_host: str = "127.0.0.1"
+    wall_port: int = 8090
+    wall_hide_money: bool = False
+    viewer_token: Secret | None = None
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -115,7 +124,20 @@ _KEYS = {
     "data": str, "http": str, "nats": str, "nats_user": str, "nats_password": str,
     "replicas": int, "stream_max_age_days": float, "webhook_secret": str, "operator_secret": str,
     "body_limit": int, "body_timeout": float, "max_connections": int, "max_events": int, "nats_monitor": str,
+    "wall_http": str, "wall_hide_money": lambda v: _flag(v, "wall_hide_money"), "viewer_token": str,
 }
+
+
+def _flag(value: object, key: str) -> bool:
+    """A boolean setting from TOML (true/false) or the environment (1/0, true/false, yes/no)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"setting {key} = {value!r} is not true or false")
 
 
 def _read_toml(path: Path) -> dict:
@@ -167,7 +189,8 @@ def load_settings(
             try:
                 values[key] = kind(values[key])
             except (TypeError, ValueError):
-                raise ConfigError(f"setting {key} = {values[key]!r} is not a {kind.__name__}") from None
+                what = "true or false" if key == "wall_hide_money" else f"a {kind.__name__}"
+                raise ConfigError(f"setting {key} = {values[key]!r} is not {what}") from None
     if data is None and "data" in values and not env.get(ENV_PREFIX + "DATA"):
         data_dir = Path(str(values["data"]))
     host, port = parse_hostport(http or str(values.get("http", DEFAULT_HTTP)))
@@ -181,6 +204,10 @@ def load_settings(
             raise ConfigError("the operator secret equals the webhook secret; the operator's credential must be "
                               "its own: generate another for QUOTABOARD_OPERATOR_SECRET")
     password = values.get("nats_password")
+    wall_host, wall_port = parse_hostport(str(values.get("wall_http", DEFAULT_WALL_HTTP)), "wall_http")
+    viewer = values.get("viewer_token")
+    if viewer is not None:
+        check_viewer_token(str(viewer))
     max_age = float(values.get("stream_max_age_days", DEFAULT_STREAM_MAX_AGE_DAYS))
     if not 0 <= max_age < 100_000:
         raise ConfigError(f"setting stream_max_age_days = {max_age!r} must be 0 (forever) or a number of days")
@@ -209,6 +236,10 @@ def load_settings(
         max_connections=max_connections,
         max_events=int(values.get("max_events", 500)),
         nats_monitor=str(monitor) if monitor else None,
+        wall_host=wall_host,
+        wall_port=wall_port,
+        wall_hide_money=bool(values.get("wall_hide_money", False)),
+        viewer_token=Secret(str(viewer)) if viewer else None,
         config_file=cfg_path if cfg_path.exists() else None,
     )
 
@@ -228,6 +259,17 @@ def check_webhook_secret(secret: str, setting: str = "QUOTABOARD_WEBHOOK_SECRET"
         raise ConfigError(f"{what} after whsec_ is not base64; fix {setting}") from None
     if len(key) < 16:
         raise ConfigError(f"{what} key is shorter than 16 bytes; generate a longer one for {setting}")
+
+
+def check_viewer_token(token: str) -> None:
+    if len(token) < 24 or not token.isascii() or not token.isprintable() or " " in token:
+        raise ConfigError("the viewer token must be at least 24 printable ASCII characters without spaces; "
+                          "fix QUOTABOARD_VIEWER_TOKEN or remove it from secrets.toml to have one generated")
+
+
+def new_viewer_token() -> str:
+    """A fresh viewer token: 32 random bytes, URL-safe (it travels once in `?token=`)."""
+    return VIEWER_TOKEN_PREFIX + _secrets.token_urlsafe(32)
 
 
 def new_secret() -> str:
@@ -268,13 +310,13 @@ def write_private(path: Path, text: str) -> None:
 
 
 def ensure_secrets(settings: Settings) -> tuple[Settings, list[str], Path | None]:
-    """Generate the webhook and operator secrets that are not configured into
-    <data>/secrets.toml (0600). Returns the settings with both secrets, the names of the
-    generated ones and the file written (None if nothing was)."""
-    missing = [key for key in ("webhook_secret", "operator_secret") if getattr(settings, key) is None]
+    """Generate the webhook and operator secrets and the viewer token that are not
+    configured into <data>/secrets.toml (0600). Returns the settings with all three, the
+    names of the generated ones and the file written (None if nothing was)."""
+    missing = [key for key in ("webhook_secret", "operator_secret", "viewer_token") if getattr(settings, key) is None]
     if not missing:
         return settings, [], None
-    fresh = {key: new_secret() for key in missing}
+    fresh = {key: new_viewer_token() if key == "viewer_token" else new_secret() for key in missing}
     path = secrets_path(settings.data_dir)
     existing = _read_toml(path)
     lines = [f'{k} = "{v}"' for k, v in existing.items() if k not in fresh and isinstance(v, str)]

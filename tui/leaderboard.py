@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from schemas.documents import rank_reps
 from tui.format import RAG_STYLE, attainment_cell, dec, money, pct, rag_of, signed_pct
 from tui.screens import FunnelScreen, RegionsScreen, StatementScreen
 from tui.widgets import KeyBar, ScopeHeader, bindings_items
@@ -58,23 +59,6 @@ class Row:
     move: int | None  # positive: climbed
     line: Decimal | None = None
     cells: dict[str, object] = field(default_factory=dict)
-
-
-def rank_reps(reps: dict[str, dict]) -> dict[str, int]:
-    """Competition ranking by attainment (no target last), then bookings."""
-    def key(item):
-        rep_id, e = item
-        att = dec(e.get("attainment"))
-        return (att is None, -(att or 0), -(dec(e.get("bookings")) or 0), rep_id)
-
-    ordered = sorted(reps.items(), key=key)
-    ranks: dict[str, int] = {}
-    previous = None
-    for index, (rep_id, e) in enumerate(ordered, 1):
-        k = key((rep_id, e))[:3]
-        ranks[rep_id] = ranks[ordered[index - 2][0]] if previous == k else index
-        previous = k
-    return ranks
 
 
 SORT_KEYS = {

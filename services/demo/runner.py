@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 
+from services.config import new_viewer_token
 from services.demo.crm_sim import CrmSimulator, clock_from, organisation
 from services.ingest.signing import sign
 from services.runtime.processes import die_with_parent, stop_process
@@ -91,14 +92,21 @@ class Service:
     def __init__(self, data_dir: Path, secret: str, port: int) -> None:
         self.data_dir = data_dir
         self.port = port
-        # both secrets through the environment: the demo writes no secrets.toml
-        self.env = {**os.environ, "QUOTABOARD_WEBHOOK_SECRET": secret, "QUOTABOARD_OPERATOR_SECRET": new_secret()}
+        # the secrets and the viewer token through the environment: the demo writes no secrets.toml
+        self.viewer_token = new_viewer_token()
+        self.wall_port = free_port()
+        self.env = {**os.environ, "QUOTABOARD_WEBHOOK_SECRET": secret, "QUOTABOARD_OPERATOR_SECRET": new_secret(),
+                    "QUOTABOARD_VIEWER_TOKEN": self.viewer_token, "QUOTABOARD_WALL_HTTP": f"127.0.0.1:{self.wall_port}"}
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir / "demo-service.log"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def wall_url(self) -> str:
+        return f"http://127.0.0.1:{self.wall_port}/wall?token={self.viewer_token}"
 
     def start(self, timeout: float = 40.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -201,6 +209,7 @@ def run_demo(*, seed: int = 7, speed: float = 1.0, show: Callable[[Path, Callabl
             poster.post(org.events[i:i + BATCH])
         print(f"quotaboard demo: {len(org.reps)} reps, {poster.posted} events of history posted to "
               f"{service.base_url}; simulated CRM at speed {speed:g}", file=out)
+        print(f"quotaboard demo: the wall at {service.wall_url}", file=out)
         sim = CrmSimulator(org, seed, clock=clock)
         thread = threading.Thread(target=simulate, args=(poster, sim, speed, stop), daemon=True, name="crm-sim")
         thread.start()

@@ -1,5 +1,5 @@
 """The read store and the change notices as the TUI's ports (tui/source.py): what the
-live leaderboard reads on a running service. The TUI itself knows no service module; the
+live leaderboard, and the wall (services/wall), read on a running service. The TUI itself knows no service module; the
 `quotaboard tui` and `demo` commands (services/cli/tui.py) hand it these.
 """
 
@@ -58,6 +58,10 @@ class StoreSource:
 
     def statement(self, period: str, rep_id: str) -> dict | None:
         return self._call("statement", period, rep_id)
+
+    def document(self, kind: str, period: str = "", key: str = "") -> dict | None:
+        """One stored document as written (the wall reads the statements' weekly bookings)."""
+        return self._call("doc", kind, period, key)
 
     def periods(self) -> list[str]:
         return self._call("periods", default=[]) or []

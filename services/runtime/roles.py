@@ -1,6 +1,8 @@
 """The service's roles, defined once: what `up` starts as child processes
 (`quotaboard run-role NAME`) and what the single-role commands (`quotaboard gateway`,
-`recorder`, `projector`, as docker-compose runs them) run in their own process.
+`recorder`, `projector`, as docker-compose runs them) run in their own process. The wall
+(services/wall) is a role of its own: its own port, so pay is never served on the
+gateway's listener that CRMs reach (docs/decisions.md).
 
 Each `run` imports its stage when it starts, so a child loads only its own stage (the
 gateway's uvicorn, the projector's fold), not every role's.
@@ -26,6 +28,12 @@ def _run_recorder(settings: Settings) -> None:
     from services.record.recorder import run_recorder
 
     asyncio.run(run_recorder(settings))
+
+
+def _run_wall(settings: Settings) -> None:
+    from services.wall.server import serve
+
+    serve(settings)
 
 
 def _run_projector(settings: Settings) -> None:
@@ -60,4 +68,6 @@ ROLES: dict[str, Role] = {
     "gateway": Role("gateway", _run_gateway, stop_order=0),
     "recorder": Role("recorder", _run_recorder, stop_order=1),
     "projector": Role("projector", _run_projector, optional=True, module="services.project.projector", stop_order=2),
+    # the performance wall: read-only, its own port (wall_http); stops first, it only reads
+    "wall": Role("wall", _run_wall, stop_order=0),
 }

@@ -95,7 +95,9 @@ class Service:
         self.secret = secret or new_secret()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "QUOTABOARD_WEBHOOK_SECRET": self.secret, **(env or {})}
+        self.wall_port = free_port()  # the wall role of `up` on a port of its own per service
+        self.env = {**os.environ, "QUOTABOARD_WEBHOOK_SECRET": self.secret,
+                    "QUOTABOARD_WALL_HTTP": f"127.0.0.1:{self.wall_port}", **(env or {})}
         self.nats = nats
         self.proc: subprocess.Popen | None = None
         self.client = httpx.Client(base_url=self.url, timeout=20)

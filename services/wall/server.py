@@ -1,0 +1,303 @@
+"""The wall's HTTP server: a plain ASGI app on uvicorn, like the gateway, on a port of its
+own (`wall_http`, loopback by default; docs/decisions.md says why not the gateway's).
+
+Routes: `GET /wall[?period=P]` the page (jinja2 templates in the package), `GET
+/wall/events?period=P` server-sent events, `GET /wall/static/*` the page's CSS and its
+one JavaScript module (vendored in the package, so the page works offline). The page and
+its events need the viewer token (services.wall.access); every answer carries the
+security headers, a Content-Security-Policy that allows only the package's own files.
+
+Live: one subscription to the projector's change notices (services.project.readers.
+NatsFeed, the TUI's follower, over FastStream) for the whole process. A notice naming a
+period re-renders that period's board once and hands the HTML to every page open on it;
+a page swaps it in without reloading. The store's position is also checked every
+`POLL` seconds, so figures written while the notices were down still arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.resources import files
+from urllib.parse import parse_qsl
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from services.config import Settings
+from services.project.readers import NatsFeed, StoreSource
+from services.wall.access import SECURITY_HEADERS, Access, without_token
+from services.wall.morning import MorningRanks
+from services.wall.view import wall_view
+
+log = logging.getLogger("quotaboard.wall")
+PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
+STATIC = {"wall.js": b"text/javascript; charset=utf-8", "wall.css": b"text/css; charset=utf-8"}
+KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream
+POLL = 2.0  # seconds between checks of the store's position
+QUEUE = 4  # frames a slow page may fall behind before its oldest is dropped (the newest wins)
+
+
+def _frame(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+class Hub:
+    """The pages open per period, and what each is sent."""
+
+    def __init__(self, render: Callable[[str], tuple[int, str]]) -> None:
+        self.render = render
+        self.pages: dict[str, set[asyncio.Queue]] = {}
+        self.state = "connecting"
+
+    def join(self, period: str) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue(QUEUE)
+        self.pages.setdefault(period, set()).add(queue)
+        return queue
+
+    def leave(self, period: str, queue: asyncio.Queue) -> None:
+        pages = self.pages.get(period, set())
+        pages.discard(queue)
+        if not pages:
+            self.pages.pop(period, None)
+
+    def board(self, period: str) -> bytes:
+        position, html = self.render(period)
+        return _frame("board", {"position": position, "html": html})
+
+    def changed(self, periods: set[str] | None) -> None:
+        """Re-render each open period the change names (None: every open period), once."""
+        for period in list(self.pages):
+            if periods is None or period in periods:
+                self._send(period, self.board(period))
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        frame = _frame("state", {"state": state})
+        for period in list(self.pages):
+            self._send(period, frame)
+
+    def _send(self, period: str, frame: bytes) -> None:
+        for queue in list(self.pages.get(period, ())):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(frame)
+
+
+class Wall:
+    """The ASGI app. `feed` follows the change notices (default: the projector's, over
+    NATS; `follow=False`: none, the store's position only, as for a store folded in
+    process)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source=None,
+        feed=None,
+        follow: bool = True,
+        clock: Callable[[], datetime] | None = None,
+        poll: float = POLL,
+    ) -> None:
+        if settings.viewer_token is None:
+            raise ValueError("the wall needs a viewer token (viewer_token in <data>/secrets.toml)")
+        self.settings = settings
+        self.access = Access(settings.viewer_token.value)
+        self.source = source or StoreSource(settings.data_dir)
+        if feed is None and follow:
+            feed = NatsFeed(settings.data_dir, nats_url=settings.nats_url)
+        self.feed = feed
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.poll = poll
+        self.morning = MorningRanks(settings.data_dir)
+        self.templates = Environment(
+            loader=PackageLoader("services.wall", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        )
+        self.hub = Hub(self._render_board)
+        self._tasks: list[asyncio.Task] = []
+        self._seen = -1
+
+    def view(self, period: str | None) -> dict:
+        return wall_view(
+            self.source, period, self.clock(), self.morning, self.settings.wall_hide_money
+        )
+
+    def _render_board(self, period: str) -> tuple[int, str]:
+        view = self.view(period)
+        return view["position"], self.templates.get_template("board.html").render(view=view)
+
+    # --- following the projector -------------------------------------------------------
+
+    def _notice(self, notice) -> None:
+        self._seen = max(self._seen, notice.position)
+        self.hub.changed(set(notice.periods) if notice.periods else None)
+
+    async def _watch_position(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            position = self.source.position()
+            if position != self._seen:
+                if self._seen >= 0:
+                    self.hub.changed(None)
+                self._seen = position
+
+    # --- ASGI ----------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _send(send, 405, b"use GET\n", b"text/plain", [(b"allow", b"GET")])
+        elif path.startswith("/wall/static/") and path[len("/wall/static/") :] in STATIC:
+            name = path[len("/wall/static/") :]
+            body = files("services.wall").joinpath("static", name).read_bytes()
+            await _send(send, 200, body, STATIC[name], [(b"cache-control", b"no-cache")])
+        elif path in ("/wall", "/wall/", "/wall/events"):
+            await self._guarded(scope, receive, send, events=path == "/wall/events")
+        elif path == "/":
+            await _send(send, 303, b"", b"text/plain", [(b"location", b"/wall")])
+        else:
+            await _send(send, 404, f"no page {path}\n".encode(), b"text/plain")
+
+    async def _guarded(self, scope, receive, send, *, events: bool) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope.get("query_string", b"").decode("latin-1")
+        how, why = self.access.check(query, headers)
+        if why:
+            page = self.templates.get_template("refused.html").render(reason=why.capitalize())
+            await _send(
+                send,
+                401,
+                page.encode(),
+                b"text/html; charset=utf-8",
+                [(b"www-authenticate", b'Bearer realm="quotaboard wall"')],
+            )
+            return
+        secure = scope.get("scheme") == "https" or headers.get("x-forwarded-proto") == "https"
+        cookie = [self.access.set_cookie(secure)] if how != "cookie" else []
+        if how == "query":  # the token leaves the address bar: the cookie carries it from now on
+            target = without_token(scope["path"], query).encode()
+            await _send(send, 303, b"", b"text/plain", [(b"location", target), *cookie])
+            return
+        period = dict(parse_qsl(query)).get("period") or None
+        if period is not None and not PERIOD.match(period):
+            await _send(send, 400, b"period: use YYYY-MM, YYYY-Qn or YYYY\n", b"text/plain")
+            return
+        if events:
+            await self._events(period or self.view(None)["period"], receive, send, cookie)
+            return
+        view = self.view(period)
+        page = self.templates.get_template("wall.html").render(view=view)
+        await _send(send, 200, page.encode(), b"text/html; charset=utf-8", cookie)
+
+    async def _events(self, period: str, receive, send, extra: list) -> None:
+        queue = self.hub.join(period)
+        headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-store"),
+            (b"x-accel-buffering", b"no"),
+            *SECURITY_HEADERS,
+            *extra,
+        ]
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            first = (
+                b"retry: 1000\n\n"
+                + _frame("state", {"state": self.hub.state})
+                + self.hub.board(period)
+            )
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            while True:
+                frame = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {frame, gone}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+                )
+                if gone in done:
+                    frame.cancel()
+                    return
+                if frame in done:
+                    await send(
+                        {"type": "http.response.body", "body": frame.result(), "more_body": True}
+                    )
+                else:
+                    frame.cancel()
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": b": keep-alive\n\n",
+                            "more_body": True,
+                        }
+                    )
+        except OSError:  # the page went away mid-send
+            pass
+        finally:
+            gone.cancel()
+            self.hub.leave(period, queue)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._seen = self.source.position()
+                if self.feed is None:
+                    self.hub.state = "live"  # nothing to follow but the store itself
+                else:
+                    self._tasks.append(
+                        asyncio.ensure_future(self.feed.run(self._notice, self.hub.set_state))
+                    )
+                self._tasks.append(asyncio.ensure_future(self._watch_position()))
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
+                self.source.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _disconnected(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _send(
+    send, status: int, body: bytes, content_type: bytes, extra: list | None = None
+) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *SECURITY_HEADERS,
+    ]
+    headers = [
+        h
+        for h in headers
+        if not (extra and h[0] == b"cache-control" and any(e[0] == h[0] for e in extra))
+    ]
+    headers.extend(extra or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve(settings: Settings) -> None:
+    """Run the wall with uvicorn until SIGTERM/SIGINT; open event streams end at shutdown."""
+    import uvicorn
+
+    uvicorn.run(
+        Wall(settings),
+        host=settings.wall_host,
+        port=settings.wall_port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )

@@ -1,0 +1,205 @@
+"""What the wall shows, from the read store's documents: the figures are the documents'
+own (the same the TUI and `--json` show); this module only ranks them (the shared
+schemas.documents.rank_reps), sums the reps' weekly bookings into the team's trend, and
+formats. With `hide_money` no amount leaves this module: the page gets attainment only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from projections.periods import BUSINESS_TZ, current_month
+from schemas.documents import as_decimal, rank_reps
+from services.wall.morning import MorningRanks
+from tui.periods import bounds, days_left, kind, shift
+
+BAR_SCALE = Decimal("1.5")  # a bar is full at 150% of target; the target mark sits at 2/3
+RAG_WORD = {"green": "on track", "yellow": "behind", "red": "at risk", "none": "no target"}
+RAG_SYMBOL = {"green": "●", "yellow": "◐", "red": "○", "none": "·"}
+
+
+@dataclass(frozen=True)
+class Bar:
+    """An SVG bar's geometry in a 0..100 viewBox: attributes, never inline styles (CSP)."""
+
+    fill: str
+    target: str
+    pace: str | None = None
+
+
+def money(value: object) -> str:
+    d = as_decimal(value)
+    if d is None:
+        return "—"
+    a, sign = abs(d), "-" if d < 0 else ""
+    if a >= 1_000_000:
+        return f"{sign}{a / 1_000_000:.2f}M"
+    if a >= 1_000:
+        return f"{sign}{a / 1_000:.1f}k"
+    return f"{sign}{a:.0f}"
+
+
+def pct(value: object, digits: int = 0) -> str:
+    d = as_decimal(value)
+    return "—" if d is None else f"{d * 100:.{digits}f}%"
+
+
+def bar(attainment: object, pace: Decimal | None = None) -> Bar:
+    att = as_decimal(attainment) or Decimal(0)
+    width = max(Decimal(0), min(att, BAR_SCALE)) / BAR_SCALE * 100
+    mark = Decimal(1) / BAR_SCALE * 100
+    return Bar(
+        f"{width:.1f}", f"{mark:.1f}", None if pace is None else f"{pace / BAR_SCALE * 100:.1f}"
+    )
+
+
+def rag_of(entry: dict) -> str:
+    rag = entry.get("rag") or "none"
+    return rag if rag in RAG_WORD else "none"
+
+
+def default_period(periods: list[str], now: datetime) -> str:
+    """This month in the business timezone, else the latest month with figures."""
+    month = current_month(now, BUSINESS_TZ)
+    months = [p for p in periods if kind(p) == "month"]
+    if month in periods or not months:
+        return month
+    return months[-1]
+
+
+def honour_text(honour: object) -> str:
+    """`star_of_month`, or `top_n` with its place (cli.md), as a person reads it."""
+    if isinstance(honour, dict):
+        place = honour.get("place")
+        name = str(honour.get("honour") or honour.get("name") or "top_n")
+        return (
+            f"TOP{honour.get('n', '')} #{place}"
+            if name == "top_n" and place
+            else name.replace("_", " ")
+        )
+    text = str(honour)
+    return {"star_of_month": "★ star of the month"}.get(text, text.replace("_", " "))
+
+
+def _trend(source, period: str, reps: dict, target: Decimal | None, hide_money: bool) -> list[dict]:
+    """The team's bookings per week of the period (the reps' statements' weekly bookings),
+    with the attainment reached by each week's end when the team has a target."""
+    weeks: dict[str, Decimal] = {}
+    for rep_id in reps:
+        parts = source.document("statement", period, rep_id) or {}
+        for week in parts.get("weekly_bookings") or []:
+            amount = as_decimal(week.get("bookings")) or Decimal(0)
+            weeks[week["week"]] = weeks.get(week["week"], Decimal(0)) + amount
+    if not weeks:
+        return []
+    top = max(weeks.values()) or Decimal(1)
+    running, out = Decimal(0), []
+    for i, (week, amount) in enumerate(sorted(weeks.items())):
+        running += amount
+        reached = running / target if target else None
+        height = amount / top * 80
+        out.append(
+            {
+                "week": week[-3:],
+                "x": f"{i * 100 / len(weeks) + 100 / len(weeks) * 0.15:.2f}",
+                "width": f"{100 / len(weeks) * 0.7:.2f}",
+                "height": f"{height:.2f}",
+                "y": f"{90 - height:.2f}",
+                "amount": None if hide_money else money(amount),
+                "reached": pct(reached) if reached is not None else None,
+            }
+        )
+    return out
+
+
+def wall_view(
+    source, period: str | None, now: datetime, morning: MorningRanks, hide_money: bool
+) -> dict:
+    """The page's model for `period` (default: this month) at `now`."""
+    periods = source.periods()
+    period = period or default_period(periods, now)
+    start, end = bounds(period)
+    elapsed = (max(start, min(now, end)) - start) / (end - start)
+    view = {
+        "period": period,
+        "kind": kind(period),
+        "days_left": days_left(period, now),
+        "prev": shift(period, -1),
+        "next": shift(period, 1),
+        "hide_money": hide_money,
+        "updated": now.astimezone(BUSINESS_TZ).strftime("%H:%M:%S"),
+        "position": source.position(),
+        "teams": [],
+        "rows": [],
+        "regions": [],
+        "honours": [],
+        "trend": [],
+    }
+    doc = source.standings(period)
+    if not doc:
+        return view
+    view["position"] = doc.get("position", view["position"])
+    pace = Decimal(str(round(elapsed, 4)))
+    team_target = None
+    for name, team in sorted((doc.get("team") or {}).items()):
+        rag = rag_of(team)
+        view["teams"].append(
+            {
+                "name": name,
+                "rag": rag,
+                "rag_word": RAG_WORD[rag],
+                "symbol": RAG_SYMBOL[rag],
+                "attainment": pct(team.get("attainment"), 1),
+                "bar": bar(team.get("attainment"), pace),
+                "bookings": None if hide_money else money(team.get("bookings")),
+                "target": None if hide_money else money(team.get("target")),
+            }
+        )
+        team_target = team_target or as_decimal(team.get("target"))
+    reps = doc.get("reps") or {}
+    ranks = rank_reps(reps)
+    before = morning.baseline(period, now.astimezone(BUSINESS_TZ).date(), ranks)
+    for rep_id, entry in sorted(reps.items(), key=lambda item: (ranks[item[0]], item[0])):
+        rag = rag_of(entry)
+        move = before[rep_id] - ranks[rep_id] if rep_id in before else None
+        honours = [honour_text(h) for h in entry.get("honours") or []]
+        row = {
+            "id": rep_id,
+            "rank": ranks[rep_id],
+            "name": entry.get("name") or rep_id,
+            "region": entry.get("region") or "—",
+            "rag": rag,
+            "rag_word": RAG_WORD[rag],
+            "symbol": RAG_SYMBOL[rag],
+            "attainment": pct(entry.get("attainment")),
+            "bar": bar(entry.get("attainment")),
+            "move": move,
+            "honours": honours,
+            "bookings": None if hide_money else money(entry.get("bookings")),
+            "target": None if hide_money else money(entry.get("target")),
+        }
+        view["rows"].append(row)
+        if honours:
+            view["honours"].append(
+                {"name": row["name"], "region": row["region"], "honours": honours}
+            )
+    for name, region in sorted((doc.get("regions") or {}).items()):
+        rag = rag_of(region)
+        members = sum(1 for e in reps.values() if e.get("region") == name)
+        view["regions"].append(
+            {
+                "name": name,
+                "rag": rag,
+                "rag_word": RAG_WORD[rag],
+                "symbol": RAG_SYMBOL[rag],
+                "attainment": pct(region.get("attainment")),
+                "bar": bar(region.get("attainment")),
+                "members": members,
+                "bookings": None if hide_money else money(region.get("bookings")),
+                "target": None if hide_money else money(region.get("target")),
+            }
+        )
+    view["trend"] = _trend(source, period, reps, team_target, hide_money)
+    return view
