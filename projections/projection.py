@@ -965,6 +965,34 @@ class Projection:
             "weekly_bookings": [{"week": w, "bookings": money(weekly.get(w, ZERO))} for w in self.cal.weeks_of(period)],
         }
 
+    @_gc_paused
+    def scorecard(self, period: str) -> dict | None:
+        """`scorecard --json` (projections/assessment.py): None when the period's ruleset
+        has no `[assessment]` or the period is not of the assessment's kind."""
+        from projections.assessment import RepRow, scorecard_doc
+
+        plan = self._plan(period)
+        assessment = plan.ruleset.assessment
+        if assessment is None or pd.kind_of(period) != assessment.period:
+            return None
+        standings = self.standings(period)
+        fig = self._figures(period)
+        rows = [RepRow(rep_id, e["name"], e["region"], e["team"], e["active"], fig.rep.get(rep_id) or Acc(),
+                       self._assessed_targets(rep_id, period)) for rep_id, e in standings["reps"].items()]
+        return {**scorecard_doc(period, assessment, plan.ref, rows), "position": self.position}
+
+    def _assessed_targets(self, rep_id: str, period: str) -> dict[str, Decimal]:
+        """The rep's targets for an assessed period: a quarter without its own target for a
+        metric takes the sum of its months' when every month has one."""
+        out = dict(self._targets_of("rep", rep_id, period))
+        months = pd.months_of(period)
+        if len(months) > 1:
+            monthly = [self._targets_of("rep", rep_id, m) for m in months]
+            for metric in set().union(*monthly) - out.keys():
+                if all(metric in t for t in monthly):
+                    out[metric] = sum((t[metric] for t in monthly), ZERO)
+        return out
+
     def _cohort_counts(self, month: str) -> FunnelCounts:
         counts = self._cohort_cache.get(month)
         if counts is None:

@@ -520,6 +520,7 @@ def replay(data_dir: Path | str, period: str, ruleset_file: Path | str, as_of: s
     t3 = time.perf_counter()
     baseline_reps, frozen, baseline_ref = _baseline(data_dir, period)
     reps, totals = compare(baseline_reps, dict(replayed.get("reps") or {}))
+    scorecard = _replay_scorecard(data_dir, loaded, period, until)
     if timings is not None:
         timings.update(select=t1 - t0, fold=t3 - t1, total=time.perf_counter() - t0,
                        events=len(batch))
@@ -530,7 +531,50 @@ def replay(data_dir: Path | str, period: str, ruleset_file: Path | str, as_of: s
                      "as_of": cutoff.isoformat().replace("+00:00", "Z") if cutoff else None},
         "reps": reps,
         "totals": totals,
+        **({"scorecard": scorecard} if scorecard is not None else {}),
     }
+
+
+def _replay_scorecard(data_dir: Path, loaded, period: str, until: int) -> dict | None:
+    """Score and grade per rep of the assessment period holding P, stored against FILE's,
+    when FILE has an `[assessment]`. The scorecard's indicators reach beyond what a
+    statement needs (activities, first closes of customers, any metric), so this folds
+    every event before that period's end (chain-checked like the pruned replay's)."""
+    import sqlite3
+
+    from events.chain import utc_text
+    from projections import periods as pd
+    from projections.assessment import score_deltas
+    from projections.projection import Projection
+    from projections.rulesets import RulesetSet
+    from schemas.fast import decode_rows
+
+    assessment = loaded.ruleset.assessment
+    if assessment is None:
+        return None
+    assessed = period if assessment.period == "month" else pd.quarter_of(period)
+    _, end = period_bounds(pd.last_month(assessed), loaded.ruleset.timezone)
+    with _open_log(data_dir) as log:
+        db = sqlite3.connect(Path(log.path).resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT position, id, type, occurred_at, recorded_at, source, stream, payload, hash FROM events "
+                "WHERE occurred_at < ? AND position <= ? ORDER BY position", (utc_text(end), until)).fetchall()
+            v2_from = log.chain_v2_from()
+            _verify_links(db, rows, until + 1 if v2_from is None else v2_from)
+        finally:
+            db.close()
+    projection = Projection(RulesetSet.single(loaded))
+    batch = decode_rows((row[0], row[7]) for row in rows)
+    if batch:
+        projection.apply(batch)
+    after = projection.scorecard(assessed)
+    store = _store(data_dir)
+    before = None
+    if store is not None:
+        with store:
+            before = store.scorecard(assessed)
+    return {"period": assessed, "reps": score_deltas(before, after)}
 
 
 def replay_json(result: dict) -> str:
@@ -662,6 +706,14 @@ def print_replay(result: dict, console=None) -> None:
     t = result["totals"]
     table.add_row("[bold]all[/]", "", t["before"], t["after"], _signed(t["delta"]))
     console.print(table)
+    scorecard = result.get("scorecard")
+    if scorecard:
+        grades = Table("rep", "score before", "score after", "delta", "grade")
+        for rep_id, r in scorecard["reps"].items():
+            grades.add_row(rep_id, r["score_before"] or "—", r["score_after"] or "—", _signed(r["score_delta"]),
+                           f"{r['grade_before'] or '—'} → {r['grade_after'] or '—'}")
+        console.print(f"[bold]Scorecard {scorecard['period']}[/]")
+        console.print(grades)
 
 
 def _signed(value: str) -> str:

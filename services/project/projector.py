@@ -86,6 +86,9 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
         standings = projection.standings(period)
         yield "standings", period, "", encode_doc(standings)
         yield "funnel", period, "", encode_doc(projection.funnel(period))
+        scorecard = projection.scorecard(period)
+        if scorecard is not None:
+            yield "scorecard", period, "", encode_doc(scorecard)
         reps = standings.get("reps", {}).keys()
         everyone = every_rep or period in changes.new_periods
         for rep_id in sorted(reps if everyone else changes.reps & reps):

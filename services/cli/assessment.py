@@ -1,0 +1,111 @@
+"""The assessment commands: `scorecard` (考核) and `diagnose` (问题定位).
+
+Like the figure commands they print documents the projector stored (computed by the pure
+fold, projections/assessment.py and projections/diagnosis.py): `--json` prints the
+document, the default a table for a person. No figure is computed here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.app import settings_from
+from services.cli.figures import (
+    FiguresError,
+    data_opt,
+    json_opt,
+    open_store,
+    period_opt,
+    pick_period,
+)
+
+rep_filter_opt = Annotated[str | None, typer.Option("--rep", help="only this rep")]
+
+
+def write_json(doc: dict) -> None:
+    sys.stdout.buffer.write(
+        json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    )
+    sys.stdout.flush()
+
+
+def console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def read_doc(data_dir: Path, period: str | None, kind: str) -> tuple[str, dict]:
+    with open_store(data_dir) as store:
+        period = pick_period(store, period)
+        doc = store.doc(kind, period)
+    if doc is None:
+        raise FiguresError(
+            f"no {kind} for {period}: its ruleset has no [assessment], or {period} is not "
+            "of the assessment's period (month or quarter, as `[assessment] period` says)"
+            if kind == "scorecard"
+            else f"no {kind} for {period} yet"
+        )
+    return period, doc
+
+
+def show_scorecard(data_dir: Path, period: str | None, as_json: bool) -> None:
+    period, doc = read_doc(data_dir, period, "scorecard")
+    if as_json:
+        write_json(doc)
+        return
+    out = console()
+    metrics = [i["metric"] for i in doc["assessment"]["indicators"]]
+    out.print(f"[bold]Scorecard {period}[/]  ruleset {doc['ruleset'].get('id')}")
+    table = Table(
+        "rep",
+        "region",
+        *[
+            f"{m} ({i['weight']})"
+            for m, i in zip(metrics, doc["assessment"]["indicators"], strict=True)
+        ],
+        "score",
+        "grade",
+    )
+    ranked = sorted(doc["reps"].items(), key=lambda kv: -Decimal(kv[1]["score"]))
+    for rep_id, card in ranked:
+        cells = []
+        for ind in card["indicators"]:
+            cell = ind["points"] if ind["flag"] is None else f"[red]{ind['points']} ⚑[/]"
+            cells.append(cell + (" (cap)" if ind["capped"] else ""))
+        table.add_row(
+            f"{card['name']} ({rep_id})",
+            card.get("region") or "",
+            *cells,
+            card["score"],
+            f"[bold]{card['grade'] or '—'}[/]",
+        )
+    out.print(table)
+    for rep_id, card in ranked:
+        for ind in card["indicators"]:
+            if ind["flag"]:
+                out.print(f"⚑ {card['name']} ({rep_id}): {ind['flag']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Adds `scorecard` and `diagnose` to the `quotaboard` command."""
+
+    def run(fn, data: Path | None) -> None:
+        try:
+            fn(settings_from(data).data_dir)
+        except FiguresError as exc:
+            typer.echo(f"quotaboard: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    @app.command("scorecard")
+    def scorecard_cmd(
+        period: period_opt = None, data: data_opt = None, as_json: json_opt = False
+    ) -> None:
+        """Each rep's weighted indicators, score and grade (考核) under the ruleset's [assessment]."""
+        run(lambda d: show_scorecard(d, period, as_json), data)
