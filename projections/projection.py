@@ -981,6 +981,53 @@ class Projection:
                        self._assessed_targets(rep_id, period)) for rep_id, e in standings["reps"].items()]
         return {**scorecard_doc(period, assessment, plan.ref, rows), "position": self.position}
 
+    @_gc_paused
+    def diagnosis(self, period: str) -> dict:
+        """`diagnose --json` (projections/diagnosis.py): the drivers behind each rep below green."""
+        from projections import diagnosis as dg
+
+        standings = self.standings(period)
+        fig = self._figures(period)
+        last = self.cal.last_instant(period)
+        first = pd.months_of(period)[0]
+        months = [pd.shift_month(first, -i) for i in range(dg.COHORT_MONTHS - 1, 0, -1)] + pd.months_of(period)
+        window = f"{months[0]} to {months[-1]}"
+
+        def team_of(rep_id: str) -> str | None:
+            tl = self._reps.get(rep_id)
+            return tl.team_at(last) if tl is not None and tl.known else None
+
+        deals = self._deals
+        by_rep, by_team = dg.cohorts((deals[i] for m in months for i in sorted(self._cohort.get(m, ()))), team_of)
+        members: dict[str, list[Acc]] = {}
+        for r, tl in self._reps.items():
+            if tl.known and tl.active_at(last) and tl.team_at(last):
+                members.setdefault(tl.team_at(last), []).append(fig.rep.get(r) or Acc())
+        team_vals = {team: dg.team_values(fig.team.get(team) or Acc(), by_team.get(team), accs)
+                     for team, accs in members.items()}
+        reps = {}
+        for rep_id, entry in standings["reps"].items():
+            team = entry["team"]
+            if entry["rag"] not in ("red", "yellow") or team not in team_vals:
+                continue
+            mine = dg.values(fig.rep.get(rep_id) or Acc(), by_rep.get(rep_id))
+            reps[rep_id] = {"name": entry["name"], "region": entry["region"], "team": team,
+                            "attainment": entry["attainment"], "rag": entry["rag"], "headline": dg.headline(entry),
+                            "drivers": dg.drivers(mine, team_vals[team], by_rep.get(rep_id), window)}
+        return {"period": period, "ruleset": standings["ruleset"], "position": self.position,
+                "cohort": {"from": months[0], "to": months[-1]}, "reps": reps}
+
+    def diagnosis_periods(self, periods: set[str]) -> set[str]:
+        """The known periods whose diagnosis may change with these: its cohort spans the
+        period and the two months before, so a month's deals also feed the next two."""
+        out = set(periods)
+        for p in periods:
+            if pd.kind_of(p) == "month":
+                for k in (1, 2):
+                    m = pd.shift_month(p, k)
+                    out |= {m, pd.quarter_of(m), m[:4]}
+        return out & self._known_periods()
+
     def _assessed_targets(self, rep_id: str, period: str) -> dict[str, Decimal]:
         """The rep's targets for an assessed period: a quarter without its own target for a
         metric takes the sum of its months' when every month has one."""

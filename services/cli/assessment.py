@@ -93,6 +93,32 @@ def show_scorecard(data_dir: Path, period: str | None, as_json: bool) -> None:
                 out.print(f"⚑ {card['name']} ({rep_id}): {ind['flag']}")
 
 
+def show_diagnosis(data_dir: Path, period: str | None, rep_id: str | None, as_json: bool) -> None:
+    period, doc = read_doc(data_dir, period, "diagnosis")
+    if rep_id is not None:
+        if rep_id not in doc["reps"]:
+            raise FiguresError(
+                f"rep {rep_id!r} is not below green in {period}: nothing to diagnose"
+            )
+        doc = {**doc, "reps": {rep_id: doc["reps"][rep_id]}}
+    if as_json:
+        write_json(doc)
+        return
+    out = console()
+    out.print(
+        f"[bold]Diagnosis {period}[/] (cohort: deals created {doc['cohort']['from']} to {doc['cohort']['to']})"
+    )
+    if not doc["reps"]:
+        out.print("every rep with a target is green")
+    for rep_id, rep in doc["reps"].items():
+        style = "red" if rep["rag"] == "red" else "yellow"
+        out.print(f"[{style}]{rep['headline']}[/] ({rep_id})")
+        for i, driver in enumerate(rep["drivers"], 1):
+            out.print(f"  {i}. {driver['explanation']}")
+        if not rep["drivers"]:
+            out.print("  no driver below 80% of the team's: look at the pipeline's timing")
+
+
 def register(app: typer.Typer) -> None:
     """Adds `scorecard` and `diagnose` to the `quotaboard` command."""
 
@@ -109,3 +135,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Each rep's weighted indicators, score and grade (考核) under the ruleset's [assessment]."""
         run(lambda d: show_scorecard(d, period, as_json), data)
+
+    @app.command("diagnose")
+    def diagnose_cmd(
+        period: period_opt = None,
+        rep: rep_filter_opt = None,
+        data: data_opt = None,
+        as_json: json_opt = False,
+    ) -> None:
+        """The drivers behind each rep below green (问题定位), each with the rep's and the team's value."""
+        run(lambda d: show_diagnosis(d, period, rep, as_json), data)

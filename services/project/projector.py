@@ -96,6 +96,8 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
         frozen = projection.frozen(period)
         if frozen is not None:
             yield "frozen", period, "", encode_doc(frozen)
+    for period in sorted(projection.diagnosis_periods(changes.periods)):
+        yield "diagnosis", period, "", encode_doc(projection.diagnosis(period))
     yield "unmatched", "", "", encode_doc(projection.unmatched())
 
 
