@@ -1017,6 +1017,57 @@ class Projection:
         return {"period": period, "ruleset": standings["ruleset"], "position": self.position,
                 "cohort": {"from": months[0], "to": months[-1]}, "reps": reps}
 
+    @_gc_paused
+    def weekly(self, period: str) -> dict:
+        """`weekly --json` (projections/trend.py): bookings per ISO week with 环比 and the
+        pro-rated target, for the team, each region and each rep."""
+        from projections.metrics import UNASSIGNED
+        from projections.trend import WeeklyBookings, weekly_doc
+
+        cal = self.cal
+        weeks = cal.weeks_of(period)
+        prior = cal.previous_week(weeks[0])
+        lo, hi = cal.week_bounds(prior)[0], cal.week_bounds(weeks[-1])[1]
+        acc = WeeklyBookings(weeks)
+        months, m = [], cal.month_of(lo)
+        while m <= cal.month_of(hi - 1):
+            months.append(m)
+            m = pd.shift_month(m, 1)
+        deal_ids = set().union(*(self._month_deals.get(m, ()) for m in months))
+        for deal_id in sorted(deal_ids):
+            d = self._deals[deal_id]
+            ct = d.closed_t
+            if ct is None or not lo <= ct < hi:
+                continue
+            week = cal.iso_week(ct)
+            for rep_id, share in d.close_credit:
+                credited = d.closed_amount * share
+                if self.is_known(rep_id):
+                    acc.add("rep", rep_id, week, credited)
+                acc.add("region", (self.region_at(rep_id, ct) if self.is_known(rep_id) else None) or UNASSIGNED,
+                        week, credited)
+                acc.add("team", (self.team_at(rep_id, ct) if self.is_known(rep_id) else None) or UNASSIGNED,
+                        week, credited)
+        start, end = cal.bounds(period)
+        shares = {}
+        for week in weeks:
+            ws, we = cal.week_bounds(week)
+            shares[week] = Decimal(max(0, min(we, end) - max(ws, start))) / Decimal(end - start)
+        standings = self.standings(period)
+        ids = {"team": set(standings["team"]), "region": set(standings["regions"]), "rep": set(standings["reps"])}
+        targets = {scope: self._scope_targets(scope, period, "bookings") for scope in ("team", "region", "rep")}
+        return {**weekly_doc(period, prior, acc, ids, targets, shares), "position": self.position}
+
+    def trend_periods(self, periods: set[str]) -> set[str]:
+        """The known periods whose weekly trend may change with these: a period's first and
+        last weeks reach into the months before and after it."""
+        out = set(periods)
+        for p in periods:
+            if pd.kind_of(p) == "month":
+                for m in (pd.shift_month(p, -1), pd.shift_month(p, 1)):
+                    out |= {m, pd.quarter_of(m), m[:4]}
+        return out & self._known_periods()
+
     def diagnosis_periods(self, periods: set[str]) -> set[str]:
         """The known periods whose diagnosis may change with these: its cohort spans the
         period and the two months before, so a month's deals also feed the next two."""

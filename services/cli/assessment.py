@@ -1,4 +1,4 @@
-"""The assessment commands: `scorecard` (考核) and `diagnose` (问题定位).
+"""The review commands: `scorecard` (考核), `diagnose` (问题定位), `weekly` (周度 trend).
 
 Like the figure commands they print documents the projector stored (computed by the pure
 fold, projections/assessment.py and projections/diagnosis.py): `--json` prints the
@@ -119,8 +119,28 @@ def show_diagnosis(data_dir: Path, period: str | None, rep_id: str | None, as_js
             out.print("  no driver below 80% of the team's: look at the pipeline's timing")
 
 
+def show_weekly(data_dir: Path, period: str | None, as_json: bool) -> None:
+    period, doc = read_doc(data_dir, period, "weekly")
+    if as_json:
+        write_json(doc)
+        return
+    out = console()
+    out.print(
+        f"[bold]Weekly bookings {period}[/] (ISO weeks, Monday to Sunday; 环比 against the week before)"
+    )
+    table = Table("scope", "id", *doc["weeks"])
+    for label, key in (("team", "team"), ("region", "regions")):
+        for scope_id, series in doc[key].items():
+            cells = []
+            for row in series["weeks"]:
+                mom = "" if row["mom"] is None else f" ({Decimal(row['mom']) * 100:+.1f}%)"
+                cells.append(f"{Decimal(row['bookings']):,.0f}{mom}")
+            table.add_row(label, scope_id, *cells)
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    """Adds `scorecard` and `diagnose` to the `quotaboard` command."""
+    """Adds `scorecard`, `diagnose` and `weekly` to the `quotaboard` command."""
 
     def run(fn, data: Path | None) -> None:
         try:
@@ -145,3 +165,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The drivers behind each rep below green (问题定位), each with the rep's and the team's value."""
         run(lambda d: show_diagnosis(d, period, rep, as_json), data)
+
+    @app.command("weekly")
+    def weekly_cmd(
+        period: period_opt = None, data: data_opt = None, as_json: json_opt = False
+    ) -> None:
+        """Bookings per ISO week (周度) of the team, regions and reps, with 环比 and the pro-rated target."""
+        run(lambda d: show_weekly(d, period, as_json), data)

@@ -98,6 +98,8 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
             yield "frozen", period, "", encode_doc(frozen)
     for period in sorted(projection.diagnosis_periods(changes.periods)):
         yield "diagnosis", period, "", encode_doc(projection.diagnosis(period))
+    for period in sorted(projection.trend_periods(changes.periods)):
+        yield "weekly", period, "", encode_doc(projection.weekly(period))
     yield "unmatched", "", "", encode_doc(projection.unmatched())
 
 

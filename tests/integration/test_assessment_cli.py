@@ -97,3 +97,12 @@ def test_replay_under_a_corrected_cap_shows_score_and_grade_deltas(
         "S",
     )
     assert (li["score_delta"], li["grade_before"], li["grade_after"]) == ("0.00", "A", "A")
+
+
+def test_weekly_json_and_table(data_dir: Path) -> None:
+    doc = json.loads(cli(data_dir, "weekly", "--period", "2026-08", "--json").stdout)
+    w33 = next(
+        r for r in doc["team"]["sales"]["weeks"] if r["week"] == "2026-W33"
+    )  # 10 August, a Monday
+    assert w33["bookings"] == "1620000.00"
+    assert "2026-W33" in cli(data_dir, "weekly", "--period", "2026-08").stdout
