@@ -1,4 +1,5 @@
-"""The review commands: `scorecard` (考核), `diagnose` (问题定位), `weekly` (周度 trend).
+"""The review commands: `scorecard` (考核), `diagnose` (问题定位), `weekly` (周度 trend) and
+`review` (复盘报告, services/audit/review.py).
 
 Like the figure commands they print documents the projector stored (computed by the pure
 fold, projections/assessment.py and projections/diagnosis.py): `--json` prints the
@@ -140,7 +141,7 @@ def show_weekly(data_dir: Path, period: str | None, as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Adds `scorecard`, `diagnose` and `weekly` to the `quotaboard` command."""
+    """Adds `scorecard`, `diagnose`, `weekly` and `review` to the `quotaboard` command."""
 
     def run(fn, data: Path | None) -> None:
         try:
@@ -172,3 +173,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Bookings per ISO week (周度) of the team, regions and reps, with 环比 and the pro-rated target."""
         run(lambda d: show_weekly(d, period, as_json), data)
+
+    @app.command("review")
+    def review_cmd(
+        period: Annotated[str, typer.Option("--period", help="2026-08, 2026-Q3 or 2026")],
+        out: Annotated[Path, typer.Option("--out", help="the HTML file to write")],
+        data: data_opt = None,
+    ) -> None:
+        """The review report (复盘报告): one self-contained HTML file that prints on A4."""
+        from services.audit.report import ReportError
+        from services.audit.review import review
+
+        try:
+            written = review(settings_from(data).data_dir, period, out)
+        except ReportError as exc:
+            typer.echo(f"quotaboard: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(
+            f"wrote {written['html']} ({written['bytes']:,} bytes in {written['seconds']} s)"
+        )

@@ -13,21 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from fold_helpers import decode
-from team_history import assessed_ruleset, history
-
-from events.log import EventLog, log_path
-from services.project.projector import rebuild
+from team_history import assessed_ruleset, build_store
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("assess") / "data"
-    (data / "rulesets").mkdir(parents=True)
-    (data / "rulesets" / "assessed.toml").write_text(assessed_ruleset())
-    with EventLog(log_path(data)) as log:
-        log.append(decode(history()))
-    rebuild(data)
+    build_store(data)
     return data
 
 

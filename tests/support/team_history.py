@@ -106,3 +106,17 @@ def history() -> list[dict]:
         + deals("li", "L", 3, "90000", ["negotiation"] * 7 + ["qualified"] * 5 + ["lead"] * 5)
         + deals("li", "U", 3, "60000", [], kind="upsell")
     )
+
+
+def build_store(data) -> None:
+    """The team history in a real log under the assessed ruleset, then a real rebuild."""
+    from fold_helpers import decode
+
+    from events.log import EventLog, log_path
+    from services.project.projector import rebuild
+
+    (data / "rulesets").mkdir(parents=True)
+    (data / "rulesets" / "assessed.toml").write_text(assessed_ruleset())
+    with EventLog(log_path(data)) as log:
+        log.append(decode(history()))
+    rebuild(data)
