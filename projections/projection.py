@@ -1029,6 +1029,10 @@ class Projection:
         prior = cal.previous_week(weeks[0])
         lo, hi = cal.week_bounds(prior)[0], cal.week_bounds(weeks[-1])[1]
         acc = WeeklyBookings(weeks)
+        standings = self.standings(period)
+        # a year's reps' 53 weeks each would outweigh its standings: years show team and regions
+        ids = {"team": set(standings["team"]), "region": set(standings["regions"]),
+               "rep": set(standings["reps"]) if pd.kind_of(period) != "year" else set()}
         months, m = [], cal.month_of(lo)
         while m <= cal.month_of(hi - 1):
             months.append(m)
@@ -1042,7 +1046,7 @@ class Projection:
             week = cal.iso_week(ct)
             for rep_id, share in d.close_credit:
                 credited = d.closed_amount * share
-                if self.is_known(rep_id):
+                if ids["rep"] and self.is_known(rep_id):
                     acc.add("rep", rep_id, week, credited)
                 acc.add("region", (self.region_at(rep_id, ct) if self.is_known(rep_id) else None) or UNASSIGNED,
                         week, credited)
@@ -1053,8 +1057,6 @@ class Projection:
         for week in weeks:
             ws, we = cal.week_bounds(week)
             shares[week] = Decimal(max(0, min(we, end) - max(ws, start))) / Decimal(end - start)
-        standings = self.standings(period)
-        ids = {"team": set(standings["team"]), "region": set(standings["regions"]), "rep": set(standings["reps"])}
         targets = {scope: self._scope_targets(scope, period, "bookings") for scope in ("team", "region", "rep")}
         return {**weekly_doc(period, prior, acc, ids, targets, shares), "position": self.position}
 

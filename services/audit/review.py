@@ -91,12 +91,9 @@ def weekly_chart(title: str, series: dict) -> str:
             [float(Decimal(r["target"])) for r in rows],
             stroke_style={"dasharray": "4,3"},
         )
-    chart.add(
-        "环比 %",
-        [float(Decimal(r["mom"]) * 100) if r["mom"] is not None else None for r in rows],
-        secondary=True,
-        formatter=lambda v: f"{v:+.1f}%",
-    )
+    changes = [float(Decimal(r["mom"]) * 100) if r["mom"] is not None else None for r in rows]
+    if any(v is not None for v in changes):  # pygal cannot scale an axis of no values
+        chart.add("环比 %", changes, secondary=True, formatter=lambda v: f"{v:+.1f}%")
     return _svg(chart)
 
 

@@ -163,3 +163,16 @@ def test_figures_read_back_from_the_dom(data_dir: Path, report: Path) -> None:
     for rep_id, card in scorecard["reps"].items():
         row = cells.rows[("scorecard", rep_id)]
         assert (row["score"], row["grade"]) == (card["score"], card["grade"])
+
+
+def test_a_scope_without_any_week_on_week_change_still_draws() -> None:
+    from services.audit.review import weekly_chart
+
+    flat = {
+        "target": None,
+        "weeks": [
+            {"week": "2026-W31", "bookings": "0.00", "mom": None, "target": None},
+            {"week": "2026-W32", "bookings": "0.00", "mom": None, "target": None},
+        ],
+    }
+    assert weekly_chart("region West", flat).startswith("<svg")

@@ -117,3 +117,9 @@ def test_iso_week_bounds_are_local_mondays():
     assert cal.previous_week("2026-W01") == "2025-W52"
     with pytest.raises(ValueError, match="expected YYYY-Www"):
         cal.week_bounds("2026-W60")
+
+
+def test_a_year_shows_team_and_regions_only():
+    doc = project(history()).weekly("2026")
+    assert doc["reps"] == {} and set(doc["regions"]) == {"East", "South"}
+    assert len(doc["weeks"]) == 53  # 2026-W01 starts on 29 December 2025
