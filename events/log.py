@@ -677,6 +677,16 @@ class EventLog:
 
     _STORED = f"{_COLUMNS}, hash"
 
+    def rows_before(self, before: datetime, *, until: int) -> list[tuple]:
+        """Stored rows (every column and the hash) of every event that occurred before
+        `before`, at positions up to `until`, by position."""
+        if not self._has_schema():
+            return []
+        return self._con.execute(
+            f"SELECT {self._STORED} FROM events WHERE occurred_at < ? AND position <= ? ORDER BY position",
+            (utc_text(before), until),
+        ).fetchall()
+
     def rows_of_types(self, types: Sequence[str], *, before: datetime, until: int) -> list[tuple]:
         """Stored rows (every column and the hash) of the given event types that occurred
         before `before`, at positions up to `until`."""

@@ -19,6 +19,7 @@ US_PER_DAY = 86_400_000_000
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _YEAR = re.compile(r"^(\d{4})$")
+_WEEK = re.compile(r"^(\d{4})-W(0[1-9]|[1-4]\d|5[0-3])$")
 
 FIRST_YEAR = 1970
 FIXED_SINCE = 1992
@@ -267,6 +268,20 @@ class Calendar:
             d += timedelta(days=1)
         self._weeks[period] = out
         return out
+
+    def week_bounds(self, week: str) -> tuple[int, int]:
+        """[start, end) in µs of an ISO week `2026-W33`: Monday 00:00 to the next, local time."""
+        match = _WEEK.match(week)
+        if match is None:
+            raise ValueError(f"week {week!r}: expected YYYY-Www (an ISO week)")
+        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        start = datetime(monday.year, monday.month, monday.day, tzinfo=self.tz)
+        nxt = monday + timedelta(days=7)
+        return instant_us(start), instant_us(datetime(nxt.year, nxt.month, nxt.day, tzinfo=self.tz))
+
+    def previous_week(self, week: str) -> str:
+        start, _ = self.week_bounds(week)
+        return self.iso_week(start - 1)
 
     def days_left(self, period: str, now_us: int) -> int:
         """Whole local days from `now_us` to the end of the period (0 once it is over)."""

@@ -104,12 +104,53 @@ class Incentive(_Rule, kw_only=True):
     mentor: Mentor | None = None
 
 
+# What an indicator may measure: every metric a scope carries (DOMAIN.md "Metrics").
+IndicatorMetric = Literal["bookings", "collections", "deals_won", "new_customers", "activities",
+                          "win_rate", "avg_deal_size", "collection_rate", "cycle_days"]
+
+
+class Grade(_Rule, kw_only=True):
+    from_: Decimal = msgspec.field(name="from")
+    grade: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class Indicator(_Rule, kw_only=True):
+    metric: IndicatorMetric
+    weight: Decimal
+    cap: Ratio = Decimal("1.20")
+    goal: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.weight <= 0:
+            raise _invalid("weight", "must be above 0")
+        if self.cap <= 0:
+            raise _invalid("cap", "must be above 0")
+        if self.goal is not None and self.goal <= 0:
+            raise _invalid("goal", "must be above 0")
+
+
+class Assessment(_Rule, kw_only=True):
+    """The scorecard (考核): weighted indicators and the grades their score earns."""
+
+    period: Literal["month", "quarter"] = "quarter"
+    grades: Annotated[list[Grade], msgspec.Meta(min_length=1)]
+    indicators: Annotated[list[Indicator], msgspec.Meta(min_length=1)]
+
+    def __post_init__(self) -> None:
+        seen = set()
+        for i, g in enumerate(self.grades):
+            if g.from_ in seen:
+                raise _invalid(f"grades[{i}].from", "must differ from every other grade's `from`")
+            seen.add(g.from_)
+
+
 class Ruleset(_Rule, kw_only=True):
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     effective_from: Month
     timezone: str = "Asia/Shanghai"
     definitions: Definitions = Definitions()
     incentive: Incentive = Incentive()
+    assessment: Assessment | None = None
 
 
 def _ascending(field: str, values: list[Decimal]) -> None:

@@ -13,12 +13,12 @@ import sys
 
 import typer
 
-from services.cli import audit, backfill, figures, ingest, ops, service, tui, wall
+from services.cli import assessment, audit, backfill, figures, ingest, ops, service, tui, wall
 from services.cli.app import CliError
 from services.config import ConfigError
 from services.runtime.broker import BrokerStartError, BrokerUnavailable
 
-COMMAND_GROUPS = (service, ingest, backfill, ops, figures, audit, tui, wall)  # in `quotaboard --help` order
+COMMAND_GROUPS = (service, ingest, backfill, ops, figures, assessment, audit, tui, wall)  # in `quotaboard --help` order
 
 
 def build_cli() -> typer.Typer:

@@ -63,6 +63,14 @@ def print_replay(result: dict, console=None) -> None:
     t = result["totals"]
     table.add_row("[bold]all[/]", "", t["before"], t["after"], _signed(t["delta"]))
     console.print(table)
+    scorecard = result.get("scorecard")
+    if scorecard:
+        grades = Table("rep", "score before", "score after", "delta", "grade")
+        for rep_id, r in scorecard["reps"].items():
+            grades.add_row(rep_id, r["score_before"] or "—", r["score_after"] or "—", _signed(r["score_delta"]),
+                           f"{r['grade_before'] or '—'} → {r['grade_after'] or '—'}")
+        console.print(f"[bold]Scorecard {scorecard['period']}[/]")
+        console.print(grades)
 
 
 def _signed(value: str) -> str:

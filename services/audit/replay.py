@@ -119,6 +119,12 @@ def _select(log: EventLog, loaded, period: str, until: int) -> list[tuple]:
         "deal:", start, end, until=until, skip_type="deal.stage_changed"
     )
     rows.sort()
+    _check_links(log, rows)
+    return rows
+
+
+def _check_links(log: EventLog, rows: list[tuple]) -> None:
+    """The log's own chain check of the rows a replay is about to fold; AuditError if broken."""
     checked = log.verify_links(rows)
     if checked.first_bad_position is not None:
         raise AuditError(
@@ -130,7 +136,38 @@ def _select(log: EventLog, loaded, period: str, until: int) -> list[tuple]:
             f"the event log's hash chain cannot be checked: {checked.reason}; "
             "run `quotaboard verify` and restore the log from a backup before replaying"
         )
-    return rows
+
+
+def _replay_scorecard(data_dir: Path, loaded, period: str, until: int) -> dict | None:
+    """Score and grade per rep of the assessment period holding P, stored against FILE's,
+    when FILE has an `[assessment]`. The scorecard's indicators reach beyond what a
+    statement needs (activities, first closes of customers, any metric), so this folds
+    every event before that period's end (chain-checked like the pruned replay's)."""
+    from projections import periods as pd
+    from projections.assessment import score_deltas
+    from projections.projection import Projection
+    from projections.rulesets import RulesetSet
+    from schemas.fast import decode_rows
+
+    assessment = loaded.ruleset.assessment
+    if assessment is None:
+        return None
+    assessed = period if assessment.period == "month" else pd.quarter_of(period)
+    _, end = period_bounds(pd.last_month(assessed), loaded.ruleset.timezone)
+    with open_log(data_dir) as log:
+        rows = log.rows_before(end, until=until)
+        _check_links(log, rows)
+    projection = Projection(RulesetSet.single(loaded))
+    batch = decode_rows((row[0], row[7]) for row in rows)
+    if batch:
+        projection.apply(batch)
+    after = projection.scorecard(assessed)
+    store = read_store(data_dir)
+    before = None
+    if store is not None:
+        with store:
+            before = store.scorecard(assessed)
+    return {"period": assessed, "reps": score_deltas(before, after)}
 
 
 def _baseline(data_dir: Path, period: str) -> tuple[dict, bool, dict]:
@@ -187,6 +224,7 @@ def replay(
     t3 = time.perf_counter()
     baseline_reps, frozen, baseline_ref = _baseline(data_dir, period)
     reps, totals = compare(baseline_reps, dict(replayed.get("reps") or {}))
+    scorecard = _replay_scorecard(data_dir, loaded, period, until)
     if timings is not None:
         timings.update(
             select=t1 - t0, fold=t3 - t1, total=time.perf_counter() - t0, events=len(batch)
@@ -200,4 +238,5 @@ def replay(
         },
         "reps": reps,
         "totals": totals,
+        **({"scorecard": scorecard} if scorecard is not None else {}),
     }

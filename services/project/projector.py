@@ -86,6 +86,9 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
         standings = projection.standings(period)
         yield "standings", period, "", encode_doc(standings)
         yield "funnel", period, "", encode_doc(projection.funnel(period))
+        scorecard = projection.scorecard(period)
+        if scorecard is not None:
+            yield "scorecard", period, "", encode_doc(scorecard)
         reps = standings.get("reps", {}).keys()
         everyone = every_rep or period in changes.new_periods
         for rep_id in sorted(reps if everyone else changes.reps & reps):
@@ -93,6 +96,10 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
         frozen = projection.frozen(period)
         if frozen is not None:
             yield "frozen", period, "", encode_doc(frozen)
+    for period in sorted(projection.diagnosis_periods(changes.periods)):
+        yield "diagnosis", period, "", encode_doc(projection.diagnosis(period))
+    for period in sorted(projection.trend_periods(changes.periods)):
+        yield "weekly", period, "", encode_doc(projection.weekly(period))
     yield "unmatched", "", "", encode_doc(projection.unmatched())
 
 

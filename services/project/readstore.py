@@ -209,6 +209,9 @@ class ReadStore:
     def funnel(self, period: str) -> dict | None:
         return self.doc("funnel", period)
 
+    def scorecard(self, period: str) -> dict | None:
+        return self.doc("scorecard", period)
+
     def statement(self, period: str, rep_id: str) -> dict | None:
         """A rep's statement: the stored lists (deals, activities, weekly bookings) in the
         rep's entry of the period's standings, which every batch touching the period
