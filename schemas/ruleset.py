@@ -104,12 +104,28 @@ class Incentive(_Rule, kw_only=True):
     mentor: Mentor | None = None
 
 
+class Publication(_Rule, kw_only=True):
+    """The objection window (公示期): working days after the publication day."""
+
+    objection_days: Annotated[int, msgspec.Meta(ge=0, le=60)] = 3
+    calendar: Literal["weekdays", "CN"] = "weekdays"
+
+
+class Honours(_Rule, kw_only=True):
+    """The non-material incentives (荣誉): the month's star, the quarter's top N."""
+
+    star_of_month: bool = False
+    top_n: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+
+
 class Ruleset(_Rule, kw_only=True):
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     effective_from: Month
     timezone: str = "Asia/Shanghai"
     definitions: Definitions = Definitions()
     incentive: Incentive = Incentive()
+    publication: Publication = Publication()
+    honours: Honours = Honours()
 
 
 def _ascending(field: str, values: list[Decimal]) -> None:
