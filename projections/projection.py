@@ -675,7 +675,7 @@ class Projection:
         for period, s in sorted(states.items()):
             if s.published_t is None:
                 continue
-            objections = [self._pub.objection_doc(o, s, self._pub.paid_in(o.id))
+            objections = [self._pub.objection_doc(o, s, self._pub.paid_in(o.id) or self._adjustment_month(period))
                           for o in sorted(s.objections, key=lambda o: o.raised, reverse=True)]
             periods[period] = {**self._pub.summary(s), "objections": objections,
                                "reps": self._pub.payout(s, self._closed[period]["reps"], names)}

@@ -277,10 +277,10 @@ class Publications:
     # --- documents --------------------------------------------------------------------
 
     def objection_doc(self, o: Objection, s: PeriodState, paid_month: str | None) -> dict:
+        """`paid_month`: the statement that pays (or will pay) it if resolved after the approval."""
+        paid = None
         if o.decision == "upheld":
-            paid = paid_month or ("payout" if s.before_approval(o) else None)
-        else:
-            paid = None
+            paid = "payout" if s.before_approval(o) and o.id not in self._paid_in else paid_month
         return {
             "id": o.id,
             "period": o.period,

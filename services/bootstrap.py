@@ -13,12 +13,12 @@ import sys
 
 import typer
 
-from services.cli import audit, backfill, figures, ingest, ops, service, tui
+from services.cli import audit, backfill, figures, ingest, ops, publication, service, tui
 from services.cli.app import CliError
 from services.config import ConfigError
 from services.runtime.broker import BrokerStartError, BrokerUnavailable
 
-COMMAND_GROUPS = (service, ingest, backfill, ops, figures, audit, tui)  # in `quotaboard --help` order
+COMMAND_GROUPS = (service, ingest, backfill, ops, figures, audit, publication, tui)  # in `quotaboard --help` order
 
 
 def build_cli() -> typer.Typer:

@@ -191,7 +191,7 @@ def test_upheld_correction_after_the_approval_lands_in_the_next_open_month_once(
     p = project(items)
     doc = p.publication()["periods"]["2026-08"]
     assert doc["reps"]["zhang"]["payout"] == "17800.00"
-    assert doc["objections"][0]["paid_in"] is None
+    assert doc["objections"][0]["paid_in"] == "2026-09"
     sep = p.standings("2026-09")["reps"]["zhang"]
     [line] = [x for x in sep["statement"] if x["component"] == "objection"]
     assert (line["amount"], line["explanation"]) == (
