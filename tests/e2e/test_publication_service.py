@@ -229,3 +229,17 @@ def test_the_cli_raises_resolves_and_approves_over_nats(svc):
     ]
     every = cli_json(svc, "objections")["objections"]
     assert [o["id"] for o in every][0] == raised["objection"]  # newest first
+
+
+def test_a_rebuild_gives_the_live_read_models(svc):
+    def read() -> dict:
+        docs = {"objections": cli_json(svc, "objections")}
+        for period in ("2026-08", "2026-09", "2026-Q3"):
+            doc = cli_json(svc, "standings", "--period", period)
+            doc.pop("position", None)
+            docs[period] = doc
+        return docs
+
+    live = read()
+    svc.cli("rebuild", check=True)
+    assert read() == live
