@@ -93,6 +93,7 @@ class PeriodState:
     published_t: int | None
     window_end_t: int | None = None
     window_error: str | None = None
+    calendar: str = "weekdays"
     objections: list[Objection] = field(default_factory=list)
     approval: tuple[int, int, str, str | None] | None = None  # (t, pos, event id, by)
 
@@ -158,6 +159,7 @@ class Publications:
                 s = states[period] = PeriodState(period, times.get(period))
                 if s.published_t is not None:
                     r = rules(period)
+                    s.calendar = r.calendar
                     try:
                         end = window_end(
                             from_us(s.published_t, self.tz), r.objection_days, r.calendar, self.tz
@@ -306,6 +308,7 @@ class Publications:
             if s.window_end_t is not None
             else None,
             "window_error": s.window_error,
+            "calendar": s.calendar,
             "objections_open": sum(1 for o in s.objections if o.state == "open"),
             "objections_late": sum(1 for o in s.objections if o.state == "late"),
             "objections": len(s.objections),
