@@ -213,7 +213,8 @@ class Projection:
         self._rejected: list[dict] = []
         self._set_aside: list[dict] = []  # events the fold cannot take, with the reason
         self._pub = Publications(self.cal.tz)  # objections and payouts (projections/publication.py)
-        self._pub_doc: dict | None = None  # publication(), until an objection, approval, close or rep changes
+        self._pub_doc: dict | None = None  # publication(), until an objection, approval or close
+        self._pub_doc_new = False  # computed since publication_update() last gave it
         # caches, invalidated per period
         self._fig_cache: dict[str, Figures] = {}
         self._facts_cache: dict[str, PeriodFacts] = {}
@@ -363,7 +364,6 @@ class Projection:
         dirty = self._dirty
         month_of = self.cal.month_of
         if self._touched_org:
-            self._pub_doc = None  # names in the payouts
             for rep_id, tmin in self._touched_org.items():
                 old = self._reps.get(rep_id)
                 new = self._reps[rep_id] = fold_rep(rep_id, self._rep_events[rep_id])
@@ -671,16 +671,25 @@ class Projection:
             return {**self._pub_doc, "position": self.position}
         states, rejected = self._pub.states(self._published_times, lambda p: self._plan(p).ruleset.publication)
         periods = {}
-        names = {r: tl.name for r, tl in self._reps.items()}
         for period, s in sorted(states.items()):
             if s.published_t is None:
                 continue
             objections = [self._pub.objection_doc(o, s, self._pub.paid_in(o.id) or self._adjustment_month(period))
                           for o in sorted(s.objections, key=lambda o: o.raised, reverse=True)]
             periods[period] = {**self._pub.summary(s), "objections": objections,
-                               "reps": self._pub.payout(s, self._closed[period]["reps"], names)}
+                               "reps": self._pub.payout(s, self._closed[period]["reps"])}
         self._pub_doc = {"periods": periods, "rejected": rejected}
+        self._pub_doc_new = True
         return {**self._pub_doc, "position": self.position}
+
+    def publication_update(self) -> dict | None:
+        """`publication()` when it changed since the last call, else None (the projector
+        writes the document only then: it is rebuilt on an objection, approval or close)."""
+        doc = self.publication()
+        if not self._pub_doc_new:
+            return None
+        self._pub_doc_new = False
+        return doc
 
     def _adjustment_month(self, period: str) -> str:
         """The first month after `period` that is not closed."""

@@ -317,15 +317,12 @@ class Publications:
             "approved_by": s.approval[3] if s.approval else None,
         }
 
-    def payout(
-        self, s: PeriodState, frozen_reps: Mapping[str, dict], names: Mapping[str, str]
-    ) -> dict:
+    def payout(self, s: PeriodState, frozen_reps: Mapping[str, dict]) -> dict:
         """Per rep: the published total, the corrections resolved before the approval (those
         not already paid in a statement), and the payout."""
         reps: dict[str, dict] = {}
         for rep_id, entry in sorted(frozen_reps.items()):
             reps[rep_id] = {
-                "name": names.get(rep_id, rep_id),
                 "published_total": entry["total"],
                 "corrections": [],
                 "payout": entry["total"],
@@ -336,7 +333,6 @@ class Publications:
             r = reps.setdefault(
                 o.rep,
                 {
-                    "name": names.get(o.rep, o.rep),
                     "published_total": "0.00",
                     "corrections": [],
                     "payout": "0.00",

@@ -269,7 +269,7 @@ def approve_payout(
 # --- export ---------------------------------------------------------------------------
 
 
-def payout_rows(state: dict, period: str) -> tuple[list[str], list[list]]:
+def payout_rows(state: dict, period: str, names: dict[str, str]) -> tuple[list[str], list[list]]:
     """Header and rows for payroll: one row per rep, one column per correction."""
     objections = sorted(
         {c["objection"] for r in state["reps"].values() for c in r["corrections"]},
@@ -284,7 +284,7 @@ def payout_rows(state: dict, period: str) -> tuple[list[str], list[list]]:
     for rep_id, r in sorted(state["reps"].items()):
         by_id = {c["objection"]: c["amount"] for c in r["corrections"]}
         rows.append(
-            [rep_id, r["name"], period, Decimal(r["published_total"])]
+            [rep_id, names.get(rep_id, rep_id), period, Decimal(r["published_total"])]
             + [Decimal(by_id[o]) if o in by_id else None for o in objections]
             + [Decimal(r["payout"]), state["approved_at"]]
         )
@@ -296,13 +296,16 @@ def export_payout(data_dir: Path | str, period: str, out: Path | str) -> dict:
     out = Path(out)
     if out.suffix.lower() not in (".csv", ".xlsx"):
         raise PayoutError(f"--out {out}: write a .csv or an .xlsx file")
-    state = _published(publication(data_dir), period)
+    doc, store = _documents(Path(data_dir))
+    with store:
+        reps = (store.standings(period) or {}).get("reps") or {}
+    state = _published(doc, period)
     if state["payout"] != "approved":
         raise PayoutError(
             f"the payout of {period} is not approved yet: approve it first "
             f"(`quotaboard payout approve --period {period}`)"
         )
-    header, rows = payout_rows(state, period)
+    header, rows = payout_rows(state, period, {r: e.get("name") or r for r, e in reps.items()})
     if out.suffix.lower() == ".csv":
         with open(out, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)

@@ -94,7 +94,9 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
         if frozen is not None:
             yield "frozen", period, "", encode_doc(frozen)
     yield "unmatched", "", "", encode_doc(projection.unmatched())
-    yield "publication", "", "", encode_doc(projection.publication())
+    publication = projection.publication_update()
+    if publication is not None:
+        yield "publication", "", "", encode_doc(publication)
 
 
 @contextmanager
