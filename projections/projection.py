@@ -1130,7 +1130,13 @@ class Projection:
                           key=itemgetter("position"))
         count += len(payments)
         return {"position": self.position, "count": count, "deals": deals, "payments": payments,
-                "rejected": list(self._rejected), "set_aside": list(self._set_aside)}
+                "rejected": list(self._rejected) + self._pub_rejected(), "set_aside": list(self._set_aside)}
+
+    def _pub_rejected(self) -> list[dict]:
+        """Objections, resolutions and approvals that changed nothing, with the reason."""
+        if not self._pub.has_events():
+            return []
+        return list(self._pub.states(self._published_times, lambda p: self._plan(p).ruleset.publication)[1])
 
     def frozen(self, period: str) -> dict | None:
         """The statements frozen by `period.closed` (what was published), with ruleset id/hash."""

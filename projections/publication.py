@@ -134,6 +134,9 @@ class Publications:
         """The published months changed (a close): answers are recomputed."""
         self._cache = None
 
+    def has_events(self) -> bool:
+        return bool(self._raised or self._resolved or self._approved)
+
     def periods(self) -> set[str]:
         return {e.data.period for _t_, _p, e in self._raised} | {
             e.data.period for _t_, _p, e in self._approved

@@ -291,3 +291,12 @@ def test_rulesets_without_publication_default_to_three_weekdays():
         "weekdays",
     )
     assert (loaded.ruleset.honours.star_of_month, loaded.ruleset.honours.top_n) == (False, 0)
+
+
+def test_rejected_inputs_are_listed_by_unmatched():
+    p = project(seed_raw() + [AUG_CLOSE, resolve("O-9", "2026-09-08T10:00:00")])
+    [entry] = p.unmatched()["rejected"]
+    assert (entry["type"], entry["reason"]) == (
+        "objection.resolved",
+        "no objection O-9 was raised before this resolution",
+    )
