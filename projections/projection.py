@@ -600,9 +600,9 @@ class Projection:
             months.add(p)
             if p in self._closed:
                 months.add(self._adjustment_month(p))
-        states = self._pub_states()
-        for o in self._pub.corrections_after_approval(states):
-            self._months.add(self._pub.paid_in(o.id) or self._adjustment_month(o.period))
+        if event.__class__ is not ev.ObjectionRaised:  # a correction after the approval needs a month
+            for o in self._pub.corrections_after_approval(self._pub_states()):
+                self._months.add(self._pub.paid_in(o.id) or self._adjustment_month(o.period))
         periods = set()
         for m in months:
             periods |= {m, pd.quarter_of(m), m[:4]}
@@ -618,7 +618,7 @@ class Projection:
     def _corrections_paid_in(self, month: str) -> list[Correction]:
         """Upheld objections resolved after their period's approval, paid in `month`'s statement:
         the month that published them, else the first month after their period not closed."""
-        if not self._pub.periods():
+        if not self._pub.has_events():
             return []
         out = []
         for o in self._pub.corrections_after_approval(self._pub_states()):

@@ -137,11 +137,6 @@ class Publications:
     def has_events(self) -> bool:
         return bool(self._raised or self._resolved or self._approved)
 
-    def periods(self) -> set[str]:
-        return {e.data.period for _t_, _p, e in self._raised} | {
-            e.data.period for _t_, _p, e in self._approved
-        }
-
     # --- the fold ---------------------------------------------------------------------
 
     def states(
