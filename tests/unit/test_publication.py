@@ -4,6 +4,7 @@ after the approval, and the same read models whatever the arrival order."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -300,3 +301,24 @@ def test_rejected_inputs_are_listed_by_unmatched():
         "objection.resolved",
         "no objection O-9 was raised before this resolution",
     )
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        (
+            '[publication]\ncalendar = "HK"\n',
+            'publication.calendar: expected one of "CN", "weekdays", got "HK"',
+        ),
+        (
+            "[publication]\nobjection_days = -1\n",
+            "publication.objection_days: expected a whole number >= 0",
+        ),
+        ("[honours]\ntop = 3\n", "honours.top: unknown key (did you mean `top_n`?)"),
+    ],
+)
+def test_bad_publication_and_honours_sections_name_the_key(section, message):
+    from projections.rulesets import RulesetError, load_ruleset
+
+    with pytest.raises(RulesetError, match=re.escape(message)):
+        load_ruleset(SIGNED.read_text() + "\n" + section)
