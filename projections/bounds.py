@@ -94,6 +94,8 @@ _DATA_CHECKS = {
     ev.RepOnboarded: _hired,
     ev.PeriodClosed: _close,
     ev.RulesetApplied: _close,
+    ev.ObjectionRaised: _close,
+    ev.PayoutApproved: _close,
 }
 for _cls, _public in fast.PUBLIC.items():
     if _public in _DATA_CHECKS:

@@ -48,6 +48,7 @@ import gc
 from bisect import insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from operator import itemgetter
 
@@ -70,10 +71,13 @@ from projections.deals import (
 )
 from projections.facts import MenteeClose, PeriodFacts, RepFacts
 from projections.funnel import FunnelCounts, count_cohort
+from projections.honours import honours
 from projections.metrics import ZERO as FIG_ZERO
-from projections.metrics import Acc, Figures, build_month, merge_figures
+from projections.metrics import Acc, Figures, build_month, merge_figures, ratio
 from projections.org import OFFBOARDED, ONBOARDED, TRANSFERRED, RepTimeline, fold_rep
-from projections.periods import EPOCH, US, Calendar
+from projections.periods import EPOCH, US, Calendar, instant_us
+from projections.publication import TYPES as PUBLICATION_TYPES
+from projections.publication import Correction, Publications
 from projections.rulesets import LoadedRuleset, RulesetSet, load_ruleset
 from projections.views import (
     funnel_doc,
@@ -208,6 +212,9 @@ class Projection:
         self._plan_override: dict[str, LoadedRuleset] = {}
         self._rejected: list[dict] = []
         self._set_aside: list[dict] = []  # events the fold cannot take, with the reason
+        self._pub = Publications(self.cal.tz)  # objections and payouts (projections/publication.py)
+        self._pub_doc: dict | None = None  # publication(), until an objection, approval or close
+        self._pub_doc_new = False  # computed since publication_update() last gave it
         # caches, invalidated per period
         self._fig_cache: dict[str, Figures] = {}
         self._facts_cache: dict[str, PeriodFacts] = {}
@@ -310,6 +317,8 @@ class Projection:
                     self.position = pos - 1
                     self._flush(changes)
                     self._apply_ruleset(pos, event, changes)
+                elif cls in PUBLICATION_TYPES:
+                    self._publication_event(pos, event, changes)
             except Exception as exc:  # noqa: BLE001 - last resort: one event never stops the fold
                 set_aside(describe(pos, event, f"not folded: {type(exc).__name__}: {exc}"))
         self.position = last
@@ -529,11 +538,15 @@ class Projection:
             own_total = sum((x.amount for x in own), ZERO)
             own_totals[rep_id] = own_total
             for adj in adjustments:
+                if adj.__class__ is Correction:
+                    continue  # paid once, recorded by self._pub.freeze below
                 by_rep = self._frozen_adj.setdefault(adj.for_period, {})
                 by_rep[rep_id] = by_rep.get(rep_id, ZERO) + adj.amount
             lines = [line_doc(x) for x in own] + [line_doc(x) for x in adjustments]
             reps[rep_id] = {"statement": lines, "total": money(own_total + sum((a.amount for a in adjustments), ZERO))}
         declared = event.data.ruleset
+        self._pub.freeze(period, [x for _own, adjs in stmt.values() for x in adjs if x.__class__ is Correction])
+        published_honours = self._honours(period)
         self._closed[period] = {
             "period": period,
             "ruleset": dict(plan.ref),
@@ -541,7 +554,10 @@ class Projection:
             "position": pos,
             "closed_at": event.occurred_at.isoformat(),
             "reps": reps,
+            "honours": published_honours,
         }
+        self._pub.invalidate()
+        self._pub_doc = None
         self._frozen_own[period] = own_totals
         affected = {period, self._adjustment_month(period)}
         for p in list(self._closed):
@@ -571,6 +587,109 @@ class Projection:
         self._months.add(d.period)
         self._dirty.add(d.period)
         self._flush(changes)
+
+    # --- publication: objections, payouts and honours ----------------------------------
+
+    def _publication_event(self, pos: int, event, changes: Changes) -> None:
+        """An objection, a resolution or an approval: its period's publication state and the
+        month that pays its corrections (the first not closed after it) change."""
+        self.position = pos
+        self._pub_doc = None
+        months = set()
+        for p in self._pub.add(pos, event):
+            months.add(p)
+            if p in self._closed:
+                months.add(self._adjustment_month(p))
+        if event.__class__ is not ev.ObjectionRaised:  # a correction after the approval needs a month
+            for o in self._pub.corrections_after_approval(self._pub_states()):
+                self._months.add(self._pub.paid_in(o.id) or self._adjustment_month(o.period))
+        periods = set()
+        for m in months:
+            periods |= {m, pd.quarter_of(m), m[:4]}
+        self._invalidate(periods)
+        changes.periods |= periods & self._known_periods()
+
+    def _published_times(self) -> dict[str, int]:
+        return {p: instant_us(datetime.fromisoformat(c["closed_at"])) for p, c in self._closed.items()}
+
+    def _pub_states(self):
+        return self._pub.states(self._published_times, lambda p: self._plan(p).ruleset.publication)[0]
+
+    def _corrections_paid_in(self, month: str) -> list[Correction]:
+        """Upheld objections resolved after their period's approval, paid in `month`'s statement:
+        the month that published them, else the first month after their period not closed."""
+        if not self._pub.has_events():
+            return []
+        out = []
+        for o in self._pub.corrections_after_approval(self._pub_states()):
+            paid = self._pub.paid_in(o.id) or self._adjustment_month(o.period)
+            if paid == month and o.amount.quantize(CENT, ROUND_HALF_EVEN, WIDE) != 0:
+                out.append(Correction(o))
+        return out
+
+    def _attainments(self, period: str) -> dict[str, Decimal | None]:
+        """The basis attainment of each rep active at the period's end (the honours' figures)."""
+        fig = self._figures(period)
+        basis = self._plan(period).ruleset.incentive.basis
+        last = self.cal.last_instant(period)
+        out = {}
+        for rep_id in self._period_reps(period, fig):
+            tl = self._reps.get(rep_id)
+            if tl is not None and tl.known and tl.active_at(last):
+                acc = fig.rep.get(rep_id) or Acc()
+                out[rep_id] = ratio(acc.value(basis), self._targets_of("rep", rep_id, period).get(basis))
+        return out
+
+    def _honours(self, period: str) -> dict[str, list[str]]:
+        """Rep -> honours of a month (the star, and the quarter's top N in its last month) or of
+        a quarter (the top N); a published month keeps its published list."""
+        kind = pd.kind_of(period)
+        if kind == "year":
+            return {}
+        q_end = pd.last_month(period) if kind == "quarter" else period
+        frozen = self._closed.get(q_end)
+        if frozen is not None:
+            published = frozen.get("honours", {})
+            if kind == "month":
+                return published
+            return {r: [h for h in hs if h.startswith("top_n")] for r, hs in published.items()
+                    if any(h.startswith("top_n") for h in hs)}
+        rules = self._plan(period).ruleset.honours
+        if not (rules.star_of_month or rules.top_n):
+            return {}
+        month = self._attainments(period) if kind == "month" else None
+        quarter = None
+        if rules.top_n and (kind == "quarter" or pd.is_quarter_end(period)):
+            quarter = self._attainments(pd.quarter_of(period) if kind == "month" else period)
+        return honours(rules, month, quarter)
+
+    @_gc_paused
+    def publication(self) -> dict:
+        """Every published month's publication state, objections (newest first) and payout,
+        and the rejected inputs: the `publication` document (`objections`, `payout export`)."""
+        if self._pub_doc is not None:
+            return {**self._pub_doc, "position": self.position}
+        states, rejected = self._pub.states(self._published_times, lambda p: self._plan(p).ruleset.publication)
+        periods = {}
+        for period, s in sorted(states.items()):
+            if s.published_t is None:
+                continue
+            objections = [self._pub.objection_doc(o, s, self._pub.paid_in(o.id) or self._adjustment_month(period))
+                          for o in sorted(s.objections, key=lambda o: o.raised, reverse=True)]
+            periods[period] = {**self._pub.summary(s), "objections": objections,
+                               "reps": self._pub.payout(s, self._closed[period]["reps"])}
+        self._pub_doc = {"periods": periods, "rejected": rejected}
+        self._pub_doc_new = True
+        return {**self._pub_doc, "position": self.position}
+
+    def publication_update(self) -> dict | None:
+        """`publication()` when it changed since the last call, else None (the projector
+        writes the document only then: it is rebuilt on an objection, approval or close)."""
+        doc = self.publication()
+        if not self._pub_doc_new:
+            return None
+        self._pub_doc_new = False
+        return doc
 
     def _adjustment_month(self, period: str) -> str:
         """The first month after `period` that is not closed."""
@@ -768,6 +887,8 @@ class Projection:
                         + (f" and {already[rep_id]:,.2f} already adjusted" if already.get(rep_id) else ""))
                 entry = out.setdefault(rep_id, ([], []))
                 entry[1].append(Adjustment(closed, delta.quantize(CENT, ROUND_HALF_EVEN, WIDE), text))
+        for line in self._corrections_paid_in(month):
+            out.setdefault(line.rep_id, ([], []))[1].append(line)
         self._stmt_cache[month] = out
         return out
 
@@ -856,6 +977,7 @@ class Projection:
                     regions.add(tl.region_at(last))
         reps = {}
         rep_entries = entries("rep", set(rep_ids))
+        rep_honours = self._honours(period)
         for rep_id in rep_ids:
             tl = self._reps.get(rep_id)
             lines, total = self._rep_statement(rep_id, period)
@@ -867,9 +989,10 @@ class Projection:
                 **rep_entries[rep_id],
                 "statement": lines,
                 "total": money(total),
+                "honours": rep_honours.get(rep_id, []),
             }
         months = pd.months_of(period)
-        return {
+        doc = {
             "period": period,
             "kind": pd.kind_of(period),
             "ruleset": dict(plan.ref),
@@ -881,6 +1004,9 @@ class Projection:
             "reps": reps,
             "unassigned": unassigned_doc(fig, prev, ly, basis, red, green),
         }
+        if period in self._closed:
+            doc["publication"] = self._pub.summary(self._pub_states()[period])
+        return doc
 
     @_gc_paused
     def funnel(self, period: str) -> dict:
@@ -908,7 +1034,7 @@ class Projection:
             entry = {"name": rep_id, "region": None, "team": None, "active": False,
                      **scope_entry(None, {}, self._plan(period).ruleset.incentive.basis,
                                    self.definitions.red_below, self.definitions.green_from, None, None),
-                     "statement": [], "total": "0.00"}
+                     "statement": [], "total": "0.00", "honours": []}
         return statement_doc(self.statement_parts(rep_id, period), standings, entry)
 
     @_gc_paused
@@ -1132,7 +1258,13 @@ class Projection:
                           key=itemgetter("position"))
         count += len(payments)
         return {"position": self.position, "count": count, "deals": deals, "payments": payments,
-                "rejected": list(self._rejected), "set_aside": list(self._set_aside)}
+                "rejected": list(self._rejected) + self._pub_rejected(), "set_aside": list(self._set_aside)}
+
+    def _pub_rejected(self) -> list[dict]:
+        """Objections, resolutions and approvals that changed nothing, with the reason."""
+        if not self._pub.has_events():
+            return []
+        return list(self._pub.states(self._published_times, lambda p: self._plan(p).ruleset.publication)[1])
 
     def frozen(self, period: str) -> dict | None:
         """The statements frozen by `period.closed` (what was published), with ruleset id/hash."""

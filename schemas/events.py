@@ -128,6 +128,16 @@ def _check_money(field: str, value: Decimal | None, *, positive: bool = False) -
         raise _invalid(field, "must be at least 0")
 
 
+def _check_signed(field: str, value: Decimal | None) -> None:
+    """A signed amount (a correction, a claim): finite and within the money limit."""
+    if value is None:
+        return
+    if not value.is_finite():
+        raise _invalid(field, "must be a finite decimal")
+    if abs(value) >= MONEY_LIMIT:
+        raise _invalid(field, f"must be below {MONEY_LIMIT:,.0f} in absolute value")
+
+
 class _Data(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Base of every `data` object: unknown fields are ignored, as the contract says."""
 
@@ -283,6 +293,37 @@ class RulesetAppliedData(_Data):
     toml: Annotated[str, msgspec.Meta(min_length=1, max_length=200_000)]
 
 
+class ObjectionRaisedData(_Data):
+    """A rep's objection (异议) to a published statement: DOMAIN.md "Publication …"."""
+
+    objection_id: Key
+    period: Month
+    rep_id: Key
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    component: Key | None = None
+    claimed_amount: ContractDecimal | None = None
+
+    def __post_init__(self) -> None:
+        _check_signed("claimed_amount", self.claimed_amount)
+
+
+class ObjectionResolvedData(_Data):
+    objection_id: Key
+    decision: Literal["upheld", "rejected"]
+    amount: ContractDecimal | None = None
+    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+    def __post_init__(self) -> None:
+        _check_signed("amount", self.amount)
+        if self.decision == "upheld" and self.amount is None:
+            raise _invalid("amount", "is required when the decision is upheld (the signed correction, may be 0)")
+
+
+class PayoutApprovedData(_Data):
+    period: Month
+    by: Key | None = None
+
+
 # --- the envelope, one Struct per type ---------------------------------------------
 
 
@@ -364,6 +405,18 @@ class RulesetApplied(_Envelope, tag="ruleset.applied"):
     data: RulesetAppliedData
 
 
+class ObjectionRaised(_Envelope, tag="objection.raised"):
+    data: ObjectionRaisedData
+
+
+class ObjectionResolved(_Envelope, tag="objection.resolved"):
+    data: ObjectionResolvedData
+
+
+class PayoutApproved(_Envelope, tag="payout.approved"):
+    data: PayoutApprovedData
+
+
 Event = Union[  # noqa: UP007 - msgspec needs a real Union object for the tagged union
     RepOnboarded,
     RepTransferred,
@@ -382,6 +435,9 @@ Event = Union[  # noqa: UP007 - msgspec needs a real Union object for the tagged
     PaymentRefunded,
     PeriodClosed,
     RulesetApplied,
+    ObjectionRaised,
+    ObjectionResolved,
+    PayoutApproved,
 ]
 EVENT_TYPES: tuple[type, ...] = Event.__args__
 TYPE_NAMES: tuple[str, ...] = tuple(t.__struct_config__.tag for t in EVENT_TYPES)
@@ -537,4 +593,6 @@ def stream_key(event: Event) -> str:
         return f"customer:{data.customer_id}"
     if kind == "activity.logged":
         return f"rep:{data.rep_id}"
+    if kind == "objection.resolved":
+        return f"objection:{data.objection_id}"
     return f"period:{data.period}"

@@ -142,6 +142,18 @@ class Assessment(_Rule, kw_only=True):
             if g.from_ in seen:
                 raise _invalid(f"grades[{i}].from", "must differ from every other grade's `from`")
             seen.add(g.from_)
+class Publication(_Rule, kw_only=True):
+    """The objection window (公示期): working days after the publication day."""
+
+    objection_days: Annotated[int, msgspec.Meta(ge=0, le=60)] = 3
+    calendar: Literal["weekdays", "CN"] = "weekdays"
+
+
+class Honours(_Rule, kw_only=True):
+    """The non-material incentives (荣誉): the month's star, the quarter's top N."""
+
+    star_of_month: bool = False
+    top_n: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
 
 
 class Ruleset(_Rule, kw_only=True):
@@ -151,6 +163,8 @@ class Ruleset(_Rule, kw_only=True):
     definitions: Definitions = Definitions()
     incentive: Incentive = Incentive()
     assessment: Assessment | None = None
+    publication: Publication = Publication()
+    honours: Honours = Honours()
 
 
 def _ascending(field: str, values: list[Decimal]) -> None:

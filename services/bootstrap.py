@@ -13,12 +13,23 @@ import sys
 
 import typer
 
-from services.cli import assessment, audit, backfill, figures, ingest, ops, service, tui, wall
+from services.cli import (
+    assessment,
+    audit,
+    backfill,
+    figures,
+    ingest,
+    ops,
+    publication,
+    service,
+    tui,
+    wall,
+)
 from services.cli.app import CliError
 from services.config import ConfigError
 from services.runtime.broker import BrokerStartError, BrokerUnavailable
 
-COMMAND_GROUPS = (service, ingest, backfill, ops, figures, assessment, audit, tui, wall)  # in `quotaboard --help` order
+COMMAND_GROUPS = (service, ingest, backfill, ops, figures, assessment, audit, publication, tui, wall)  # `--help` order
 
 
 def build_cli() -> typer.Typer:

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "support"))
+# The worked histories of the unit tests (tests/unit/test_fold_*.py) are replayed through
+# the running service by e2e tests, and the adapters' samples by the backfill tests:
+# importable by module name whichever test runs alone.
+sys.path[1:1] = [str(HERE / "unit"), str(HERE / "integration")]
 
 from natsutil import Service  # noqa: E402
 

@@ -13,7 +13,7 @@ from textual.widgets import Label, Static
 
 from tui.format import rag_label
 from tui.leaderboard import LeaderboardScreen
-from tui.screens import FunnelScreen, RegionsScreen, StatementScreen
+from tui.screens import FunnelScreen, ObjectionsScreen, RegionsScreen, StatementScreen
 from tui.widgets import bindings_items
 
 
@@ -27,7 +27,8 @@ class HelpScreen(ModalScreen):
         groups = [
             ("Leaderboard", LeaderboardScreen.BINDINGS),
             ("Statement", StatementScreen.BINDINGS),
-            ("Funnel / regions", FunnelScreen.BINDINGS + RegionsScreen.BINDINGS),
+            ("Funnel / regions / objections", FunnelScreen.BINDINGS + RegionsScreen.BINDINGS
+             + ObjectionsScreen.BINDINGS),
             ("Everywhere", self.app.BINDINGS),
         ]
         seen = set()

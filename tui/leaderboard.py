@@ -13,7 +13,8 @@ from textual.widgets import DataTable, Static
 
 from schemas.documents import rank_reps
 from tui.format import RAG_STYLE, attainment_cell, dec, money, pct, rag_of, signed_pct
-from tui.screens import FunnelScreen, RegionsScreen, StatementScreen
+from tui.publication import publication_text
+from tui.screens import FunnelScreen, ObjectionsScreen, RegionsScreen, StatementScreen
 from tui.widgets import KeyBar, ScopeHeader, bindings_items
 
 NARROW, MEDIUM, WIDE = 0, 1, 2
@@ -105,6 +106,7 @@ class LeaderboardScreen(Screen):
         Binding("x", "clear_filters", "Clear"),
         Binding("f", "funnel", "Funnel"),
         Binding("g", "regions", "Regions"),
+        Binding("o", "objections", "Objections"),
     ]
 
     def __init__(self) -> None:
@@ -372,6 +374,9 @@ class LeaderboardScreen(Screen):
         if not compact:
             ruleset = (doc.get("ruleset") or {}).get("id")
             status.append(f" · ruleset {ruleset or '—'} · position {doc.get('position', 0)}")
+        if doc.get("publication"):
+            status.append("\n")
+            status.append_text(publication_text(doc["publication"], self.app.clock(), self.app.tz))
         self.query_one(ScopeHeader).show(title=title, entry=entry, status=status, compact=compact)
 
     # --- actions -----------------------------------------------------------------
@@ -439,4 +444,7 @@ class LeaderboardScreen(Screen):
 
     def action_regions(self) -> None:
         self.app.push_screen(RegionsScreen())
+
+    def action_objections(self) -> None:
+        self.app.push_screen(ObjectionsScreen())
 

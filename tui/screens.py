@@ -1,4 +1,4 @@
-"""The drill-down screens: a rep's statement, the funnel, regions side by side."""
+"""The drill-down screens: a rep's statement, the funnel, regions side by side, the objections."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tui.format import (
     rag_of,
     signed_pct,
 )
+from tui.publication import STATE_STYLE, rep_objections, rep_publication_text
 from tui.widgets import KeyBar, bindings_items
 
 BACK = Binding("escape", "back", "Back", key_display="esc")
@@ -89,6 +90,7 @@ class StatementScreen(DataScreen):
         yield Label("", id="title-line", classes="title")
         with VerticalScroll(id="statement-body"):
             yield Static("", id="rep-summary")
+            yield Static("", id="rep-publication")
             yield Label("Incentive statement", classes="section-title")
             yield DataTable(id="lines", cursor_type="row", show_cursor=False)
             yield Label("Weekly bookings", classes="section-title")
@@ -110,6 +112,11 @@ class StatementScreen(DataScreen):
         name = doc.get("name") or self.rep_id
         self.query_one("#title-line", Label).update(self.title_line(f"{name} ({self.rep_id})"))
         self.query_one("#rep-summary", Static).update(self._summary(doc))
+        extra = rep_publication_text(doc.get("honours") or [],
+                                     rep_objections(self.app.source.publication(), self.app.period, self.rep_id))
+        publication = self.query_one("#rep-publication", Static)
+        publication.update(extra)
+        publication.display = bool(extra.plain)
         self._fill_lines(doc)
         self._fill_weekly(doc.get("weekly_bookings") or [])
         self._fill_deals(doc.get("deals") or [])
@@ -315,3 +322,28 @@ class RegionsScreen(DataScreen):
 
     def action_funnel(self) -> None:
         self.app.switch_screen(FunnelScreen())
+
+
+class ObjectionsScreen(DataScreen):
+    """Every objection on every published month, newest first, with its state."""
+
+    BINDINGS = [BACK]
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="title-line", classes="title")
+        yield DataTable(id="objections", cursor_type="row", zebra_stripes=True)
+        yield self.keybar()
+
+    def load(self) -> None:
+        doc = self.app.source.publication() or {}
+        every = [o for s in (doc.get("periods") or {}).values() for o in s.get("objections") or []]
+        every.sort(key=lambda o: o["raised_at"], reverse=True)
+        self.query_one("#title-line", Label).update(self.title_line(f"Objections ({len(every)})"))
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.add_columns("id", "period", "rep", "state", "claimed", "amount", "raised", "resolved", "reason")
+        for o in every:
+            table.add_row(o["id"], o["period"], o["rep"], Text(o["state"], style=STATE_STYLE.get(o["state"], "")),
+                          money(o.get("claimed")), money(o.get("amount")),
+                          o["raised_at"][:16].replace("T", " "),
+                          (o.get("resolved_at") or "—")[:16].replace("T", " "), o["reason"], key=o["id"])

@@ -1,6 +1,6 @@
 """Where the TUI's figures and change notices come from; both are injectable.
 
-`DataSource`: anything with standings/funnel/statement/periods/position returning the
+`DataSource`: anything with standings/funnel/statement/periods/position/publication returning the
 read-model documents (cli.md's JSON), and `projector` returning the state the projector
 recorded (services.project.state: "running", or "ruleset error" and the error). `StoreSource` reads the live store of a data dir,
 re-checking the `CURRENT` pointer on every call so a rebuild's swap is followed.
@@ -29,6 +29,7 @@ class DataSource(Protocol):
     def periods(self) -> list[str]: ...
     def position(self) -> int: ...
     def projector(self) -> dict | None: ...
+    def publication(self) -> dict | None: ...
 
 
 class MemorySource:
@@ -61,6 +62,9 @@ class MemorySource:
 
     def projector(self) -> dict | None:
         return self.projector_state
+
+    def publication(self) -> dict | None:
+        return self.docs.get(("publication", "", ""))
 
 
 @dataclass

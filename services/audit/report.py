@@ -121,9 +121,22 @@ def _rep_notes(rep: dict, unmatched_by_rep: dict[str, int], frozen: bool) -> str
         notes.append(f"{len(open_deals)} 单在途 open deals")
     if any(str(x.get("component", "")).startswith("adjustment") for x in rep.get("statement") or []):
         notes.append("含调整 adjustment for a closed month")
+    if rep.get("honours"):
+        notes.append(honours_words(rep["honours"]))
     if frozen:
         notes.append("已关账 frozen")
     return "; ".join(notes)
+
+
+def honours_words(honours: list[str]) -> str:
+    """`["star_of_month", "top_n:2"]` as 月度销售之星 star of the month; 季度TOP 第2名 quarter's top, 2nd."""
+    words = []
+    for h in honours:
+        if h == "star_of_month":
+            words.append("月度销售之星 star of the month")
+        elif h.startswith("top_n:"):
+            words.append(f"季度TOP 第{h[6:]}名 quarter's top, place {h[6:]}")
+    return "; ".join(words)
 
 
 def _unmatched_by_rep(doc: dict | None) -> tuple[dict[str, int], int]:
@@ -283,6 +296,12 @@ def scheme_in_words(plan) -> list[list[str]]:
     if inc.cap is not None:
         rows.append(["cap 封顶", f"monthly total capped at {_money_words(inc.cap)}"])
     rows.append(["adjustments 调整", "changes to a closed month are paid in the first open month after it"])
+    honours = plan.ruleset.honours
+    if honours.star_of_month:
+        rows.append(["荣誉 月度销售之星", "star of the month: the highest attainment of at least 100% (ties: all)"])
+    if honours.top_n:
+        rows.append([f"荣誉 季度TOP{honours.top_n}", f"the quarter's top {honours.top_n} by attainment, "
+                                                   "promotion priority (ties share a place)"])
     return rows
 
 
@@ -313,6 +332,8 @@ def table3(period: str, standings: dict, frozen_doc: dict | None, plan) -> Table
         if total is None:
             total = sum((_dec(x.get("amount")) or Decimal(0) for x in rep.get("statement") or []), Decimal(0))
         grand += total
+        if info.get("honours"):  # the standings show a published month's published list
+            t.add([who, info.get("region", ""), "荣誉 honours", None, honours_words(info["honours"])])
         t.add([who, info.get("region", ""), "合计 total", total, ""], bold=True)
     t.add(["全部 all reps", "", "合计 total", grand, ""], bold=True)
     return t

@@ -99,6 +99,9 @@ def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
     console = _console()
     ruleset = doc.get("ruleset") or {}
     console.print(f"[bold]Standings {period}[/]  ruleset {ruleset.get('id')}  position {doc.get('position')}")
+    if pub := doc.get("publication"):
+        console.print(f"published {pub['published_at']}; objection window closes {pub['window_closes']}; "
+                      f"{pub['objections_open']} open objections; payout {pub['payout']}")
     scopes = [("team", doc.get("team", {})), ("region", doc.get("regions", {})),
               ("product line", doc.get("product_lines", {}))]
     summary = Table("scope", "id", "target", "bookings", "attainment", "RAG", "deals won", "collections")
@@ -149,6 +152,8 @@ def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: boo
     console.print(f"[bold]Statement {period} — {doc.get('name')} ({rep_id}), {doc.get('region')}[/]")
     console.print(f"bookings {_money(doc.get('bookings'))} of target {_money(doc.get('target'))}: "
                   f"{_ratio_pct(doc.get('attainment'))} {_rag(doc.get('rag'))}")
+    if doc.get("honours"):
+        console.print("honours: " + ", ".join(doc["honours"]))
     lines = Table("component", "amount", "explanation")
     for line in doc.get("statement", []):
         lines.add_row(line.get("component"), _money(line.get("amount")), line.get("explanation", ""))

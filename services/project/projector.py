@@ -101,6 +101,9 @@ def documents(projection: Projection, changes: Changes, *, every_rep: bool = Fal
     for period in sorted(projection.trend_periods(changes.periods)):
         yield "weekly", period, "", encode_doc(projection.weekly(period))
     yield "unmatched", "", "", encode_doc(projection.unmatched())
+    publication = projection.publication_update()
+    if publication is not None:
+        yield "publication", "", "", encode_doc(publication)
 
 
 @contextmanager

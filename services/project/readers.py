@@ -69,6 +69,9 @@ class StoreSource:
     def position(self) -> int:
         return self._call("position", default=0) or 0
 
+    def publication(self) -> dict | None:
+        return self._call("publication")
+
     def projector(self) -> dict | None:
         raw = self._call("meta", META_KEY)
         return json.loads(raw) if raw else None

@@ -229,5 +229,9 @@ class ReadStore:
     def unmatched(self) -> dict | None:
         return self.doc("unmatched")
 
+    def publication(self) -> dict | None:
+        """Every published month's objections and payout (Projection.publication)."""
+        return self.doc("publication")
+
     def frozen(self, period: str) -> dict | None:
         return self.doc("frozen", period)

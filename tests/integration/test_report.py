@@ -85,3 +85,22 @@ def test_report_cells_from_store(data_dir: Path, tmp_path: Path) -> None:
 def test_report_unknown_period(data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="no figures for period '2030-01'"):
         report(data_dir, "2030-01", out_xlsx=tmp_path / "x.xlsx")
+
+
+def test_report_shows_the_honours(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "rulesets").mkdir(parents=True)
+    seed_toml = SEED.parent / "rulesets" / "seed-table3.toml"
+    (data / "rulesets" / "seed.toml").write_text(seed_toml.read_text() + "\n[honours]\nstar_of_month = true\n")
+    events = [decode_event(line) for line in SEED.read_bytes().splitlines() if line.strip()]
+    with EventLog(log_path(data)) as log:
+        log.append(events)
+    rebuild(data)
+    out = tmp_path / "h.xlsx"
+    report(data, "2026-08", out_xlsx=out)
+    wb = openpyxl.load_workbook(out)
+    notes = {str(r[2].value): str(r[8].value or "") for r in wb[SHEETS[0]].iter_rows() if r[2].value}
+    assert "月度销售之星" in notes["小王 (wang)"] and "月度销售之星" not in notes["小张 (zhang)"]
+    t3 = [[c.value for c in r] for r in wb[SHEETS[2]].iter_rows()]
+    assert ["小王 (wang)", "North", "荣誉 honours", None, "月度销售之星 star of the month"] in t3
+    assert any(r[0] == "荣誉 月度销售之星" for r in t3)
