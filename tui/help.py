@@ -14,6 +14,7 @@ from textual.widgets import Label, Static
 from tui.format import rag_label
 from tui.leaderboard import LeaderboardScreen
 from tui.screens import FunnelScreen, ObjectionsScreen, RegionsScreen, StatementScreen
+from tui.trend import TrendScreen
 from tui.widgets import bindings_items
 
 
@@ -29,6 +30,7 @@ class HelpScreen(ModalScreen):
             ("Statement", StatementScreen.BINDINGS),
             ("Funnel / regions / objections", FunnelScreen.BINDINGS + RegionsScreen.BINDINGS
              + ObjectionsScreen.BINDINGS),
+            ("Trend", TrendScreen.BINDINGS),
             ("Everywhere", self.app.BINDINGS),
         ]
         seen = set()

@@ -1,4 +1,10 @@
-"""The leaderboard screen: reps ranked by attainment, sortable, filterable, live."""
+"""The leaderboard screen: reps ranked by attainment, sortable, filterable, live.
+
+When the period has a scorecard (the ruleset's `[assessment]` is of the period's kind) a
+grade column is added: the grade, marked `⚑` when an indicator was flagged (a gap in the
+data, not a bad rep); sorting on it orders by score. It takes the place of the deals-won
+column, so the board still fits each width it was laid out for (80, 114, 156 columns).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from schemas.documents import rank_reps
 from tui.format import RAG_STYLE, attainment_cell, dec, money, pct, rag_of, signed_pct
 from tui.publication import publication_text
 from tui.screens import FunnelScreen, ObjectionsScreen, RegionsScreen, StatementScreen
+from tui.trend import TrendScreen
 from tui.widgets import KeyBar, ScopeHeader, bindings_items
 
 NARROW, MEDIUM, WIDE = 0, 1, 2
@@ -43,6 +50,7 @@ COLUMNS = [
     Column("collections", "Collected", (0, 0, 11), mode=WIDE),
     Column("mom", "MoM", (0, 0, 7), mode=WIDE),
     Column("earned", "Earned", (6, 10, 11)),
+    Column("grade", "Grade", (5, 5, 5), numeric=False),  # only when the period is assessed
 ]
 SORT_DEFAULT_REVERSE = {"rank": False, "move": True, "rep": False, "region": False}
 LINE_COLUMN = "line"
@@ -59,6 +67,7 @@ class Row:
     rank: int
     move: int | None  # positive: climbed
     line: Decimal | None = None
+    card: dict | None = None  # the rep's scorecard entry when the period is assessed
     cells: dict[str, object] = field(default_factory=dict)
 
 
@@ -76,6 +85,7 @@ SORT_KEYS = {
     "collections": lambda r: dec(r.entry.get("collections")),
     "mom": lambda r: dec(r.entry.get("mom")),
     "earned": lambda r: dec(r.entry.get("total")),
+    "grade": lambda r: dec((r.card or {}).get("score")),
     LINE_COLUMN: lambda r: r.line,
 }
 SIGNATURE_FIELDS = ("name", "region", "target", "bookings", "attainment", "gap", "rag", "deals_won",
@@ -106,6 +116,7 @@ class LeaderboardScreen(Screen):
         Binding("x", "clear_filters", "Clear"),
         Binding("f", "funnel", "Funnel"),
         Binding("g", "regions", "Regions"),
+        Binding("w", "trend", "Trend"),
         Binding("o", "objections", "Objections"),
     ]
 
@@ -118,6 +129,7 @@ class LeaderboardScreen(Screen):
         self.region_filter: str | None = None
         self.line_filter: str | None = None
         self.doc: dict | None = None
+        self.cards: dict[str, dict] | None = None  # scorecard entries; None: not assessed
         self.rows: list[Row] = []
         self.stale = False
         self._baseline: dict[str, dict[str, int]] = {}
@@ -153,6 +165,10 @@ class LeaderboardScreen(Screen):
 
     def visible_columns(self) -> list[Column]:
         cols = [c for c in COLUMNS if c.mode <= self.board_mode and c.widths[self.board_mode] > 0]
+        if self.cards is None:
+            cols = [c for c in cols if c.key != "grade"]
+        else:
+            cols = [c for c in cols if c.key != "won"]
         if self.line_filter:
             if self.board_mode == NARROW:
                 cols = [c for c in cols if c.key != "target"]
@@ -172,6 +188,8 @@ class LeaderboardScreen(Screen):
         self.doc = self.app.source.standings(self.period)
         self.app.mark_updated()
         reps = (self.doc or {}).get("reps") or {}
+        scorecard = self.app.source.scorecard(self.period) if reps else None
+        self.cards = None if scorecard is None else scorecard.get("reps") or {}
         ranks = rank_reps(reps)
         baseline = self._baseline.setdefault(self.period, dict(ranks)) if reps else {}
         line_amounts = self._line_amounts(reps) if self.line_filter else {}
@@ -185,7 +203,8 @@ class LeaderboardScreen(Screen):
                 continue
             before = baseline.get(rep_id)
             move = None if before is None else before - ranks[rep_id]
-            rows.append(Row(rep_id, entry, ranks[rep_id], move, line_amounts.get(rep_id)))
+            card = None if self.cards is None else self.cards.get(rep_id)
+            rows.append(Row(rep_id, entry, ranks[rep_id], move, line_amounts.get(rep_id), card))
         self.rows = rows
         self.render_rows()
 
@@ -209,7 +228,9 @@ class LeaderboardScreen(Screen):
         """The row's cells, reusing last refresh's cell objects for what has not changed
         (a rep overtaking others changes only the rank cells of those in between)."""
         e = row.entry
-        figures = (row.line, self.board_mode, column_keys, *(e.get(f) for f in SIGNATURE_FIELDS))
+        card = row.card or {}
+        figures = (row.line, self.board_mode, column_keys, card.get("score"), card.get("grade"),
+                   bool(card.get("flagged")), *(e.get(f) for f in SIGNATURE_FIELDS))
         place = (row.rank, row.move)
         cached = self._cell_cache.get(row.key)
         if cached is not None and cached[0] == figures:
@@ -265,7 +286,19 @@ class LeaderboardScreen(Screen):
                 out[k] = Text(signed_pct(e.get("mom")), justify="right")
             elif k == "earned":
                 out[k] = Text(money(e.get("total"), compact), justify="right")
+            elif k == "grade":
+                out[k] = self._grade_text(row.card)
         return out
+
+    @staticmethod
+    def _grade_text(card: dict | None) -> Text:
+        """`A`, `A⚑` when an indicator was flagged; `—` without a card or below every grade."""
+        if card is None:
+            return Text("—", style="dim")
+        text = Text(card.get("grade") or "—", style="bold")
+        if card.get("flagged"):
+            text.append("⚑", style="yellow")
+        return text
 
     @staticmethod
     def _move_text(move: int | None, short: bool) -> Text:
@@ -444,6 +477,14 @@ class LeaderboardScreen(Screen):
 
     def action_regions(self) -> None:
         self.app.push_screen(RegionsScreen())
+
+    def action_trend(self) -> None:
+        """The trend of what the board is filtered on: the region, else the team."""
+        if self.region_filter:
+            scope = ("region", self.region_filter)
+        else:
+            scope = ("team", self.team_filter) if self.team_filter else None
+        self.app.push_screen(TrendScreen(scope))
 
     def action_objections(self) -> None:
         self.app.push_screen(ObjectionsScreen())

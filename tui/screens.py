@@ -7,9 +7,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Label, Sparkline, Static
 
+from tui.base import BACK, DataScreen
 from tui.format import (
     RAG_STYLE,
     RAG_SYMBOL,
@@ -22,9 +22,7 @@ from tui.format import (
     signed_pct,
 )
 from tui.publication import STATE_STYLE, rep_objections, rep_publication_text
-from tui.widgets import KeyBar, bindings_items
-
-BACK = Binding("escape", "back", "Back", key_display="esc")
+from tui.trend import TrendScreen
 
 
 def _count(value: object) -> int:
@@ -34,42 +32,26 @@ def _count(value: object) -> int:
     return int(value or 0)
 
 
-class DataScreen(Screen):
-    """A screen that reads documents for the app's period and redraws on reload()."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stale = False
-
-    def keybar(self) -> KeyBar:
-        return KeyBar(bindings_items(self.BINDINGS, self.app.BINDINGS), id="keys")
-
-    def on_mount(self) -> None:
-        self.reload()
-
-    def on_screen_resume(self) -> None:
-        if self.stale:
-            self.reload()
-
-    def reload(self) -> None:
-        self.stale = False
-        self.app.mark_updated()
-        self.load()
-
-    def load(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def title_line(self, scope: str) -> Text:
-        self._scope = scope
-        return self.app.title_text(scope)
-
-    def refresh_header(self) -> None:
-        scope = getattr(self, "_scope", None)
-        if scope is not None:
-            self.query_one("#title-line", Label).update(self.app.title_text(scope))
+def diagnosis_text(doc: dict | None, rep_id: str) -> Text:
+    """Why a red or yellow rep is behind: the headline, then each driver as the sentence a
+    manager reads aloud (the rep's and the team's value in it), worst first. Empty for a
+    green rep or a period without a diagnosis."""
+    entry = ((doc or {}).get("reps") or {}).get(rep_id)
+    text = Text()
+    if not entry:
+        return text
+    rag = entry.get("rag") or "none"
+    text.append("Why behind: ", style="bold")
+    text.append(f"{entry.get('headline', '')}\n", style=RAG_STYLE.get(rag, ""))
+    drivers = entry.get("drivers") or []
+    for i, driver in enumerate(drivers, 1):
+        text.append(f" {i}. ")
+        text.append(driver.get("explanation", ""))
+        text.append("\n")
+    if not drivers:
+        text.append(" no driver is below 80% of the team's: the gap is not in one figure", style="dim")
+    text.rstrip()
+    return text
 
 
 class StatementScreen(DataScreen):
@@ -79,6 +61,7 @@ class StatementScreen(DataScreen):
         BACK,
         Binding("n", "next_rep", "Next rep"),
         Binding("p", "previous_rep", "Prev rep"),
+        Binding("w", "trend", "Trend"),
     ]
 
     def __init__(self, rep_id: str, order: list[str] | None = None) -> None:
@@ -91,6 +74,7 @@ class StatementScreen(DataScreen):
         with VerticalScroll(id="statement-body"):
             yield Static("", id="rep-summary")
             yield Static("", id="rep-publication")
+            yield Static("", id="rep-diagnosis")
             yield Label("Incentive statement", classes="section-title")
             yield DataTable(id="lines", cursor_type="row", show_cursor=False)
             yield Label("Weekly bookings", classes="section-title")
@@ -117,6 +101,10 @@ class StatementScreen(DataScreen):
         publication = self.query_one("#rep-publication", Static)
         publication.update(extra)
         publication.display = bool(extra.plain)
+        diagnosis = self.query_one("#rep-diagnosis", Static)
+        why = diagnosis_text(self.app.source.diagnosis(self.app.period), self.rep_id)
+        diagnosis.update(why)
+        diagnosis.display = bool(why.plain)
         self._fill_lines(doc)
         self._fill_weekly(doc.get("weekly_bookings") or [])
         self._fill_deals(doc.get("deals") or [])
@@ -207,6 +195,9 @@ class StatementScreen(DataScreen):
 
     def action_previous_rep(self) -> None:
         self._step(-1)
+
+    def action_trend(self) -> None:
+        self.app.push_screen(TrendScreen(("rep", self.rep_id)))
 
 
 class FunnelScreen(DataScreen):

@@ -1,7 +1,8 @@
 """Where the TUI's figures and change notices come from; both are injectable.
 
-`DataSource`: anything with standings/funnel/statement/periods/position/publication returning the
-read-model documents (cli.md's JSON), and `projector` returning the state the projector
+`DataSource`: anything with standings/funnel/statement/scorecard/diagnosis/weekly/periods/
+position/publication returning the read-model documents (cli.md's JSON; scorecard None when
+the period is not assessed), and `projector` returning the state the projector
 recorded (services.project.state: "running", or "ruleset error" and the error). `StoreSource` reads the live store of a data dir,
 re-checking the `CURRENT` pointer on every call so a rebuild's swap is followed.
 `MemorySource` holds documents in a dict, for tests.
@@ -26,6 +27,9 @@ class DataSource(Protocol):
     def standings(self, period: str) -> dict | None: ...
     def funnel(self, period: str) -> dict | None: ...
     def statement(self, period: str, rep_id: str) -> dict | None: ...
+    def scorecard(self, period: str) -> dict | None: ...
+    def diagnosis(self, period: str) -> dict | None: ...
+    def weekly(self, period: str) -> dict | None: ...
     def periods(self) -> list[str]: ...
     def position(self) -> int: ...
     def projector(self) -> dict | None: ...
@@ -53,6 +57,15 @@ class MemorySource:
 
     def statement(self, period: str, rep_id: str) -> dict | None:
         return self.docs.get(("statement", period, rep_id))
+
+    def scorecard(self, period: str) -> dict | None:
+        return self.docs.get(("scorecard", period, ""))
+
+    def diagnosis(self, period: str) -> dict | None:
+        return self.docs.get(("diagnosis", period, ""))
+
+    def weekly(self, period: str) -> dict | None:
+        return self.docs.get(("weekly", period, ""))
 
     def periods(self) -> list[str]:
         return sorted({p for (k, p, _) in self.docs if k == "standings"})

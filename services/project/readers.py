@@ -59,6 +59,15 @@ class StoreSource:
     def statement(self, period: str, rep_id: str) -> dict | None:
         return self._call("statement", period, rep_id)
 
+    def scorecard(self, period: str) -> dict | None:
+        return self._call("scorecard", period)
+
+    def diagnosis(self, period: str) -> dict | None:
+        return self._call("doc", "diagnosis", period)
+
+    def weekly(self, period: str) -> dict | None:
+        return self._call("doc", "weekly", period)
+
     def document(self, kind: str, period: str = "", key: str = "") -> dict | None:
         """One stored document as written (the wall reads the statements' weekly bookings)."""
         return self._call("doc", kind, period, key)
