@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
-from natsutil import REPO, Service, signed_headers, wait_until
+from natsutil import SHARED, Service, signed_headers, wait_until
 
 from services.config import secrets_path
 
-SEED = REPO.parent.parent / "shared" / "examples" / "seed-table1.jsonl"
+SEED = SHARED / "examples" / "seed-table1.jsonl"
 
 
 def ev(eid: str, kind: str, at: str, **data) -> dict:
