@@ -13,7 +13,9 @@ catches up on everything before them, then the period's statements are frozen as
 stand (what was published) or the period's plan is replaced. Later changes to a closed
 period are paid as "adjustment for P" lines in the first month after P not closed.
 
-No I/O here: no files, no sqlite, no clock.
+No I/O here: no files, no sqlite, no clock, and no switch of the interpreter's GC (the
+shell pauses it around a fold: services/project/projector.gc_paused). The class is the
+state; its methods live in the modules of the seams (see `Projection`).
 
 Choices where DOMAIN.md is silent (written down here for the docs):
 - Events before a deal's `deal.created` in business order still apply to it (a payment
