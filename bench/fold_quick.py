@@ -20,6 +20,7 @@ def main() -> None:
     from orggen import generate
 
     from projections.projection import Projection
+    from services.project.projector import gc_paused
     from services.project.rulesets import default_rulesets_dir, load_ruleset_dir
 
     parser = argparse.ArgumentParser()
@@ -31,23 +32,24 @@ def main() -> None:
     events = list(enumerate(generate(args.events), 1))
     print(f"generated {len(events):,} events in {time.process_time() - t0:.1f} s")
     projection = Projection(load_ruleset_dir(default_rulesets_dir()))
-    started = time.process_time()
-    for i in range(0, len(events), args.batch):
-        projection.apply(events[i:i + args.batch])
-    fold_s = time.process_time() - started
-    print(f"fold: {len(events) / fold_s:,.0f} events/s ({fold_s:.2f} s)")
-    if args.docs:
+    with gc_paused():  # as the projector folds (services/project/projector.py)
         started = time.process_time()
-        n = 0
-        for period in projection.periods():
-            standings = projection.standings(period)
-            projection.funnel(period)
-            for rep in standings["reps"]:
-                projection.statement(rep, period)
-                n += 1
-        docs_s = time.process_time() - started
-        print(f"documents: {len(projection.periods())} periods, {n:,} statements in {docs_s:.2f} s; "
-              f"fold+docs {len(events) / (fold_s + docs_s):,.0f} events/s")
+        for i in range(0, len(events), args.batch):
+            projection.apply(events[i:i + args.batch])
+        fold_s = time.process_time() - started
+        print(f"fold: {len(events) / fold_s:,.0f} events/s ({fold_s:.2f} s)")
+        if args.docs:
+            started = time.process_time()
+            n = 0
+            for period in projection.periods():
+                standings = projection.standings(period)
+                projection.funnel(period)
+                for rep in standings["reps"]:
+                    projection.statement(rep, period)
+                    n += 1
+            docs_s = time.process_time() - started
+            print(f"documents: {len(projection.periods())} periods, {n:,} statements in {docs_s:.2f} s; "
+                  f"fold+docs {len(events) / (fold_s + docs_s):,.0f} events/s")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB (includes the generated events)")
 
 

@@ -148,6 +148,7 @@ def _replay_scorecard(data_dir: Path, loaded, period: str, until: int) -> dict |
     from projections.projection import Projection
     from projections.rulesets import RulesetSet
     from schemas.fast import decode_rows
+    from services.project.projector import gc_paused
 
     assessment = loaded.ruleset.assessment
     if assessment is None:
@@ -159,9 +160,10 @@ def _replay_scorecard(data_dir: Path, loaded, period: str, until: int) -> dict |
         _check_links(log, rows)
     projection = Projection(RulesetSet.single(loaded))
     batch = decode_rows((row[0], row[7]) for row in rows)
-    if batch:
-        projection.apply(batch)
-    after = projection.scorecard(assessed)
+    with gc_paused():
+        if batch:
+            projection.apply(batch)
+        after = projection.scorecard(assessed)
     store = read_store(data_dir)
     before = None
     if store is not None:
@@ -201,6 +203,7 @@ def replay(
     from projections.projection import Projection
     from projections.rulesets import RulesetError, RulesetSet
     from schemas.fast import decode_rows
+    from services.project.projector import gc_paused
     from services.project.rulesets import read_ruleset
 
     data_dir = Path(data_dir)
@@ -218,9 +221,10 @@ def replay(
     # The rows just passed the chain check and were validated when recorded.
     batch = decode_rows((row[0], row[7]) for row in rows)
     projection = Projection(RulesetSet.single(loaded))
-    if batch:
-        projection.apply(batch)
-    replayed = projection.standings(period) or {}
+    with gc_paused():
+        if batch:
+            projection.apply(batch)
+        replayed = projection.standings(period) or {}
     t3 = time.perf_counter()
     baseline_reps, frozen, baseline_ref = _baseline(data_dir, period)
     reps, totals = compare(baseline_reps, dict(replayed.get("reps") or {}))

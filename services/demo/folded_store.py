@@ -35,7 +35,7 @@ class FoldedStore:
     def apply_raw(self, lines: Iterable[bytes | str]):
         """Decode canonical JSON events, fold them, write the documents; return the Changes."""
         from schemas.events import decode_event
-        from services.project.projector import documents
+        from services.project.projector import documents, gc_paused
 
         batch = []
         for raw in lines:
@@ -44,8 +44,9 @@ class FoldedStore:
             if raw.strip():
                 self.position += 1
                 batch.append((self.position, decode_event(raw)))
-        changes = self.projection.apply(batch)
-        self.store.write(documents(self.projection, changes), changes.position)
+        with gc_paused():
+            changes = self.projection.apply(batch)
+            self.store.write(documents(self.projection, changes), changes.position)
         return changes
 
     def apply_events(self, events: Iterable) -> object:

@@ -1,6 +1,7 @@
 """The code's shape holds: no import cycle between the project's modules (imports inside
-functions count too), the TUI imports no service module, and every dependency declared in
-pyproject.toml is imported somewhere."""
+functions count too), the TUI imports no service module, the fold (projections/) neither
+switches the GC nor touches I/O modules, and every dependency declared in pyproject.toml
+is imported somewhere."""
 
 from __future__ import annotations
 
@@ -65,6 +66,20 @@ def test_the_tui_imports_no_service_module():
         for name, targets in graph().items()
         if name.startswith("tui") and any(t.startswith("services") for t in targets)
     }
+    assert offenders == {}
+
+
+def test_the_fold_leaves_the_gc_and_io_to_the_shell():
+    """The GC pause is the shell's (services/project/projector.gc_paused), not the fold's."""
+    shell_only = {"gc", "sqlite3", "socket", "asyncio", "subprocess", "time"}
+    offenders = {}
+    for path in (ROOT / "projections").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            hits = [n for n in names if n.split(".")[0] in shell_only]
+            if hits:
+                offenders.setdefault(path.name, []).extend(hits)
     assert offenders == {}
 
 
