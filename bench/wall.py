@@ -8,8 +8,11 @@ to the wall's notice follower and the time taken (t0). Each page marks
 figure is mark - t0 over every page and round (epoch milliseconds on one machine).
 
 Setup is not measured: the pages open a batch at a time in one Chromium whose renderer
-processes are capped (50 renderers on 2 cores starved each other until a navigation
-timed out), each batch waited on until its pages are live, with a setup-only timeout.
+processes are capped, each batch waited on until its pages are live, with a setup-only
+timeout. Each page has a host name of its own (`wall-<n>.test`, mapped to 127.0.0.1): a
+browser keeps at most 6 HTTP/1.1 connections to one host, so with one address the 7th
+page's document and event stream queued behind the first six pages' open streams and
+never loaded. Fifty screens are fifty browsers; fifty host names give each its own.
 Rounds are `--interval` apart (a sales floor closes a deal every few seconds at most;
 a round faster than 50 pages can repaint only measures the queue). To say where the time
 goes, it also prints the server's render per notice, and per page the notice -> event
@@ -119,6 +122,7 @@ def summary(values: list[float]) -> str:
 
 
 async def open_page(browser: Browser, url: str):
+    """A page on its own host name, live (the board's event stream open)."""
     page = await browser.page(1920, 1080)
     await page.send("Page.addScriptToEvaluateOnNewDocument", source=RECEIVED)
     await page.goto(url, SETUP_TIMEOUT)
@@ -161,17 +165,21 @@ async def run(pages: int, updates: int, interval: float) -> dict:
         await asyncio.sleep(0.02)
     browser = Browser(
         "--renderer-process-limit=4",
+        "--host-resolver-rules=MAP *.test 127.0.0.1",
         "--disable-renderer-backgrounding",
         "--disable-background-timer-throttling",
         "--disable-backgrounding-occluded-windows",
     )
     opened = []
-    url = f"http://127.0.0.1:{port}/wall?period={PERIOD}&token={TOKEN}"
     try:
         started = time.monotonic()
         while len(opened) < pages:
             batch = min(BATCH, pages - len(opened))
-            opened += await asyncio.gather(*(open_page(browser, url) for _ in range(batch)))
+            urls = [
+                f"http://wall-{n}.test:{port}/wall?period={PERIOD}&token={TOKEN}"
+                for n in range(len(opened), len(opened) + batch)
+            ]
+            opened += await asyncio.gather(*(open_page(browser, url) for url in urls))
         print(f"{len(opened)} pages open and live in {time.monotonic() - started:.1f} s")
         await asyncio.sleep(2.0)
         renders.clear()
