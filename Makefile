@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rebuild.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/tui.py
+	$(BIN)/python bench/wall.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
