@@ -26,6 +26,7 @@ from services.cli.figures import (
     open_store,
     period_opt,
     pick_period,
+    run,
 )
 
 rep_filter_opt = Annotated[str | None, typer.Option("--rep", help="only this rep")]
@@ -142,13 +143,6 @@ def show_weekly(data_dir: Path, period: str | None, as_json: bool) -> None:
 
 def register(app: typer.Typer) -> None:
     """Adds `scorecard`, `diagnose`, `weekly` and `review` to the `quotaboard` command."""
-
-    def run(fn, data: Path | None) -> None:
-        try:
-            fn(settings_from(data).data_dir)
-        except FiguresError as exc:
-            typer.echo(f"quotaboard: {exc}", err=True)
-            raise typer.Exit(1) from None
 
     @app.command("scorecard")
     def scorecard_cmd(

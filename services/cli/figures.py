@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -217,15 +218,17 @@ def show_unmatched(data_dir: Path, as_json: bool) -> None:
         console.print(aside)
 
 
+def run(fn: Callable[[Path], None], data: Path | None) -> None:
+    """`fn(data_dir)` for a figures command: a FiguresError is one line and exit 1."""
+    try:
+        fn(settings_from(data).data_dir)
+    except FiguresError as exc:
+        typer.echo(f"quotaboard: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def register(app: typer.Typer) -> None:
     """Adds `standings`, `funnel`, `statement` and `unmatched` to the `quotaboard` command."""
-
-    def run(fn, data: Path | None) -> None:
-        try:
-            fn(settings_from(data).data_dir)
-        except FiguresError as exc:
-            typer.echo(f"quotaboard: {exc}", err=True)
-            raise typer.Exit(1) from None
 
     @app.command("standings")
     def standings_cmd(period: period_opt = None, data: data_opt = None, as_json: json_opt = False) -> None:
