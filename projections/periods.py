@@ -7,6 +7,7 @@ so no timezone conversion happens per event. Everything here is pure.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -289,3 +290,47 @@ class Calendar:
         if now_us >= end:
             return 0
         return (self.local_date(end - 1) - self.local_date(max(now_us, start))).days + 1
+
+
+# --- moving between periods (the TUI, the wall) ------------------------------------------
+
+
+def shift(period: str, n: int) -> str:
+    """The period n steps later (n < 0: earlier), of the same kind."""
+    k = kind_of(period)
+    if k == "month":
+        index = int(period[:4]) * 12 + int(period[5:7]) - 1 + n
+        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    if k == "quarter":
+        index = int(period[:4]) * 4 + int(period[6]) - 1 + n
+        return f"{index // 4:04d}-Q{index % 4 + 1}"
+    return f"{int(period) + n:04d}"
+
+
+def toggle(period: str, now: datetime, tz: ZoneInfo | timezone = BUSINESS_TZ) -> str:
+    """Month -> its quarter; quarter -> `now`'s month if inside it, else its last month;
+    year -> `now`'s month."""
+    k = kind_of(period)
+    if k == "month":
+        return quarter_of(period)
+    today = current_month(now, tz)
+    if k == "quarter":
+        return today if quarter_of(today) == period else last_month(period)
+    return today
+
+
+def bounds(period: str, tz: ZoneInfo | timezone = BUSINESS_TZ) -> tuple[datetime, datetime]:
+    """[start, end) of a month, quarter or year as aware datetimes in `tz`."""
+    months = months_of(period)
+    y, m = month_parts(months[0])
+    start = datetime(y, m, 1, tzinfo=tz)
+    index = y * 12 + m - 1 + len(months)
+    return start, datetime(index // 12, index % 12 + 1, 1, tzinfo=tz)
+
+
+def days_left(period: str, now: datetime, tz: ZoneInfo | timezone = BUSINESS_TZ) -> int:
+    """Whole or part days until the period ends (0 once it has ended)."""
+    start, end = bounds(period, tz)
+    if now >= end:
+        return 0
+    return math.ceil((end - max(now, start)) / timedelta(days=1))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -345,3 +346,23 @@ class Publications:
             )
             r["payout"] = money(Decimal(r["payout"]) + o.amount)
         return reps
+
+
+def approval_refusal(state: dict, period: str, now: datetime) -> str | None:
+    """Why the payout of P cannot be approved at `now`, read from P's published state as
+    `standings --json` shows it; the same conditions as `_refusal`, which decides in the
+    fold. The CLI asks this before it sends an approval, so a refusal changes nothing."""
+    if state["payout"] == "approved":
+        return f"the payout of {period} was already approved at {state['approved_at']}"
+    if state["window_closes"] is None:
+        return f"the objection window of {period} is unknown: {state['window_error']}"
+    closes = datetime.fromisoformat(state["window_closes"])
+    if now <= closes:
+        return f"the objection window of {period} is open until {state['window_closes']}"
+    open_ = [o["id"] for o in state["objections"] if o["state"] == "open"]
+    if open_:
+        return (
+            f"{period} has open objections ({', '.join(sorted(open_))}): resolve them first "
+            f"(`quotaboard objection resolve ID --upheld AMOUNT|--rejected --note TEXT`)"
+        )
+    return None

@@ -21,8 +21,8 @@ from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 
+from projections import periods as P
 from projections.periods import default_month, months_among
-from tui import periods as P
 from tui.help import HelpScreen
 from tui.leaderboard import LeaderboardScreen
 from tui.source import DataSource, Notice, NoticeFeed, NullFeed
@@ -83,7 +83,7 @@ class QuotaboardApp(App):
         now = self.clock()
         text = Text()
         text.append(f"{scope}", style="bold")
-        text.append(f" │ {self.period} ({P.kind(self.period)})")
+        text.append(f" │ {self.period} ({P.kind_of(self.period)})")
         left = P.days_left(self.period, now, self.tz)
         start, _ = P.bounds(self.period, self.tz)
         text.append(" │ ended" if left == 0 else " │ not started" if now < start else f" │ {left}d left")

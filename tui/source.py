@@ -34,6 +34,7 @@ class DataSource(Protocol):
     def position(self) -> int: ...
     def projector(self) -> dict | None: ...
     def publication(self) -> dict | None: ...
+    def document(self, kind: str, period: str = "", key: str = "") -> dict | None: ...
 
 
 class MemorySource:
@@ -48,6 +49,9 @@ class MemorySource:
         self.docs[(kind, period, key)] = doc
         if position is not None:
             self._position = position
+
+    def document(self, kind: str, period: str = "", key: str = "") -> dict | None:
+        return self.docs.get((kind, period, key))
 
     def standings(self, period: str) -> dict | None:
         return self.docs.get(("standings", period, ""))

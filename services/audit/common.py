@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from events.log import EventLog, log_path
+from projections.periods import bounds
 
 
 class AuditError(Exception):
@@ -33,10 +34,8 @@ def check_month(period: str) -> tuple[int, int]:
 
 def period_bounds(period: str, tz: ZoneInfo | str) -> tuple[datetime, datetime]:
     """[start, end) of a month in the business timezone, as UTC instants."""
-    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    y, m = check_month(period)
-    start = datetime(y, m, 1, tzinfo=zone)
-    end = datetime(y + (m == 12), 1 if m == 12 else m + 1, 1, tzinfo=zone)
+    check_month(period)
+    start, end = bounds(period, ZoneInfo(tz) if isinstance(tz, str) else tz)
     return start.astimezone(UTC), end.astimezone(UTC)
 
 

@@ -40,7 +40,7 @@ def projector_position(data_dir: Path | str) -> int | None:
 
     try:
         store = ReadStore.open_current(data_dir)
-    except Exception:  # noqa: BLE001 - no store yet, or one being swapped in
+    except (sqlite3.DatabaseError, OSError):  # a store being swapped in: no checkpoint to hold
         return None
     if store is None:
         return None

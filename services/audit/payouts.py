@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from projections.publication import approval_refusal
 from schemas.events import (
     ContractError,
     ObjectionRaised,
@@ -217,24 +218,6 @@ def resolve_objection(
     }
 
 
-def approval_refusal(state: dict, period: str, now: datetime) -> str | None:
-    """Why the payout of P cannot be approved now (the fold's conditions), or None."""
-    if state["payout"] == "approved":
-        return f"the payout of {period} was already approved at {state['approved_at']}"
-    if state["window_closes"] is None:
-        return f"the objection window of {period} is unknown: {state['window_error']}"
-    closes = datetime.fromisoformat(state["window_closes"])
-    if now <= closes:
-        return f"the objection window of {period} is open until {state['window_closes']}"
-    open_ = [o["id"] for o in state["objections"] if o["state"] == "open"]
-    if open_:
-        return (
-            f"{period} has open objections ({', '.join(sorted(open_))}): resolve them first "
-            f"(`quotaboard objection resolve ID --upheld AMOUNT|--rejected --note TEXT`)"
-        )
-    return None
-
-
 def approve_payout(
     data_dir: Path | str, period: str, *, by: str | None = None, settings=None, wait: float = 10.0
 ) -> dict:
@@ -244,7 +227,7 @@ def approve_payout(
     store.close()
     state = _published(doc, period)
     now = _now()
-    why = approval_refusal(state, period, now)
+    why = approval_refusal(state, period, now)  # the fold refuses the same; this says why first
     if why is not None:
         raise PayoutError(f"payout of {period} not approved: {why}")
     event = PayoutApproved(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 import typer
@@ -16,35 +17,29 @@ from services.runtime.broker import BrokerUnavailable
 NOT_STARTED = {"state": "not started", "error": None, "file": None, "line": None, "key": None}
 
 
-def projector_info(data_dir: Path) -> tuple[int, dict]:
-    """The read models' checkpoint (0 while no projector has written any) and the state
-    the projector recorded (services.project.state)."""
-    from services.project.readstore import ReadStore
+def read_models(data_dir: Path) -> tuple[int, dict, int]:
+    """(checkpoint, the projector's recorded state, events the fold set aside), from one
+    look at the live read store. No store yet, or one whose tables a first projector is
+    still creating: not started. A store that cannot be read is said, never taken for an
+    empty one."""
+    from services.project.readstore import ReadStore, current_path
     from services.project.state import read_state
 
     try:
         store = ReadStore.open_current(data_dir)
-    except Exception:  # noqa: BLE001 - no store yet
-        return 0, NOT_STARTED
-    if store is None:
-        return 0, NOT_STARTED
-    with store:
-        return store.position(), read_state(store) or NOT_STARTED
-
-
-def set_aside_count(data_dir: Path) -> int:
-    """How many events the fold set aside (`quotaboard unmatched` lists them)."""
-    from services.project.readstore import ReadStore
-
-    try:
-        store = ReadStore.open_current(data_dir)
-    except Exception:  # noqa: BLE001 - no store yet
-        return 0
-    if store is None:
-        return 0
-    with store:
-        doc = store.unmatched() or {}
-    return len(doc.get("set_aside", ()))
+        if store is None:
+            return 0, NOT_STARTED, 0
+        with store:
+            aside = len((store.unmatched() or {}).get("set_aside", ()))
+            return store.position(), read_state(store) or NOT_STARTED, aside
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return 0, NOT_STARTED, 0
+        broken = exc
+    except sqlite3.DatabaseError as exc:
+        broken = exc
+    return 0, {**NOT_STARTED, "state": "unreadable",
+               "error": f"read store {current_path(data_dir)}: {broken}; run `quotaboard rebuild`"}, 0
 
 
 async def _broker_state(settings: Settings) -> dict:
@@ -97,11 +92,11 @@ def status(data: DataOpt = None, nats: NatsOpt = None, config: ConfigOpt = None,
         with EventLog(path, readonly=True) as event_log:
             events, last, quarantined = event_log.count(), event_log.last_position(), event_log.quarantine_count()
             conflicts = event_log.conflict_count()
-    proj, state = projector_info(settings.data_dir)
+    proj, state, set_aside = read_models(settings.data_dir)
     # The real distance whatever the projector's state: one stuck at 0 shows the whole log.
     out = {"events": events, "last_position": last, "quarantined": quarantined, "conflicts": conflicts,
            "projector_position": proj, "lag": last - proj, "projector": state,
-           "set_aside": set_aside_count(settings.data_dir)}
+           "set_aside": set_aside}
     out.update(asyncio.run(_broker_state(settings)))
     if as_json:
         typer.echo(json.dumps(out))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from pathlib import Path
 
 from schemas.notices import ChangeNotice
@@ -45,7 +46,7 @@ class StoreSource:
             return default
         try:
             return getattr(store, name)(*args)
-        except Exception as exc:  # a store mid-creation: no tables yet
+        except sqlite3.Error as exc:  # a store mid-creation (no tables yet) or swapped away
             log.debug("read %s failed: %s", name, exc)
             self._store = None
             return default

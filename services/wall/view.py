@@ -10,10 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from projections.periods import BUSINESS_TZ, current_month
+from projections.periods import (
+    BUSINESS_TZ,
+    bounds,
+    current_month,
+    days_left,
+    default_month,
+    kind_of,
+    months_among,
+    shift,
+)
 from schemas.documents import as_decimal, rank_reps
 from services.wall.morning import MorningRanks
-from tui.periods import bounds, days_left, kind, shift
 
 BAR_SCALE = Decimal("1.5")  # a bar is full at 150% of target; the target mark sits at 2/3
 RAG_WORD = {"green": "on track", "yellow": "behind", "red": "at risk", "none": "no target"}
@@ -58,15 +66,6 @@ def bar(attainment: object, pace: Decimal | None = None) -> Bar:
 def rag_of(entry: dict) -> str:
     rag = entry.get("rag") or "none"
     return rag if rag in RAG_WORD else "none"
-
-
-def default_period(periods: list[str], now: datetime) -> str:
-    """This month in the business timezone, else the latest month with figures."""
-    month = current_month(now, BUSINESS_TZ)
-    months = [p for p in periods if kind(p) == "month"]
-    if month in periods or not months:
-        return month
-    return months[-1]
 
 
 def honour_text(honour: object) -> str:
@@ -119,12 +118,13 @@ def wall_view(
 ) -> dict:
     """The page's model for `period` (default: this month) at `now`."""
     periods = source.periods()
-    period = period or default_period(periods, now)
+    this_month = current_month(now, BUSINESS_TZ)
+    period = period or default_month(months_among(periods), this_month) or this_month
     start, end = bounds(period)
     elapsed = (max(start, min(now, end)) - start) / (end - start)
     view = {
         "period": period,
-        "kind": kind(period),
+        "kind": kind_of(period),
         "days_left": days_left(period, now),
         "prev": shift(period, -1),
         "next": shift(period, 1),

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from projections import periods as P
 from projections.periods import Calendar, current_month, default_month, instant_us
 from services.cli.figures import pick_period
 from services.demo.crm_sim import TZ, organisation
 from services.demo.folded_store import FoldedStore
 from services.project.readers import StoreSource
 from services.project.readstore import ReadStore
-from tui import periods as P
 from tui.app import QuotaboardApp
 from tui.source import QueueFeed
 

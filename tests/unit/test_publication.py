@@ -322,3 +322,20 @@ def test_bad_publication_and_honours_sections_name_the_key(section, message):
 
     with pytest.raises(RulesetError, match=re.escape(message)):
         load_ruleset(SIGNED.read_text() + "\n" + section)
+
+
+def test_the_clis_approval_check_turns_at_the_windows_last_second():
+    """The CLI's pre-check (projections.publication.approval_refusal) and the fold agree on
+    the window's edge: refused through 23:59:59 of its last working day, allowed from
+    midnight, in the business timezone whatever the UTC date."""
+    from datetime import UTC, datetime
+
+    from projections.publication import approval_refusal
+
+    state = {"payout": "pending", "approved_at": None, "window_error": None,
+             "window_closes": "2026-09-09T23:59:59+08:00", "objections": []}
+    last = datetime(2026, 9, 9, 15, 59, 59, tzinfo=UTC)
+    assert "open until" in approval_refusal(state, "2026-08", last)
+    assert approval_refusal(state, "2026-08", datetime(2026, 9, 9, 16, 0, 0, tzinfo=UTC)) is None
+    held = {**state, "objections": [{"id": "O-1", "state": "open"}]}
+    assert "O-1" in approval_refusal(held, "2026-08", datetime(2026, 9, 10, tzinfo=UTC))

@@ -1,0 +1,63 @@
+"""The wall reads the clock (default period, days left, the morning's ranks): pinned at a
+month's first second, its last day, New Year and 29 February, in the business timezone
+(Asia/Shanghai) whatever the UTC date."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.wall.morning import MorningRanks
+from services.wall.view import wall_view
+from tui.source import MemorySource
+
+
+def standings(period: str, **attainment: str) -> dict:
+    reps = {
+        rep: {"name": rep, "region": "East", "attainment": a, "bookings": "1.00", "target": "1.00"}
+        for rep, a in attainment.items()
+    }
+    return {"position": 1, "reps": reps, "team": {}, "regions": {}}
+
+
+# (instant in UTC, the business month, days left in it, the business date)
+EDGES = [
+    (datetime(2026, 11, 30, 16, 0, 0, tzinfo=UTC), "2026-12", 31, "2026-12-01"),  # first second
+    (datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC), "2026-12", 1, "2026-12-31"),  # last second
+    (datetime(2026, 12, 31, 16, 0, 0, tzinfo=UTC), "2027-01", 31, "2027-01-01"),  # New Year
+    (datetime(2028, 2, 28, 18, 0, 0, tzinfo=UTC), "2028-02", 1, "2028-02-29"),  # 29 February
+]
+
+
+@pytest.mark.parametrize("now, month, left, day", EDGES)
+def test_this_month_days_left_and_the_morning_are_the_business_days(
+    tmp_path, now, month, left, day
+):
+    source = MemorySource({("standings", month, ""): standings(month, a="1.2", b="0.8")})
+    view = wall_view(source, None, now, MorningRanks(tmp_path), hide_money=False)
+    assert (view["period"], view["days_left"]) == (month, left)
+    kept = (tmp_path / "wall" / "morning.json").read_text()
+    assert f'"day": "{day}"' in kept
+
+
+def test_a_month_known_ahead_is_not_opened_before_it_begins(tmp_path):
+    """A quarter's last month has figures before it starts (its statements are paid there):
+    the wall opens on the latest month begun, as the CLI and the TUI do."""
+    now = datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC)  # 2026-11-30 23:59:59 in Shanghai
+    docs = {("standings", p, ""): standings(p, a="1.0") for p in ("2026-10", "2026-12")}
+    view = wall_view(MemorySource(docs), None, now, MorningRanks(tmp_path), hide_money=False)
+    assert view["period"] == "2026-10"
+
+
+def test_the_morning_baseline_turns_over_at_the_business_midnight(tmp_path):
+    morning = MorningRanks(tmp_path)
+    evening = datetime(2026, 12, 1, 15, 59, 0, tzinfo=UTC)  # 23:59 in Shanghai
+    source = MemorySource({("standings", "2026-12", ""): standings("2026-12", a="1.2", b="0.8")})
+    wall_view(source, "2026-12", evening, morning, hide_money=False)
+    source.docs[("standings", "2026-12", "")] = standings("2026-12", a="0.8", b="1.2")
+    late = wall_view(source, "2026-12", evening, morning, hide_money=False)
+    assert {r["id"]: r["move"] for r in late["rows"]} == {"a": -1, "b": 1}
+    next_day = datetime(2026, 12, 1, 16, 0, 0, tzinfo=UTC)  # 00:00 on 2 December
+    fresh = wall_view(source, "2026-12", next_day, morning, hide_money=False)
+    assert {r["id"]: r["move"] for r in fresh["rows"]} == {"a": 0, "b": 0}
