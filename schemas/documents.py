@@ -37,3 +37,42 @@ def rank_reps(reps: dict[str, dict]) -> dict[str, int]:
         ranks[rep_id] = ranks[ordered[index - 2][0]] if previous == k else index
         previous = k
     return ranks
+
+
+# --- showing them: the TUI and the wall print figures the same way -----------------------
+
+RAGS = ("green", "yellow", "red", "none")
+RAG_SYMBOL = {"green": "●", "yellow": "◐", "red": "○", "none": "·"}
+
+
+def rag_of(entry: dict) -> str:
+    """An entry's RAG, "none" where it has none (no target)."""
+    rag = entry.get("rag") or "none"
+    return rag if rag in RAGS else "none"
+
+
+def money(value: object, compact: bool = False, sign: bool = False) -> str:
+    """A document's amount for a person: 1,234,567 (or 1,234.50); compact 1.23M / 12.3k."""
+    d = as_decimal(value)
+    if d is None:
+        return "—"
+    prefix = "+" if sign and d > 0 else ""
+    if compact:
+        a = abs(d)
+        neg = "-" if d < 0 else prefix
+        if a >= 1_000_000:
+            return f"{neg}{a / 1_000_000:.2f}M"
+        if a >= 1_000:
+            return f"{neg}{a / 1_000:.1f}k"
+        return f"{neg}{a:.0f}"
+    return f"{prefix}{d:,.0f}" if d == d.to_integral_value() else f"{prefix}{d:,.2f}"
+
+
+def pct(value: object, digits: int = 1) -> str:
+    d = as_decimal(value)
+    return "—" if d is None else f"{d * 100:.{digits}f}%"
+
+
+def signed_pct(value: object) -> str:
+    d = as_decimal(value)
+    return "—" if d is None else f"{d * 100:+.1f}%"

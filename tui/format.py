@@ -1,4 +1,5 @@
-"""Formatting for the TUI: money, ratios, RAG as colour *and* symbol, text bars.
+"""Formatting for the TUI: RAG as colour *and* symbol, text bars; money, ratios and RAG
+words come from schemas.documents, which the wall prints with too.
 
 Figures arrive as the contract's decimal strings; they are only formatted here, never
 recomputed. Every RAG colour is paired with a symbol and, where there is room, a word,
@@ -11,48 +12,13 @@ from decimal import Decimal
 
 from rich.text import Text
 
+from schemas.documents import RAG_SYMBOL, money, pct, rag_of, signed_pct
 from schemas.documents import as_decimal as dec
 
+__all__ = ["RAG_STYLE", "RAG_SYMBOL", "attainment_cell", "bar_text", "dec", "money", "pct", "rag_label", "rag_of", "signed_pct"]
+
 RAG_STYLE = {"green": "green", "yellow": "yellow", "red": "red", "none": "dim"}
-RAG_SYMBOL = {"green": "●", "yellow": "◐", "red": "○", "none": "·"}
 BLOCKS = " ▏▎▍▌▋▊▉█"
-
-
-
-
-def money(value: object, compact: bool = False, sign: bool = False) -> str:
-    d = dec(value)
-    if d is None:
-        return "—"
-    prefix = "+" if sign and d > 0 else ""
-    if compact:
-        a = abs(d)
-        neg = "-" if d < 0 else prefix
-        if a >= 1_000_000:
-            return f"{neg}{a / 1_000_000:.2f}M"
-        if a >= 1_000:
-            return f"{neg}{a / 1_000:.1f}k"
-        return f"{neg}{a:.0f}"
-    return f"{prefix}{d:,.0f}" if d == d.to_integral_value() else f"{prefix}{d:,.2f}"
-
-
-def pct(value: object, digits: int = 1) -> str:
-    d = dec(value)
-    if d is None:
-        return "—"
-    return f"{d * 100:.{digits}f}%"
-
-
-def signed_pct(value: object) -> str:
-    d = dec(value)
-    if d is None:
-        return "—"
-    return f"{d * 100:+.1f}%"
-
-
-def rag_of(entry: dict) -> str:
-    rag = entry.get("rag") or "none"
-    return rag if rag in RAG_STYLE else "none"
 
 
 def rag_label(rag: str) -> Text:

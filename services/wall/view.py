@@ -20,12 +20,11 @@ from projections.periods import (
     months_among,
     shift,
 )
-from schemas.documents import as_decimal, rank_reps
+from schemas.documents import RAG_SYMBOL, as_decimal, money, pct, rag_of, rank_reps
 from services.wall.morning import MorningRanks
 
 BAR_SCALE = Decimal("1.5")  # a bar is full at 150% of target; the target mark sits at 2/3
 RAG_WORD = {"green": "on track", "yellow": "behind", "red": "at risk", "none": "no target"}
-RAG_SYMBOL = {"green": "●", "yellow": "◐", "red": "○", "none": "·"}
 
 
 @dataclass(frozen=True)
@@ -37,23 +36,6 @@ class Bar:
     pace: str | None = None
 
 
-def money(value: object) -> str:
-    d = as_decimal(value)
-    if d is None:
-        return "—"
-    a, sign = abs(d), "-" if d < 0 else ""
-    if a >= 1_000_000:
-        return f"{sign}{a / 1_000_000:.2f}M"
-    if a >= 1_000:
-        return f"{sign}{a / 1_000:.1f}k"
-    return f"{sign}{a:.0f}"
-
-
-def pct(value: object, digits: int = 0) -> str:
-    d = as_decimal(value)
-    return "—" if d is None else f"{d * 100:.{digits}f}%"
-
-
 def bar(attainment: object, pace: Decimal | None = None) -> Bar:
     att = as_decimal(attainment) or Decimal(0)
     width = max(Decimal(0), min(att, BAR_SCALE)) / BAR_SCALE * 100
@@ -61,11 +43,6 @@ def bar(attainment: object, pace: Decimal | None = None) -> Bar:
     return Bar(
         f"{width:.1f}", f"{mark:.1f}", None if pace is None else f"{pace / BAR_SCALE * 100:.1f}"
     )
-
-
-def rag_of(entry: dict) -> str:
-    rag = entry.get("rag") or "none"
-    return rag if rag in RAG_WORD else "none"
 
 
 def honour_text(honour: object) -> str:
@@ -106,8 +83,8 @@ def _trend(source, period: str, reps: dict, target: Decimal | None, hide_money: 
                 "width": f"{100 / len(weeks) * 0.7:.2f}",
                 "height": f"{height:.2f}",
                 "y": f"{90 - height:.2f}",
-                "amount": None if hide_money else money(amount),
-                "reached": pct(reached) if reached is not None else None,
+                "amount": None if hide_money else money(amount, compact=True),
+                "reached": pct(reached, 0) if reached is not None else None,
             }
         )
     return out
@@ -153,8 +130,8 @@ def wall_view(
                 "symbol": RAG_SYMBOL[rag],
                 "attainment": pct(team.get("attainment"), 1),
                 "bar": bar(team.get("attainment"), pace),
-                "bookings": None if hide_money else money(team.get("bookings")),
-                "target": None if hide_money else money(team.get("target")),
+                "bookings": None if hide_money else money(team.get("bookings"), compact=True),
+                "target": None if hide_money else money(team.get("target"), compact=True),
             }
         )
         team_target = team_target or as_decimal(team.get("target"))
@@ -173,12 +150,12 @@ def wall_view(
             "rag": rag,
             "rag_word": RAG_WORD[rag],
             "symbol": RAG_SYMBOL[rag],
-            "attainment": pct(entry.get("attainment")),
+            "attainment": pct(entry.get("attainment"), 0),
             "bar": bar(entry.get("attainment")),
             "move": move,
             "honours": honours,
-            "bookings": None if hide_money else money(entry.get("bookings")),
-            "target": None if hide_money else money(entry.get("target")),
+            "bookings": None if hide_money else money(entry.get("bookings"), compact=True),
+            "target": None if hide_money else money(entry.get("target"), compact=True),
         }
         view["rows"].append(row)
         if honours:
@@ -194,11 +171,11 @@ def wall_view(
                 "rag": rag,
                 "rag_word": RAG_WORD[rag],
                 "symbol": RAG_SYMBOL[rag],
-                "attainment": pct(region.get("attainment")),
+                "attainment": pct(region.get("attainment"), 0),
                 "bar": bar(region.get("attainment")),
                 "members": members,
-                "bookings": None if hide_money else money(region.get("bookings")),
-                "target": None if hide_money else money(region.get("target")),
+                "bookings": None if hide_money else money(region.get("bookings"), compact=True),
+                "target": None if hide_money else money(region.get("target"), compact=True),
             }
         )
     view["trend"] = _trend(source, period, reps, team_target, hide_money)
