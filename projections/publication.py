@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from projections.periods import EPOCH, US, from_us, instant_us
 from projections.views import money
-from projections.workdays import CalendarError, window_end
+from projections.workdays import CalendarError, WorkCalendar
 from schemas import events as ev
 from schemas.ruleset import Publication
 
@@ -160,8 +160,8 @@ class Publications:
                     r = rules(period)
                     s.calendar = r.calendar
                     try:
-                        end = window_end(
-                            from_us(s.published_t, self.tz), r.objection_days, r.calendar, self.tz
+                        end = WorkCalendar.of(r).window_end(
+                            from_us(s.published_t, self.tz), r.objection_days, self.tz
                         )
                         s.window_end_t = instant_us(end)
                     except CalendarError as exc:

@@ -9,6 +9,7 @@ exactly 0.015). Validation beyond types (ascending tiers, known timezone) lives 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -142,11 +143,48 @@ class Assessment(_Rule, kw_only=True):
             if g.from_ in seen:
                 raise _invalid(f"grades[{i}].from", "must differ from every other grade's `from`")
             seen.add(g.from_)
+
+
+class CalendarYear(_Rule, kw_only=True):
+    """A year of mainland China's calendar as the State Council announced it (its notice
+    on the year's holidays), for a year the installed chinese-calendar does not know yet:
+    the weekdays off (`holidays`) and the Saturdays and Sundays worked instead (`workdays`,
+    调休). Any other Monday-Friday is a working day, any other weekend day is not."""
+
+    year: Annotated[int, msgspec.Meta(ge=2000, le=2100)]
+    holidays: list[date] = []
+    workdays: list[date] = []
+
+    def __post_init__(self) -> None:
+        for name, days in (("holidays", self.holidays), ("workdays", self.workdays)):
+            for i, day in enumerate(days):
+                if day.year != self.year:
+                    raise _invalid(f"{name}[{i}]", f"must be a day of {self.year}")
+                if day in days[:i]:
+                    raise _invalid(f"{name}[{i}]", "must not repeat a day")
+        for i, day in enumerate(self.workdays):
+            if day in self.holidays:
+                raise _invalid(f"workdays[{i}]", "must not also be in holidays")
+            if day.weekday() < 5:
+                raise _invalid(
+                    f"workdays[{i}]", "must be a Saturday or Sunday (a weekend day worked, 调休)"
+                )
+
+
 class Publication(_Rule, kw_only=True):
     """The objection window (公示期): working days after the publication day."""
 
     objection_days: Annotated[int, msgspec.Meta(ge=0, le=60)] = 3
     calendar: Literal["weekdays", "CN"] = "weekdays"
+    calendar_years: list[CalendarYear] = []
+
+    def __post_init__(self) -> None:
+        if self.calendar_years and self.calendar != "CN":
+            raise _invalid("calendar_years", 'must be empty unless calendar = "CN"')
+        years = [y.year for y in self.calendar_years]
+        for i, year in enumerate(years):
+            if year in years[:i]:
+                raise _invalid(f"calendar_years[{i}].year", "must not declare a year twice")
 
 
 class Honours(_Rule, kw_only=True):

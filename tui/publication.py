@@ -12,7 +12,7 @@ from datetime import datetime, tzinfo
 
 from rich.text import Text
 
-from projections.workdays import CalendarError, working_days_between
+from projections.workdays import CalendarError, WorkCalendar
 from tui.format import money
 
 STATE_STYLE = {"open": "bold yellow", "late": "magenta", "upheld": "green", "rejected": "dim"}
@@ -40,9 +40,9 @@ def publication_text(pub: dict | None, now: datetime, tz: tzinfo) -> Text:
             text.append(" · window closed")
         else:
             try:
-                days = working_days_between(
-                    now.astimezone(tz).date(), end.date(), pub.get("calendar", "weekdays")
-                )
+                # a year only the ruleset declares is not known here: the date is shown instead
+                calendar = WorkCalendar(pub.get("calendar", "weekdays"))
+                days = calendar.working_days_between(now.astimezone(tz).date(), end.date())
                 left = "today" if days == 0 else f"in {days} working day{'s' if days != 1 else ''}"
             except CalendarError:
                 left = f"on {closes[:10]}"

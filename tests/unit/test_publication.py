@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from projections.projection import Projection
 from projections.rulesets import RulesetSet
-from projections.workdays import CalendarError, nth_working_day_after, window_end
+from projections.workdays import CalendarError, WorkCalendar
 from services.project.rulesets import read_ruleset
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -80,12 +80,45 @@ def test_cn_window_skips_national_day_and_counts_the_working_saturday(tmp_path):
     p = project(seed_raw() + [close("2026-08", "2026-09-30T18:00:00")], cn_rulesets(tmp_path))
     assert p.standings("2026-08")["publication"]["window_closes"] == "2026-10-10T23:59:59+08:00"
     # 8 and 9 October, then Saturday the 10th (调休); 1-7 October are holidays
-    assert nth_working_day_after(date(2026, 9, 30), 2, "CN") == date(2026, 10, 9)
+    assert WorkCalendar("CN").nth_working_day_after(date(2026, 9, 30), 2) == date(2026, 10, 9)
 
 
 def test_cn_year_the_package_does_not_know_is_refused_naming_the_year():
-    with pytest.raises(CalendarError, match="2099"):
-        window_end(datetime(2099, 3, 2, tzinfo=TZ), 3, "CN", TZ)
+    with pytest.raises(CalendarError, match="2099.*calendar_years"):
+        WorkCalendar("CN").window_end(datetime(2099, 3, 2, tzinfo=TZ), 3, TZ)
+
+
+# An illustrative declaration (not the State Council's real 2027 schedule): New Year's Day
+# off, and the Saturday after it worked.
+DECLARED_2027 = """
+[[publication.calendar_years]]
+year = 2027
+holidays = [2027-01-01]
+workdays = [2027-01-02]
+"""
+
+
+def test_a_year_the_ruleset_declares_decides_the_window_across_new_year(tmp_path):
+    """Published on New Year's Eve: 1 January off, Saturday the 2nd worked, then Monday
+    and Tuesday; the approval after the window goes through."""
+    path = cn_rulesets(tmp_path)
+    path.write_text(path.read_text() + DECLARED_2027)
+    p = project(
+        seed_raw() + [close("2026-08", "2026-12-31T10:00:00"), approve("2027-01-06T09:00:00")], path
+    )
+    pub = p.standings("2026-08")["publication"]
+    assert (pub["window_closes"], pub["window_error"]) == ("2027-01-05T23:59:59+08:00", None)
+    assert pub["payout"] == "approved" and p.publication()["rejected"] == []
+
+
+def test_a_declared_year_wins_over_the_package():
+    """The ruleset's declaration is what an auditor reads, so it decides even for a year the
+    package knows: 2026 declared without holidays makes National Day a working day."""
+    from schemas.ruleset import CalendarYear
+
+    declared = WorkCalendar("CN", {2026: CalendarYear(year=2026)})
+    assert declared.nth_working_day_after(date(2026, 9, 30), 2) == date(2026, 10, 2)
+    assert WorkCalendar("CN").is_working_day(date(2026, 10, 2)) is False
 
 
 def test_unknown_year_blocks_the_approval_with_the_reason(tmp_path):
@@ -315,6 +348,25 @@ def test_rejected_inputs_are_listed_by_unmatched():
             "publication.objection_days: expected a whole number >= 0",
         ),
         ("[honours]\ntop = 3\n", "honours.top: unknown key (did you mean `top_n`?)"),
+        (
+            "[publication]\n" + DECLARED_2027,
+            'publication.calendar_years: must be empty unless calendar = "CN"',
+        ),
+        (
+            '[publication]\ncalendar = "CN"\n'
+            "[[publication.calendar_years]]\nyear = 2027\nholidays = [2026-12-31]\n",
+            "publication.calendar_years[0].holidays[0]: must be a day of 2027, got 2026-12-31",
+        ),
+        (
+            '[publication]\ncalendar = "CN"\n'
+            "[[publication.calendar_years]]\nyear = 2027\nworkdays = [2027-01-04]\n",
+            "publication.calendar_years[0].workdays[0]: must be a Saturday or Sunday",
+        ),
+        (
+            '[publication]\ncalendar = "CN"\n[[publication.calendar_years]]\nyear = 2027\n'
+            "[[publication.calendar_years]]\nyear = 2027\n",
+            "publication.calendar_years[1].year: must not declare a year twice, got 2027",
+        ),
     ],
 )
 def test_bad_publication_and_honours_sections_name_the_key(section, message):
