@@ -1,4 +1,4 @@
-"""`quotaboard backfill hubspot|pipedrive|stripe [--since DATE]`: what the CRM and the
+"""`quotaboard backfill hubspot|pipedrive|stripe|dingtalk [--since DATE]`: what the CRM and the
 payment provider already hold, through their APIs, with the same ids as their webhooks
 (services/ingest/adapters/backfill.py)."""
 
@@ -17,20 +17,25 @@ from services.runtime.broker import BrokerUnavailable
 
 
 def backfill(
-    vendor: Annotated[str, typer.Argument(help="hubspot, pipedrive or stripe")],
-    since: Annotated[str | None, typer.Option("--since", help="only what changed (or, Stripe: was created) since DATE")] = None,
+    vendor: Annotated[str, typer.Argument(help="hubspot, pipedrive, stripe or dingtalk")],
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="only what changed (or, Stripe: was created) since DATE"),
+    ] = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
     nats: NatsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Existing deals, activities, payments and refunds through the vendor's API, with the webhooks' ids."""
+    """Existing deals, activities, payments and refunds (DingTalk: customer tracks) through the vendor's API, with the webhooks' ids."""
     from services.ingest.adapters.backfill import BackfillError, run
     from services.ingest.adapters.hubspot_api import UpstreamUnavailable
 
     try:
         settings = settings_from(data, config, nats)
-        totals = asyncio.run(run(vendor, settings, since, show_progress=not as_json and sys.stderr.isatty()))
+        totals = asyncio.run(
+            run(vendor, settings, since, show_progress=not as_json and sys.stderr.isatty())
+        )
     except UpstreamUnavailable as exc:
         raise fail(f"{exc}; run the same command again to resume") from None
     except (BackfillError, ConfigError, BrokerUnavailable) as exc:

@@ -1,4 +1,4 @@
-"""`quotaboard backfill hubspot|pipedrive|stripe [--since DATE]`: the deals, activities,
+"""`quotaboard backfill hubspot|pipedrive|stripe|dingtalk [--since DATE]`: the deals, activities,
 payments and refunds that exist before the webhooks are switched on, read through the
 vendors' APIs (services/ingest/adapters/vendor_pages.py) and published as canonical events with
 the ids the webhooks give (so both together store each fact once, in either order).
@@ -22,8 +22,13 @@ from typing import Any
 
 from services.config import Settings, write_private
 
-VENDORS = ("hubspot", "pipedrive", "stripe")
-SOURCES = {"hubspot": "hubspot", "pipedrive": "pipedrive", "stripe": "payments"}
+VENDORS = ("hubspot", "pipedrive", "stripe", "dingtalk")
+SOURCES = {
+    "hubspot": "hubspot",
+    "pipedrive": "pipedrive",
+    "stripe": "payments",
+    "dingtalk": "dingtalk-crm",
+}
 
 
 class BackfillError(Exception):

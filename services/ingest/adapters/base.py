@@ -86,7 +86,9 @@ class WebhookResponse:
     headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),)
 
     @classmethod
-    def json(cls, status: int, obj: Any, extra: tuple[tuple[str, str], ...] = ()) -> WebhookResponse:
+    def json(
+        cls, status: int, obj: Any, extra: tuple[tuple[str, str], ...] = ()
+    ) -> WebhookResponse:
         return cls(status, json.dumps(obj).encode(), (("content-type", "application/json"), *extra))
 
 
@@ -127,9 +129,14 @@ class AdapterSettings:
     pipedrive_api_url: str | None = None  # https://<company>.pipedrive.com
     stripe_api_key: _Secret | None = None
     stripe_api_url: str | None = None  # only to point the client elsewhere (tests)
+    dingtalk_app_key: str | None = None  # the internal app's Client ID (AppKey), for the open API
+    dingtalk_app_secret: _Secret | None = None  # its Client Secret (AppSecret)
+    dingtalk_api_url: str = "https://api.dingtalk.com"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, file: dict | None = None) -> AdapterSettings:
+    def from_env(
+        cls, env: dict[str, str] | None = None, file: dict | None = None
+    ) -> AdapterSettings:
         env = os.environ if env is None else env
         file = file or {}
 
@@ -141,7 +148,9 @@ class AdapterSettings:
             value = get(name)
             return _Secret(value) if value else None
 
-        tokens = {str(k): _Secret(str(v)) for k, v in (file.get("hubspot_tokens") or {}).items() if v}
+        tokens = {
+            str(k): _Secret(str(v)) for k, v in (file.get("hubspot_tokens") or {}).items() if v
+        }
         for name, value in env.items():
             if name.startswith("QUOTABOARD_HUBSPOT_TOKEN_") and value:
                 tokens[name.removeprefix("QUOTABOARD_HUBSPOT_TOKEN_")] = _Secret(value)
@@ -162,6 +171,9 @@ class AdapterSettings:
             pipedrive_api_url=(get("PIPEDRIVE_API_URL") or "").rstrip("/") or None,
             stripe_api_key=secret("STRIPE_API_KEY"),
             stripe_api_url=(get("STRIPE_API_URL") or "").rstrip("/") or None,
+            dingtalk_app_key=get("DINGTALK_APP_KEY"),
+            dingtalk_app_secret=secret("DINGTALK_APP_SECRET"),
+            dingtalk_api_url=(get("DINGTALK_API_URL") or "https://api.dingtalk.com").rstrip("/"),
         )
 
 
@@ -235,7 +247,11 @@ def make_event(obj: dict, origin: dict[str, str] | None = None) -> Event:
     try:
         return convert_event(obj)
     except ContractError as err:
-        key = err.path.removeprefix("$.data.").split(".", 1)[0] if err.path.startswith("$.data.") else None
+        key = (
+            err.path.removeprefix("$.data.").split(".", 1)[0]
+            if err.path.startswith("$.data.")
+            else None
+        )
         if origin and key in origin:
             raise VendorFieldError(f"{origin[key]}: {err.reason}") from None
         raise VendorFieldError(
@@ -248,8 +264,9 @@ class VendorFieldError(ValueError):
     vendor's field and value."""
 
 
-def stage_event(meaning: str, eid: str, env: dict, deal_id: str, *, amount: Any = None,
-                reason: Any = None) -> dict:
+def stage_event(
+    meaning: str, eid: str, env: dict, deal_id: str, *, amount: Any = None, reason: Any = None
+) -> dict:
     """What a CRM stage move means canonically: won (with its amount), lost, or a stage."""
     if meaning == "won":
         data = {"deal_id": deal_id}
@@ -261,7 +278,12 @@ def stage_event(meaning: str, eid: str, env: dict, deal_id: str, *, amount: Any 
         if reason:
             data["reason"] = str(reason)
         return {"id": eid, "type": "deal.lost", **env, "data": data}
-    return {"id": eid, "type": "deal.stage_changed", **env, "data": {"deal_id": deal_id, "stage": meaning}}
+    return {
+        "id": eid,
+        "type": "deal.stage_changed",
+        **env,
+        "data": {"deal_id": deal_id, "stage": meaning},
+    }
 
 
 def basic_header(user: str, password: str) -> str:
@@ -293,8 +315,12 @@ def quarantine_record(source: str, reason: str, raw: Any) -> bytes:
     else:
         text = json.dumps(raw, ensure_ascii=False, default=str)
     return json.dumps(
-        {"source": source, "reason": reason, "raw": text,
-         "received_at": datetime.now(UTC).isoformat(timespec="milliseconds")},
+        {
+            "source": source,
+            "reason": reason,
+            "raw": text,
+            "received_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        },
         ensure_ascii=False,
     ).encode()
 
@@ -328,23 +354,39 @@ async def finish(source: str, result: TranslateResult, ctx: AdapterContext) -> W
             else:
                 outcome = await ctx.publish(result.events)
         except TimeoutError:
-            raise BrokerUnavailable(f"the broker did not acknowledge within {ctx.publish_timeout}s") from None
+            raise BrokerUnavailable(
+                f"the broker did not acknowledge within {ctx.publish_timeout}s"
+            ) from None
         accepted, duplicates = outcome.accepted, outcome.duplicates
     # after the events: a retry (503 above) re-publishes idempotently, and only then quarantines
     for bad in result.malformed:
         log.warning("%s: quarantined: %s", source, bad.reason)
-        raw = bad.raw if isinstance(bad.raw, bytes) else json.dumps(bad.raw, ensure_ascii=False, default=str).encode()
+        raw = (
+            bad.raw
+            if isinstance(bad.raw, bytes)
+            else json.dumps(bad.raw, ensure_ascii=False, default=str).encode()
+        )
         await ctx.quarantine(source, bad.reason, raw)
     if result.ignored:
         log.info("%s: ignored %d event(s)", source, result.ignored)
-    return WebhookResponse.json(200, {
-        "accepted": accepted, "duplicates": duplicates,
-        "ignored": result.ignored, "quarantined": len(result.malformed),
-    })
+    return WebhookResponse.json(
+        200,
+        {
+            "accepted": accepted,
+            "duplicates": duplicates,
+            "ignored": result.ignored,
+            "quarantined": len(result.malformed),
+        },
+    )
 
 
-async def handle_json(source: str, req: WebhookRequest, ctx: AdapterContext, verify: Callable,
-                      translate: Callable[[Any], TranslateResult | Awaitable[TranslateResult]]) -> WebhookResponse:
+async def handle_json(
+    source: str,
+    req: WebhookRequest,
+    ctx: AdapterContext,
+    verify: Callable,
+    translate: Callable[[Any], TranslateResult | Awaitable[TranslateResult]],
+) -> WebhookResponse:
     """The common shape of a JSON webhook: authenticate, parse, translate (a coroutine where
     the vendor must be asked for more, as HubSpot for a new deal's company), publish."""
     try:
@@ -354,7 +396,11 @@ async def handle_json(source: str, req: WebhookRequest, ctx: AdapterContext, ver
     try:
         payload = json.loads(req.body)
     except (ValueError, UnicodeDecodeError) as exc:
-        return await finish(source, TranslateResult(malformed=[Malformed(f"body is not JSON: {exc}", req.body)]), ctx)
+        return await finish(
+            source,
+            TranslateResult(malformed=[Malformed(f"body is not JSON: {exc}", req.body)]),
+            ctx,
+        )
     result = translate(payload)
     if inspect.isawaitable(result):
         result = await result
@@ -371,12 +417,29 @@ def check_currency(currency: Any, m: Any, where: str) -> None:
     log holds one currency; no conversion table is configured)."""
     expected = getattr(m, "currency", None)
     if expected and currency not in (None, "") and str(currency).upper() != expected:
-        raise VendorFieldError(f"{where} = {str(currency).upper()!r} is not the deployment's currency {expected}")
+        raise VendorFieldError(
+            f"{where} = {str(currency).upper()!r} is not the deployment's currency {expected}"
+        )
 
 
 __all__ = [
-    "AuthError", "NotConfigured", "Malformed", "TranslateResult", "WebhookRequest",
-    "WebhookResponse", "AdapterSettings", "AdapterContext", "ContractError", "make_event",
-    "finish", "refuse", "ct_equal", "parse_time", "to_decimal", "from_millis", "VendorFieldError",
-    "vendor_decimal", "check_currency",
+    "AuthError",
+    "NotConfigured",
+    "Malformed",
+    "TranslateResult",
+    "WebhookRequest",
+    "WebhookResponse",
+    "AdapterSettings",
+    "AdapterContext",
+    "ContractError",
+    "make_event",
+    "finish",
+    "refuse",
+    "ct_equal",
+    "parse_time",
+    "to_decimal",
+    "from_millis",
+    "VendorFieldError",
+    "vendor_decimal",
+    "check_currency",
 ]

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,7 +64,9 @@ class CrmMapping:
     stages: dict[str, str] = field(default_factory=dict)  # CRM stage id -> meaning
     owners: dict[str, str] = field(default_factory=dict)  # CRM owner id -> rep_id
     activity_kinds: dict[str, str] = field(default_factory=dict)
-    option_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> option id -> label
+    option_labels: dict[str, dict[str, str]] = field(
+        default_factory=dict
+    )  # field -> option id -> label
     deal_kinds: dict[str, str] = field(default_factory=dict)  # CRM deal type -> new/renewal/upsell
     portals: dict[str, str] = field(default_factory=dict)  # HubSpot portal id -> deal id prefix
     product_line_field: str | None = None
@@ -73,6 +75,7 @@ class CrmMapping:
     source_channel_field: str | None = None
     deal_id_prefix: str = ""
     currency: str | None = None  # the deployment's currency ([payments] currency)
+    labels_fetched: bool = False  # option_labels include those read from the CRM's API
 
     def deal_id(self, crm_id: object) -> str:
         return f"{self.deal_id_prefix}{crm_id}"
@@ -103,6 +106,14 @@ class CrmMapping:
 
     def option_label(self, field_key: str, option_id: object) -> str | None:
         return self.option_labels.get(field_key, {}).get(str(option_id))
+
+    def with_fetched_labels(self, fetched: dict[str, dict[str, str]]) -> CrmMapping:
+        """This mapping plus option labels read from the CRM (services/ingest/adapters/
+        pipedrive_fields.py); a label the file gives wins over the fetched one."""
+        merged = {key: dict(options) for key, options in fetched.items()}
+        for key, options in self.option_labels.items():
+            merged.setdefault(key, {}).update(options)
+        return replace(self, option_labels=merged, labels_fetched=True)
 
 
 @dataclass(frozen=True)
@@ -164,9 +175,13 @@ def _table(value: Any, where: str, what: str) -> dict:
 def _crm(section: Any, name: str, w: _Where, currency: str | None) -> CrmMapping:
     _table(section, w(name), "settings")
     stages: dict[str, str] = {}
-    for meaning, ids in _table(section.get("stages", {}), w(f"{name}.stages"), "meaning = [stage ids]").items():
+    for meaning, ids in _table(
+        section.get("stages", {}), w(f"{name}.stages"), "meaning = [stage ids]"
+    ).items():
         if meaning not in MEANINGS:
-            raise MappingError(f"{w(f'{name}.stages', meaning)}: {meaning!r} is not one of {', '.join(MEANINGS)}")
+            raise MappingError(
+                f"{w(f'{name}.stages', meaning)}: {meaning!r} is not one of {', '.join(MEANINGS)}"
+            )
         for stage_id in ids if isinstance(ids, list) else [ids]:
             key = str(stage_id)
             if key in stages and stages[key] != meaning:
@@ -177,21 +192,32 @@ def _crm(section: Any, name: str, w: _Where, currency: str | None) -> CrmMapping
     owners = _table(section.get("owners", {}), w(f"{name}.owners"), "owner ids = rep ids")
     for owner, rep in owners.items():
         if not isinstance(rep, str) or not rep:
-            raise MappingError(f"{w(f'{name}.owners', owner)}: the rep id must be a non-empty string")
-    kinds = _table(section.get("activity_kinds", {}), w(f"{name}.activity_kinds"), "CRM type = kind")
+            raise MappingError(
+                f"{w(f'{name}.owners', owner)}: the rep id must be a non-empty string"
+            )
+    kinds = _table(
+        section.get("activity_kinds", {}), w(f"{name}.activity_kinds"), "CRM type = kind"
+    )
     for crm_kind, kind in kinds.items():
         if kind not in ACTIVITY_KINDS:
             raise MappingError(
                 f"{w(f'{name}.activity_kinds', crm_kind)}: {kind!r} is not one of {', '.join(ACTIVITY_KINDS)}"
             )
     deal_kinds = dict(HUBSPOT_DEAL_KINDS) if name == "hubspot" else {}
-    for crm_kind, kind in _table(section.get("deal_kinds", {}), w(f"{name}.deal_kinds"), "CRM deal type = kind").items():
+    for crm_kind, kind in _table(
+        section.get("deal_kinds", {}), w(f"{name}.deal_kinds"), "CRM deal type = kind"
+    ).items():
         if kind not in DEAL_KINDS:
-            raise MappingError(f"{w(f'{name}.deal_kinds', crm_kind)}: {kind!r} is not one of {', '.join(DEAL_KINDS)}")
+            raise MappingError(
+                f"{w(f'{name}.deal_kinds', crm_kind)}: {kind!r} is not one of {', '.join(DEAL_KINDS)}"
+            )
         deal_kinds[str(crm_kind)] = kind
     labels: dict[str, dict[str, str]] = {}
-    for field_key, options in _table(section.get("option_labels", {}), w(f"{name}.option_labels"),
-                                     "field key = {option id = label}").items():
+    for field_key, options in _table(
+        section.get("option_labels", {}),
+        w(f"{name}.option_labels"),
+        "field key = {option id = label}",
+    ).items():
         table = f"{name}.option_labels.{field_key}"
         for option_id, label in _table(options, w(table), "option id = label").items():
             if not isinstance(label, str) or not label:
@@ -200,7 +226,9 @@ def _crm(section: Any, name: str, w: _Where, currency: str | None) -> CrmMapping
     portals = _table(section.get("portals", {}), w(f"{name}.portals"), "portal id = deal id prefix")
     for portal, prefix in portals.items():
         if not isinstance(prefix, str) or not str(portal).isdigit():
-            raise MappingError(f"{w(f'{name}.portals', portal)}: a numeric portal id = a deal id prefix (string)")
+            raise MappingError(
+                f"{w(f'{name}.portals', portal)}: a numeric portal id = a deal id prefix (string)"
+            )
 
     def opt(key: str) -> str | None:
         value = section.get(key)
@@ -211,11 +239,24 @@ def _crm(section: Any, name: str, w: _Where, currency: str | None) -> CrmMapping
     prefix = section.get("deal_id_prefix", "")
     if not isinstance(prefix, str):
         raise MappingError(f"{w(name, 'deal_id_prefix')}: must be a string")
-    known = {"stages", "owners", "activity_kinds", "deal_kinds", "option_labels", "portals", "product_line_field",
-             "default_product_line", "customer_field", "source_channel_field", "deal_id_prefix"}
+    known = {
+        "stages",
+        "owners",
+        "activity_kinds",
+        "deal_kinds",
+        "option_labels",
+        "portals",
+        "product_line_field",
+        "default_product_line",
+        "customer_field",
+        "source_channel_field",
+        "deal_id_prefix",
+    }
     for key in section:
         if key not in known:
-            raise MappingError(f"{w(name, key)}: unknown key; expected one of {', '.join(sorted(known))}")
+            raise MappingError(
+                f"{w(name, key)}: unknown key; expected one of {', '.join(sorted(known))}"
+            )
     return CrmMapping(
         stages=stages,
         owners={str(k): v for k, v in owners.items()},
@@ -244,11 +285,15 @@ def parse_mapping(data: dict, where: str = "mapping", text: str | None = None) -
         )
     payments = _table(data.get("payments", {}), w("payments"), "settings")
     currency = payments.get("currency")
-    if currency is not None and (not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha()):
-        raise MappingError(f"{w('payments', 'currency')}: must be a 3-letter ISO code like \"CNY\"")
+    if currency is not None and (
+        not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha()
+    ):
+        raise MappingError(f'{w("payments", "currency")}: must be a 3-letter ISO code like "CNY"')
     deal_id_field = payments.get("deal_id_field", "deal_id")
     if not isinstance(deal_id_field, str) or not deal_id_field:
-        raise MappingError(f"{w('payments', 'deal_id_field')}: must be a metadata key (a non-empty string)")
+        raise MappingError(
+            f"{w('payments', 'deal_id_field')}: must be a metadata key (a non-empty string)"
+        )
     currency = currency.upper() if currency else None
     return Mapping(
         hubspot=_crm(data.get("hubspot", {}), "hubspot", w, currency),
@@ -267,7 +312,9 @@ def load_mapping(path: str | Path | None) -> Mapping:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise MappingError(f"mapping file {p} does not exist; fix QUOTABOARD_MAPPING_FILE") from None
+        raise MappingError(
+            f"mapping file {p} does not exist; fix QUOTABOARD_MAPPING_FILE"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MappingError(f"mapping file {p}: {exc}") from None
     try:

@@ -19,7 +19,9 @@ Ids are facts, shared with `quotaboard backfill pipedrive` (which reads deals th
 REST API v2): `pipedrive-deal-{id}-created`, `-stage-{stage_id}`, `-won`, `-lost`, and
 `-value-`/`-owner-`/`-product-{update_time}` for changes; `pipedrive-activity-{id}`. A
 deal in another currency than the deployment's is quarantined; single-option custom
-fields are read through `[pipedrive.option_labels]`.
+fields are read through `[pipedrive.option_labels]`, and, for an option the file does not
+label, through Pipedrive's `GET /api/v2/dealFields` when the API token is configured
+(pipedrive_fields: cached; only then does a webhook wait for Pipedrive's API).
 
 Webhooks v1 (`meta.v = 1`, `current`/`previous`, `event: "updated.deal"`) are refused with
 400 and a message saying to recreate the webhook as version 2.0; the body is quarantined.
@@ -27,12 +29,14 @@ Webhooks v1 (`meta.v = 1`, `current`/`previous`, `event: "updated.deal"`) are re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 from typing import Any
 
 from schemas.events import ContractError, Event
+from services.ingest.adapters import pipedrive_fields
 from services.ingest.adapters.base import (
     AdapterContext,
     AdapterSettings,
@@ -56,9 +60,16 @@ from services.ingest.adapters.mapping import CrmMapping
 
 SOURCE = "pipedrive"
 PATH = "/v1/webhooks/pipedrive"
+LABEL_ATTEMPTS = 2  # a webhook waits for Pipedrive's API briefly, then answers 503 (redelivered)
 
-_ACTIONS = {"create": "create", "added": "create", "change": "change", "updated": "change",
-            "delete": "delete", "deleted": "delete"}
+_ACTIONS = {
+    "create": "create",
+    "added": "create",
+    "change": "change",
+    "updated": "change",
+    "delete": "delete",
+    "deleted": "delete",
+}
 
 
 def verify(req: WebhookRequest, settings: AdapterSettings, now: float | None = None) -> None:
@@ -81,32 +92,71 @@ class V1Refused(Exception):
     """A Pipedrive webhooks v1 notification: not translated (see the module docstring)."""
 
 
-def _field(obj: dict, key: str | None, m: CrmMapping | None = None) -> Any:
-    """A deal field: top level, or in v2's `custom_fields`. A single-option field comes as
-    `{"type": "enum", "id": 37}` (webhooks) or `37` (API v2): its label is taken from
-    `[pipedrive.option_labels."<key>"]`; an option the mapping does not name is an error
-    naming the field and the option."""
-    if not key:
-        return None
+def _raw(obj: dict, key: str) -> Any:
     custom = obj.get("custom_fields") or {}
-    value = obj[key] if key in obj else custom.get(key)
-    option = None
+    return obj[key] if key in obj else custom.get(key)
+
+
+def _option(value: Any, key: str, m: CrmMapping | None) -> Any:
+    """The option id a single-option field's value holds, or None: `{"type": "enum", "id":
+    37}` (webhooks), or a bare `37` (API v2) of a field the mapping has labels for."""
     if isinstance(value, dict):
         if value.get("type") == "enum" or ("id" in value and "value" not in value):
-            option = value.get("id")
-        else:
-            value = value.get("value")
-    elif m is not None and m.option_labels.get(key) is not None and isinstance(value, int):
-        option = value
+            return value.get("id")
+        return None
+    if (
+        m is not None
+        and m.option_labels.get(key) is not None
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+    ):
+        return value
+    return None
+
+
+def _field(obj: dict, key: str | None, m: CrmMapping | None = None) -> Any:
+    """A deal field: top level, or in v2's `custom_fields`. A single-option field's label
+    is taken from `[pipedrive.option_labels."<key>"]` (plus the labels read from Pipedrive,
+    pipedrive_fields); an option without a label is an error naming the field and the option."""
+    if not key:
+        return None
+    value = _raw(obj, key)
+    option = _option(value, key, m)
     if option is not None:
         label = m.option_label(key, option) if m is not None else None
         if label is None:
+            fetched = (
+                " nor among the field's options in Pipedrive (GET /api/v2/dealFields)"
+                if m and m.labels_fetched
+                else ""
+            )
             raise VendorFieldError(
-                f"custom_fields.{key} = option {option}: no label for it in [pipedrive.option_labels.\"{key}\"] "
-                "of the mapping file"
+                f'custom_fields.{key} = option {option}: no label for it in [pipedrive.option_labels."{key}"] '
+                f"of the mapping file{fetched}"
             )
         return label
+    if isinstance(value, dict):
+        return value.get("value")
     return value
+
+
+def needs_labels(obj: Any, m: CrmMapping) -> bool:
+    """Whether a deal carries an option id of the product-line/customer/lead-source field
+    that the mapping cannot label, or a bare number in such a field the mapping has no
+    labels for (the API v2 form of an option; a number field looks the same): then the
+    labels are read from Pipedrive (pipedrive_fields)."""
+    if not isinstance(obj, dict) or m.labels_fetched:
+        return False
+    for key in (m.product_line_field, m.customer_field, m.source_channel_field):
+        if not key:
+            continue
+        value = _raw(obj, key)
+        option = _option(value, key, m)
+        if option is not None and m.option_label(key, option) is None:
+            return True
+        if option is None and isinstance(value, int) and not isinstance(value, bool):
+            return True
+    return False
 
 
 def _owner(obj: dict) -> Any:
@@ -122,20 +172,24 @@ def deal_key(deal_id: object) -> str:
 
 def _closed(obj: dict, m: CrmMapping, env: dict, when: Any = None) -> dict | None:
     """The stage/won/lost event a deal's current state implies (keyed by the fact)."""
-    did = m.deal_id(obj["id"])
     status = obj.get("status")
     if status in ("won", "lost"):
-        at = obj.get(f"{status}_time") or when
-        env = {**env, "occurred_at": parse_time(at).isoformat()} if at else env
-        return stage_event(status, f"{deal_key(obj['id'])}-{status}", env, did,
-                           amount=obj.get("value"), reason=obj.get("lost_reason"))
-    meaning = m.stage(obj.get("stage_id"))
-    if meaning and meaning not in ("lead",):
-        at = obj.get("stage_change_time") or when
-        env = {**env, "occurred_at": parse_time(at).isoformat()} if at else env
-        return stage_event(meaning, f"{deal_key(obj['id'])}-stage-{obj['stage_id']}", env, did,
-                           amount=obj.get("value"), reason=obj.get("lost_reason"))
-    return None
+        meaning, key, at = status, f"{deal_key(obj['id'])}-{status}", obj.get(f"{status}_time")
+    else:
+        meaning = m.stage(obj.get("stage_id"))
+        if not meaning or meaning == "lead":
+            return None
+        key, at = f"{deal_key(obj['id'])}-stage-{obj['stage_id']}", obj.get("stage_change_time")
+    at = at or when
+    env = {**env, "occurred_at": parse_time(at).isoformat()} if at else env
+    return stage_event(
+        meaning,
+        key,
+        env,
+        m.deal_id(obj["id"]),
+        amount=obj.get("value"),
+        reason=obj.get("lost_reason"),
+    )
 
 
 def created_events(obj: dict, m: CrmMapping) -> list[Event]:
@@ -144,7 +198,9 @@ def created_events(obj: dict, m: CrmMapping) -> list[Event]:
     check_currency(obj.get("currency"), m, "currency")
     env = {"occurred_at": parse_time(obj.get("add_time")).isoformat(), "source": SOURCE}
     customer = _field(obj, m.customer_field, m) if m.customer_field else None
-    customer = customer or obj.get("org_id") or obj.get("person_id") or f"pipedrive-deal-{obj['id']}"
+    customer = (
+        customer or obj.get("org_id") or obj.get("person_id") or f"pipedrive-deal-{obj['id']}"
+    )
     if isinstance(customer, dict):
         customer = customer.get("value") or customer.get("id")
     data = {
@@ -157,8 +213,12 @@ def created_events(obj: dict, m: CrmMapping) -> list[Event]:
     channel = _field(obj, m.source_channel_field, m) if m.source_channel_field else None
     if channel:
         data["source_channel"] = str(channel)
-    events = [make_event({"id": f"{deal_key(obj['id'])}-created", "type": "deal.created", **env, "data": data},
-                         {"rep_id": f"owner_id = {_owner(obj)!r}", "customer_id": "org_id/person_id"})]
+    events = [
+        make_event(
+            {"id": f"{deal_key(obj['id'])}-created", "type": "deal.created", **env, "data": data},
+            {"rep_id": f"owner_id = {_owner(obj)!r}", "customer_id": "org_id/person_id"},
+        )
+    ]
     closed = _closed(obj, m, env)
     if closed:
         events.append(make_event(closed))
@@ -167,8 +227,12 @@ def created_events(obj: dict, m: CrmMapping) -> list[Event]:
 
 def _is_v1(payload: dict) -> bool:
     meta = payload.get("meta") or {}
-    return (meta.get("v") == 1 or str(meta.get("version", "")).startswith("1")
-            or "current" in payload or "event" in payload)
+    return (
+        meta.get("v") == 1
+        or str(meta.get("version", "")).startswith("1")
+        or "current" in payload
+        or "event" in payload
+    )
 
 
 def translate(payload: Any, m: CrmMapping) -> TranslateResult:
@@ -202,19 +266,29 @@ def translate(payload: Any, m: CrmMapping) -> TranslateResult:
         out.extend(_changed(obj, payload.get("previous"), m, meta.get("timestamp")))
     except (KeyError, TypeError, ValueError, ContractError) as exc:
         out.events.clear()
-        out.malformed.append(Malformed(f"Pipedrive {action}.{entity} {obj.get('id')}: {exc}", payload))
+        out.malformed.append(
+            Malformed(f"Pipedrive {action}.{entity} {obj.get('id')}: {exc}", payload)
+        )
     return out
 
 
 def activity_event(obj: dict, m: CrmMapping, fallback_time: Any = None) -> Event:
-    env = {"occurred_at": parse_time(obj.get("add_time") or fallback_time).isoformat(), "source": SOURCE}
-    data = {"activity_id": str(obj["id"]), "rep_id": m.rep(_owner(obj)) or "unassigned",
-            "kind": m.activity_kind(obj.get("type"))}
+    env = {
+        "occurred_at": parse_time(obj.get("add_time") or fallback_time).isoformat(),
+        "source": SOURCE,
+    }
+    data = {
+        "activity_id": str(obj["id"]),
+        "rep_id": m.rep(_owner(obj)) or "unassigned",
+        "kind": m.activity_kind(obj.get("type")),
+    }
     if obj.get("deal_id"):
         data["deal_id"] = m.deal_id(obj["deal_id"])
     if obj.get("org_id"):
         data["customer_id"] = str(obj["org_id"])
-    return make_event({"id": f"pipedrive-activity-{obj['id']}", "type": "activity.logged", **env, "data": data})
+    return make_event(
+        {"id": f"pipedrive-activity-{obj['id']}", "type": "activity.logged", **env, "data": data}
+    )
 
 
 def _changed(obj: dict, previous: Any, m: CrmMapping, fallback_time: Any) -> TranslateResult:
@@ -236,17 +310,41 @@ def _changed(obj: dict, previous: Any, m: CrmMapping, fallback_time: Any) -> Tra
         if closed:
             out.events.append(make_event(closed))
     if "value" in previous and obj.get("value") is not None:
-        out.events.append(make_event({"id": f"{base}-value-{suffix}", "type": "deal.updated", **env,
-                                      "data": {"deal_id": did, "amount": str(vendor_decimal("value", obj["value"]))}}))
+        out.events.append(
+            make_event(
+                {
+                    "id": f"{base}-value-{suffix}",
+                    "type": "deal.updated",
+                    **env,
+                    "data": {"deal_id": did, "amount": str(vendor_decimal("value", obj["value"]))},
+                }
+            )
+        )
     if ("owner_id" in previous or "user_id" in previous) and _owner(obj) is not None:
-        out.events.append(make_event({"id": f"{base}-owner-{suffix}", "type": "deal.reassigned", **env,
-                                      "data": {"deal_id": did, "rep_id": m.rep(_owner(obj))}}))
+        out.events.append(
+            make_event(
+                {
+                    "id": f"{base}-owner-{suffix}",
+                    "type": "deal.reassigned",
+                    **env,
+                    "data": {"deal_id": did, "rep_id": m.rep(_owner(obj))},
+                }
+            )
+        )
     pl = m.product_line_field
     if pl and (pl in previous or pl in (previous.get("custom_fields") or {})):
         value = _field(obj, pl, m)
         if value:
-            out.events.append(make_event({"id": f"{base}-product-{suffix}", "type": "deal.updated", **env,
-                                          "data": {"deal_id": did, "product_line": str(value)}}))
+            out.events.append(
+                make_event(
+                    {
+                        "id": f"{base}-product-{suffix}",
+                        "type": "deal.updated",
+                        **env,
+                        "data": {"deal_id": did, "product_line": str(value)},
+                    }
+                )
+            )
     if not out.events:
         out.ignored += 1
     return out
@@ -260,9 +358,22 @@ async def handle(req: WebhookRequest, ctx: AdapterContext) -> WebhookResponse:
     try:
         payload = json.loads(req.body)
     except (ValueError, UnicodeDecodeError) as exc:
-        return await finish(SOURCE, TranslateResult(malformed=[Malformed(f"Pipedrive body is not JSON: {exc}", req.body)]), ctx)
+        return await finish(
+            SOURCE,
+            TranslateResult(malformed=[Malformed(f"Pipedrive body is not JSON: {exc}", req.body)]),
+            ctx,
+        )
+    m = ctx.mapping.pipedrive
+    if (
+        isinstance(payload, dict)
+        and needs_labels(payload.get("data"), m)
+        and pipedrive_fields.configured(ctx.settings)
+    ):
+        # only when the mapping cannot label an option; cached; UpstreamUnavailable: 503, Pipedrive retries
+        fetched = await asyncio.to_thread(pipedrive_fields.labels, ctx.settings, LABEL_ATTEMPTS)
+        m = m.with_fetched_labels(fetched)
     try:
-        result = translate(payload, ctx.mapping.pipedrive)
+        result = translate(payload, m)
     except V1Refused as exc:
         await ctx.quarantine(SOURCE, str(exc), req.body)
         return WebhookResponse.json(400, {"error": str(exc), "quarantined": 1})
