@@ -32,6 +32,7 @@ from projections.periods import EPOCH, US, from_us, instant_us
 from projections.views import money
 from projections.workdays import CalendarError, WorkCalendar
 from schemas import events as ev
+from schemas.read_models import PublishedMonth
 from schemas.ruleset import Publication
 
 TYPES = (ev.ObjectionRaised, ev.ObjectionResolved, ev.PayoutApproved)
@@ -348,18 +349,18 @@ class Publications:
         return reps
 
 
-def approval_refusal(state: dict, period: str, now: datetime) -> str | None:
+def approval_refusal(state: PublishedMonth, period: str, now: datetime) -> str | None:
     """Why the payout of P cannot be approved at `now`, read from P's published state as
-    `standings --json` shows it; the same conditions as `_refusal`, which decides in the
-    fold. The CLI asks this before it sends an approval, so a refusal changes nothing."""
-    if state["payout"] == "approved":
-        return f"the payout of {period} was already approved at {state['approved_at']}"
-    if state["window_closes"] is None:
-        return f"the objection window of {period} is unknown: {state['window_error']}"
-    closes = datetime.fromisoformat(state["window_closes"])
+    the `publication` document shows it; the same conditions as `_refusal`, which decides
+    in the fold. The CLI asks this before it sends an approval, so a refusal changes nothing."""
+    if state.payout == "approved":
+        return f"the payout of {period} was already approved at {state.approved_at}"
+    if state.window_closes is None:
+        return f"the objection window of {period} is unknown: {state.window_error}"
+    closes = datetime.fromisoformat(state.window_closes)
     if now <= closes:
-        return f"the objection window of {period} is open until {state['window_closes']}"
-    open_ = [o["id"] for o in state["objections"] if o["state"] == "open"]
+        return f"the objection window of {period} is open until {state.window_closes}"
+    open_ = [o.id for o in state.objections if o.state == "open"]
     if open_:
         return (
             f"{period} has open objections ({', '.join(sorted(open_))}): resolve them first "

@@ -41,7 +41,11 @@ def ratio4(value: Decimal | None) -> str | None:
 
 
 def metric_value(metric: str, value) -> str | int:
-    return money(value) if metric in MONEY_METRICS else value
+    """Money as 2-decimal text; a count as an int, or as text where a target (a Decimal)
+    is in it: the JSON has always shown those as strings (schemas/read_models.Amount)."""
+    if metric in MONEY_METRICS:
+        return money(value)
+    return str(value) if value.__class__ is Decimal else value
 
 
 # Every scope carries the 环比 / 同比 of these (the users' 表2 shows them all).
@@ -83,8 +87,7 @@ def scope_entry(acc: Acc | None, targets: dict[str, Decimal], basis: str, red_be
         "basis": basis,
         "target": metric_value(basis, target) if target is not None else None,
         "attainment": ratio4(attainment),
-        "gap": (metric_value(basis, actual - target) if basis in MONEY_METRICS else actual - target)
-        if target is not None else None,
+        "gap": metric_value(basis, actual - target) if target is not None else None,
         "rag": rag(attainment, red_below, green_from),
         "win_rate": ratio4(a.win_rate()),
         "avg_deal_size": ratio4(a.avg_deal_size()),

@@ -6,7 +6,8 @@ msgspec Structs.
 
 `make schemas` runs the first form. The files are committed so that CRM adapters,
 editors and BI tools can validate against them without Python; tests/unit/test_schemas.py
-fails when they drift from schemas/events.py or schemas/ruleset.py.
+fails when they drift from schemas/events.py, schemas/ruleset.py, schemas/notices.py or
+schemas/read_models.py.
 
 Output is deterministic: sorted keys, 2-space indent, UTF-8, trailing newline.
 
@@ -32,6 +33,7 @@ import msgspec
 
 from schemas.events import Event, schema_hook
 from schemas.notices import ChangeNotice
+from schemas.read_models import KINDS, Statement
 from schemas.ruleset import Ruleset
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +43,7 @@ REF_TEMPLATE = "#/$defs/{name}"
 EVENT_FILE = "event.schema.json"
 RULESET_FILE = "ruleset.schema.json"
 NOTICE_FILE = "notice.schema.json"  # the change notice on quotaboard.changes (asyncapi.json)
+READ_MODELS_FILE = "read-models.schema.json"  # the stored documents, cli.md's --json
 OPENAPI_FILE = "openapi.json"  # served by the gateway at GET /openapi.json
 
 
@@ -122,6 +125,25 @@ def notice_schema() -> dict[str, Any]:
             "(schemas/asyncapi.json). Generated from schemas/notices.py by `make schemas`; "
             "do not edit."
         ),
+    }
+
+
+def read_models_schema() -> dict[str, Any]:
+    """The read-model documents: every kind the projector stores, and the statement a
+    reader gets (the rep's standings entry with the stored parts)."""
+    kinds = {**KINDS, "statement": Statement, "statement_parts": KINDS["statement"]}
+    refs, components = msgspec.json.schema_components(list(kinds.values()), ref_template=REF_TEMPLATE)
+    return {
+        "$schema": DIALECT,
+        "title": "quotaboard read-model documents",
+        "description": (
+            "The documents the projector stores in readmodels/*.sqlite and the CLI prints with "
+            "--json (standings, funnel, statement, unmatched, scorecard, diagnose, weekly, "
+            "objections; ../shared/contracts/cli.md). Money and ratios are decimal strings. "
+            "Generated from schemas/read_models.py by `make schemas`; do not edit."
+        ),
+        "anyOf": list(refs),
+        "$defs": components,
     }
 
 
@@ -248,7 +270,8 @@ def render(schema: dict[str, Any]) -> str:
 def generated() -> dict[str, str]:
     """File name -> the text it should hold."""
     return {EVENT_FILE: render(event_schema()), RULESET_FILE: render(ruleset_schema()),
-            NOTICE_FILE: render(notice_schema()), OPENAPI_FILE: render(openapi_document())}
+            NOTICE_FILE: render(notice_schema()), READ_MODELS_FILE: render(read_models_schema()),
+            OPENAPI_FILE: render(openapi_document())}
 
 
 def stale(folder: Path = HERE) -> list[str]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from schemas.read_models import Frozen
 from services.audit.common import (
     AuditError,
     check_month,
@@ -63,7 +64,7 @@ def _close_event(data_dir: Path, period: str):
     )
 
 
-def _frozen_doc(data_dir: Path, period: str) -> dict | None:
+def _frozen_doc(data_dir: Path, period: str) -> Frozen | None:
     store = read_store(data_dir)
     if store is None:
         return None

@@ -31,11 +31,13 @@ from schemas.events import (
     PayoutApprovedData,
     contract_decimal,
 )
+from schemas.read_models import ObjectionDoc, Publication, PublishedMonth
 from services.audit.common import publish as _publish
 from services.project.readstore import ReadStore
 
 _MONTH = re.compile(r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")
 _OBJECTION_ID = re.compile(r"^O-(\d+)$")
+NOTHING_PUBLISHED = Publication(periods={}, rejected=[], position=0)
 
 
 class PayoutError(Exception):
@@ -46,16 +48,16 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _documents(data_dir: Path) -> tuple[dict, ReadStore]:
+def _documents(data_dir: Path) -> tuple[Publication, ReadStore]:
     store = ReadStore.open_current(data_dir)
     if store is None:
         raise PayoutError(
             f"no read models in {data_dir}: start `quotaboard up --data {data_dir}` and import events first"
         )
-    return store.publication() or {"periods": {}, "rejected": []}, store
+    return store.publication() or NOTHING_PUBLISHED, store
 
 
-def publication(data_dir: Path | str) -> dict:
+def publication(data_dir: Path | str) -> Publication:
     doc, store = _documents(Path(data_dir))
     store.close()
     return doc
@@ -67,8 +69,8 @@ def _month(period: str) -> str:
     return period
 
 
-def _published(doc: dict, period: str) -> dict:
-    state = doc["periods"].get(_month(period))
+def _published(doc: Publication, period: str) -> PublishedMonth:
+    state = doc.periods.get(_month(period))
     if state is None:
         raise PayoutError(
             f"period {period} is not published: close it first (`quotaboard close --period {period}`)"
@@ -76,20 +78,20 @@ def _published(doc: dict, period: str) -> dict:
     return state
 
 
-def _objection(doc: dict, objection_id: str) -> dict | None:
-    for state in doc["periods"].values():
-        for o in state["objections"]:
-            if o["id"] == objection_id:
+def _objection(doc: Publication, objection_id: str) -> ObjectionDoc | None:
+    for state in doc.periods.values():
+        for o in state.objections:
+            if o.id == objection_id:
                 return o
     return None
 
 
-def next_objection_id(doc: dict) -> str:
+def next_objection_id(doc: Publication) -> str:
     numbers = [
         int(m[1])
-        for s in doc["periods"].values()
-        for o in s["objections"]
-        if (m := _OBJECTION_ID.match(o["id"]))
+        for s in doc.periods.values()
+        for o in s.objections
+        if (m := _OBJECTION_ID.match(o.id))
     ]
     return f"O-{max(numbers, default=0) + 1}"
 
@@ -107,7 +109,7 @@ def _wait(data_dir: Path, done, wait: float):
         store = ReadStore.open_current(data_dir)
         if store is not None:
             with store:
-                found = done(store.publication() or {"periods": {}, "rejected": []})
+                found = done(store.publication() or NOTHING_PUBLISHED)
             if found:
                 return found
         if time.monotonic() >= deadline:
@@ -138,8 +140,8 @@ def raise_objection(
     doc, store = _documents(data_dir)
     with store:
         _published(doc, period)
-        standings = store.standings(period) or {}
-    if rep not in standings.get("reps", {}):
+        standings = store.standings(period)
+    if standings is None or rep not in standings.reps:
         raise PayoutError(
             f"--rep {rep!r} has no statement in {period}: check the rep id (`quotaboard standings "
             f"--period {period}`)"
@@ -166,7 +168,7 @@ def raise_objection(
         raise PayoutError(f"not a valid objection: {exc}") from None
     _send(data_dir, event, settings)
     shown = _wait(data_dir, lambda d: _objection(d, oid), wait)
-    return {"objection": oid, "event_id": event.id, "state": shown["state"] if shown else None}
+    return {"objection": oid, "event_id": event.id, "state": shown.state if shown else None}
 
 
 def resolve_objection(
@@ -190,9 +192,9 @@ def resolve_objection(
     found = _objection(doc, objection_id)
     if found is None:
         raise PayoutError(f"no objection {objection_id}: list them with `quotaboard objections`")
-    if found["state"] in ("upheld", "rejected"):
+    if found.state in ("upheld", "rejected"):
         raise PayoutError(
-            f"objection {objection_id} is already {found['state']} ({found['resolved_at']})"
+            f"objection {objection_id} is already {found.state} ({found.resolved_at})"
         )
     correction = _amount("--upheld", upheld) if upheld is not None else None
     decision = "upheld" if upheld is not None else "rejected"
@@ -207,14 +209,14 @@ def resolve_objection(
     _send(data_dir, event, settings)
     shown = _wait(
         data_dir,
-        lambda d: (o := _objection(d, objection_id)) and o["state"] == decision and o,
+        lambda d: (o := _objection(d, objection_id)) and o.state == decision and o,
         wait,
     )
     return {
         "objection": objection_id,
         "event_id": event.id,
         "decision": decision,
-        "paid_in": shown["paid_in"] if shown else None,
+        "paid_in": shown.paid_in if shown else None,
     }
 
 
@@ -238,12 +240,12 @@ def approve_payout(
     )
     _send(data_dir, event, settings)
 
-    def outcome(d: dict):
-        s = d["periods"].get(period, {})
-        if s.get("payout") == "approved":
-            return {"approved": True, "approved_at": s["approved_at"]}
-        refused = [r for r in d.get("rejected", []) if r["id"] == event.id]
-        return {"approved": False, "reason": refused[0]["reason"]} if refused else None
+    def outcome(d: Publication):
+        s = d.periods.get(period)
+        if s is not None and s.payout == "approved":
+            return {"approved": True, "approved_at": s.approved_at}
+        refused = [r for r in d.rejected if r.id == event.id]
+        return {"approved": False, "reason": refused[0].reason} if refused else None
 
     shown = _wait(data_dir, outcome, wait) or {"approved": None}
     return {"period": period, "event_id": event.id, **shown}
@@ -252,10 +254,12 @@ def approve_payout(
 # --- export ---------------------------------------------------------------------------
 
 
-def payout_rows(state: dict, period: str, names: dict[str, str]) -> tuple[list[str], list[list]]:
+def payout_rows(
+    state: PublishedMonth, period: str, names: dict[str, str]
+) -> tuple[list[str], list[list]]:
     """Header and rows for payroll: one row per rep, one column per correction."""
     objections = sorted(
-        {c["objection"] for r in state["reps"].values() for c in r["corrections"]},
+        {c.objection for r in state.reps.values() for c in r.corrections},
         key=lambda x: (len(x), x),
     )
     header = (
@@ -264,12 +268,12 @@ def payout_rows(state: dict, period: str, names: dict[str, str]) -> tuple[list[s
         + ["payout", "approved_at"]
     )
     rows = []
-    for rep_id, r in sorted(state["reps"].items()):
-        by_id = {c["objection"]: c["amount"] for c in r["corrections"]}
+    for rep_id, r in sorted(state.reps.items()):
+        by_id = {c.objection: c.amount for c in r.corrections}
         rows.append(
-            [rep_id, names.get(rep_id, rep_id), period, Decimal(r["published_total"])]
+            [rep_id, names.get(rep_id, rep_id), period, Decimal(r.published_total)]
             + [Decimal(by_id[o]) if o in by_id else None for o in objections]
-            + [Decimal(r["payout"]), state["approved_at"]]
+            + [Decimal(r.payout), state.approved_at]
         )
     return header, rows
 
@@ -281,14 +285,15 @@ def export_payout(data_dir: Path | str, period: str, out: Path | str) -> dict:
         raise PayoutError(f"--out {out}: write a .csv or an .xlsx file")
     doc, store = _documents(Path(data_dir))
     with store:
-        reps = (store.standings(period) or {}).get("reps") or {}
+        standings = store.standings(period)
+    reps = standings.reps if standings is not None else {}
     state = _published(doc, period)
-    if state["payout"] != "approved":
+    if state.payout != "approved":
         raise PayoutError(
             f"the payout of {period} is not approved yet: approve it first "
             f"(`quotaboard payout approve --period {period}`)"
         )
-    header, rows = payout_rows(state, period, {r: e.get("name") or r for r, e in reps.items()})
+    header, rows = payout_rows(state, period, {r: e.name or r for r, e in reps.items()})
     if out.suffix.lower() == ".csv":
         with open(out, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)

@@ -51,6 +51,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from events.log import EventLog
 from services.audit.common import (
     AuditError,
@@ -168,7 +170,10 @@ def _replay_scorecard(data_dir: Path, loaded, period: str, until: int) -> dict |
     before = None
     if store is not None:
         with store:
-            before = store.scorecard(assessed)
+            stored = store.scorecard(assessed)
+            before = (
+                msgspec.to_builtins(stored) if stored is not None else None
+            )  # as the fold's `after`
     return {"period": assessed, "reps": score_deltas(before, after)}
 
 
@@ -183,12 +188,11 @@ def _baseline(data_dir: Path, period: str) -> tuple[dict, bool, dict]:
     with store:
         frozen = store.frozen(period)
         doc = frozen if frozen is not None else store.standings(period)
-        standings = store.standings(period) if frozen is not None else doc
     if doc is None:
         return {}, False, plan_ref(data_dir, period)
-    ruleset = doc.get("ruleset") or (standings or {}).get("ruleset") or plan_ref(data_dir, period)
-    ref = {"id": ruleset.get("id"), "hash": ruleset.get("hash")}
-    return dict(doc.get("reps") or {}), frozen is not None, ref
+    ref = {"id": doc.ruleset.id, "hash": doc.ruleset.hash}
+    # compare() pairs the fold's documents (builtins) with these: the same shape as builtins
+    return msgspec.to_builtins(doc.reps), frozen is not None, ref
 
 
 def replay(

@@ -90,13 +90,13 @@ def _last_year(period: str) -> str:
 
 
 def _open(data_dir: Path):
-    from services.project.readstore import ReadStore
+    from services.project.readstore import BuiltinDocuments, ReadStore
 
     store = ReadStore.open_current(data_dir)
     if store is None:
         raise ReportError(f"no read models in {data_dir}: start `quotaboard up --data {data_dir}` "
                           "and import events first")
-    return store
+    return BuiltinDocuments(store)  # this report reads the documents by key
 
 
 def _plan(data_dir: Path, period: str):

@@ -8,12 +8,12 @@ document, the default a table for a person. No figure is computed here.
 
 from __future__ import annotations
 
-import json
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +22,7 @@ from services.cli.app import settings_from
 from services.cli.figures import (
     FiguresError,
     data_opt,
+    emit_json,
     json_opt,
     open_store,
     period_opt,
@@ -32,18 +33,11 @@ from services.cli.figures import (
 rep_filter_opt = Annotated[str | None, typer.Option("--rep", help="only this rep")]
 
 
-def write_json(doc: dict) -> None:
-    sys.stdout.buffer.write(
-        json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-    )
-    sys.stdout.flush()
-
-
 def console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
-def read_doc(data_dir: Path, period: str | None, kind: str) -> tuple[str, dict]:
+def read_doc(data_dir: Path, period: str | None, kind: str) -> tuple[str, Any]:
     with open_store(data_dir) as store:
         period = pick_period(store, period)
         doc = store.doc(kind, period)
@@ -60,83 +54,80 @@ def read_doc(data_dir: Path, period: str | None, kind: str) -> tuple[str, dict]:
 def show_scorecard(data_dir: Path, period: str | None, as_json: bool) -> None:
     period, doc = read_doc(data_dir, period, "scorecard")
     if as_json:
-        write_json(doc)
+        emit_json(doc)
         return
     out = console()
-    metrics = [i["metric"] for i in doc["assessment"]["indicators"]]
-    out.print(f"[bold]Scorecard {period}[/]  ruleset {doc['ruleset'].get('id')}")
+    metrics = [i.metric for i in doc.assessment.indicators]
+    out.print(f"[bold]Scorecard {period}[/]  ruleset {doc.ruleset.id}")
     table = Table(
         "rep",
         "region",
-        *[
-            f"{m} ({i['weight']})"
-            for m, i in zip(metrics, doc["assessment"]["indicators"], strict=True)
-        ],
+        *[f"{m} ({i.weight})" for m, i in zip(metrics, doc.assessment.indicators, strict=True)],
         "score",
         "grade",
     )
-    ranked = sorted(doc["reps"].items(), key=lambda kv: -Decimal(kv[1]["score"]))
+    ranked = sorted(doc.reps.items(), key=lambda kv: -Decimal(kv[1].score))
     for rep_id, card in ranked:
         cells = []
-        for ind in card["indicators"]:
-            cell = ind["points"] if ind["flag"] is None else f"[red]{ind['points']} ⚑[/]"
-            cells.append(cell + (" (cap)" if ind["capped"] else ""))
+        for ind in card.indicators:
+            cell = ind.points if ind.flag is None else f"[red]{ind.points} ⚑[/]"
+            cells.append(cell + (" (cap)" if ind.capped else ""))
         table.add_row(
-            f"{card['name']} ({rep_id})",
-            card.get("region") or "",
+            f"{card.name} ({rep_id})",
+            card.region or "",
             *cells,
-            card["score"],
-            f"[bold]{card['grade'] or '—'}[/]",
+            card.score,
+            f"[bold]{card.grade or '—'}[/]",
         )
     out.print(table)
     for rep_id, card in ranked:
-        for ind in card["indicators"]:
-            if ind["flag"]:
-                out.print(f"⚑ {card['name']} ({rep_id}): {ind['flag']}")
+        for ind in card.indicators:
+            if ind.flag:
+                out.print(f"⚑ {card.name} ({rep_id}): {ind.flag}")
 
 
 def show_diagnosis(data_dir: Path, period: str | None, rep_id: str | None, as_json: bool) -> None:
     period, doc = read_doc(data_dir, period, "diagnosis")
     if rep_id is not None:
-        if rep_id not in doc["reps"]:
+        if rep_id not in doc.reps:
             raise FiguresError(
                 f"rep {rep_id!r} is not below green in {period}: nothing to diagnose"
             )
-        doc = {**doc, "reps": {rep_id: doc["reps"][rep_id]}}
+        doc = msgspec.structs.replace(doc, reps={rep_id: doc.reps[rep_id]})
     if as_json:
-        write_json(doc)
+        emit_json(doc)
         return
     out = console()
     out.print(
-        f"[bold]Diagnosis {period}[/] (cohort: deals created {doc['cohort']['from']} to {doc['cohort']['to']})"
+        f"[bold]Diagnosis {period}[/] (cohort: deals created {doc.cohort.from_} to {doc.cohort.to})"
     )
-    if not doc["reps"]:
+    if not doc.reps:
         out.print("every rep with a target is green")
-    for rep_id, rep in doc["reps"].items():
-        style = "red" if rep["rag"] == "red" else "yellow"
-        out.print(f"[{style}]{rep['headline']}[/] ({rep_id})")
-        for i, driver in enumerate(rep["drivers"], 1):
-            out.print(f"  {i}. {driver['explanation']}")
-        if not rep["drivers"]:
+    for rep_id, rep in doc.reps.items():
+        style = "red" if rep.rag == "red" else "yellow"
+        out.print(f"[{style}]{rep.headline}[/] ({rep_id})")
+        for i, driver in enumerate(rep.drivers, 1):
+            out.print(f"  {i}. {driver.explanation}")
+        if not rep.drivers:
             out.print("  no driver below 80% of the team's: look at the pipeline's timing")
 
 
 def show_weekly(data_dir: Path, period: str | None, as_json: bool) -> None:
     period, doc = read_doc(data_dir, period, "weekly")
     if as_json:
-        write_json(doc)
+        emit_json(doc)
         return
     out = console()
     out.print(
         f"[bold]Weekly bookings {period}[/] (ISO weeks, Monday to Sunday; 环比 against the week before)"
     )
-    table = Table("scope", "id", *doc["weeks"])
-    for label, key in (("team", "team"), ("region", "regions")):
-        for scope_id, series in doc[key].items():
+    table = Table("scope", "id", *doc.weeks)
+    for label, scopes in (("team", doc.team), ("region", doc.regions)):
+        for scope_id, series in scopes.items():
             cells = []
-            for row in series["weeks"]:
-                mom = "" if row["mom"] is None else f" ({Decimal(row['mom']) * 100:+.1f}%)"
-                cells.append(f"{Decimal(row['bookings']):,.0f}{mom}")
+            for row in series.weeks:
+                mom = "" if row.mom is None else f" ({Decimal(row.mom) * 100:+.1f}%)"
+                cells.append(f"{Decimal(row.bookings):,.0f}{mom}")
             table.add_row(label, scope_id, *cells)
     out.print(table)
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -62,8 +63,11 @@ def pick_period(store: ReadStore, period: str | None, now: datetime | None = Non
     return month
 
 
-def _write_json(doc: dict) -> None:
-    sys.stdout.buffer.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+def emit_json(doc: object) -> None:
+    """A document (a read-model Struct, or builtins) as cli.md's JSON: compact, UTF-8, in the
+    documents' field order."""
+    data = msgspec.to_builtins(doc)
+    sys.stdout.buffer.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
     sys.stdout.flush()
 
 
@@ -85,7 +89,7 @@ def _rag(value: str | None) -> str:
     return f"[{RAG_STYLE.get(value, '')}]{RAG_MARK.get(value, value)}[/]"
 
 
-def _period_doc(data_dir: Path, period: str | None, read) -> tuple[str, dict | None]:
+def _period_doc(data_dir: Path, period: str | None, read) -> tuple[str, Any]:
     """The period asked for (or the default one) and its document, read by `read(store, period)`."""
     with open_store(data_dir) as store:
         period = pick_period(store, period)
@@ -95,50 +99,47 @@ def _period_doc(data_dir: Path, period: str | None, read) -> tuple[str, dict | N
 def show_standings(data_dir: Path, period: str | None, as_json: bool) -> None:
     period, doc = _period_doc(data_dir, period, ReadStore.standings)
     if as_json:
-        _write_json(doc)
+        emit_json(doc)
         return
     console = _console()
-    ruleset = doc.get("ruleset") or {}
-    console.print(f"[bold]Standings {period}[/]  ruleset {ruleset.get('id')}  position {doc.get('position')}")
-    if pub := doc.get("publication"):
-        console.print(f"published {pub['published_at']}; objection window closes {pub['window_closes']}; "
-                      f"{pub['objections_open']} open objections; payout {pub['payout']}")
-    scopes = [("team", doc.get("team", {})), ("region", doc.get("regions", {})),
-              ("product line", doc.get("product_lines", {}))]
+    console.print(f"[bold]Standings {period}[/]  ruleset {doc.ruleset.id}  position {doc.position}")
+    if pub := doc.publication:
+        console.print(f"published {pub.published_at}; objection window closes {pub.window_closes}; "
+                      f"{pub.objections_open} open objections; payout {pub.payout}")
+    scopes = [("team", doc.team), ("region", doc.regions), ("product line", doc.product_lines)]
     summary = Table("scope", "id", "target", "bookings", "attainment", "RAG", "deals won", "collections")
     for label, entries in scopes:
         for key, m in entries.items():
-            summary.add_row(label, key, _money(m.get("target")), _money(m.get("bookings")),
-                            _ratio_pct(m.get("attainment")), _rag(m.get("rag")),
-                            str(m.get("deals_won", "")), _money(m.get("collections")))
+            summary.add_row(label, key, _money(m.target), _money(m.bookings), _ratio_pct(m.attainment),
+                            _rag(m.rag), str(m.deals_won), _money(m.collections))
     console.print(summary)
     reps = Table("rank", "rep", "region", "target", "bookings", "attainment", "gap", "RAG", "won", "incentive")
-    ranked = sorted(doc.get("reps", {}).items(), key=lambda kv: -Decimal(kv[1].get("bookings") or 0))
+    ranked = sorted(doc.reps.items(), key=lambda kv: -Decimal(kv[1].bookings))
     for rank, (rep_id, r) in enumerate(ranked, 1):
-        reps.add_row(str(rank), f"{r.get('name')} ({rep_id})", r.get("region", ""), _money(r.get("target")),
-                     _money(r.get("bookings")), _ratio_pct(r.get("attainment")), _money(r.get("gap")),
-                     _rag(r.get("rag")), str(r.get("deals_won", "")), _money(r.get("total")))
+        reps.add_row(str(rank), f"{r.name} ({rep_id})", r.region or "", _money(r.target),
+                     _money(r.bookings), _ratio_pct(r.attainment), _money(r.gap),
+                     _rag(r.rag), str(r.deals_won), _money(r.total))
     console.print(reps)
 
 
 def show_funnel(data_dir: Path, period: str | None, as_json: bool) -> None:
     period, doc = _period_doc(data_dir, period, ReadStore.funnel)
     if as_json:
-        _write_json(doc)
+        emit_json(doc)
         return
     console = _console()
     console.print(f"[bold]Funnel {period}[/] (deals created in the period)")
-    stages = doc.get("stages", {})
+    stages = msgspec.structs.asdict(doc.stages)
     top = max(stages.values(), default=0) or 1
     table = Table("stage", "reached", "", "conversion to next")
-    conversions = list(doc.get("conversion", {}).values())
+    conversions = list(doc.conversion.values())
     for i, (stage, count) in enumerate(stages.items()):
         bar = "█" * round(30 * count / top)
         table.add_row(stage, str(count), bar, _ratio_pct(conversions[i]) if i < len(conversions) else "")
     console.print(table)
     sources = Table("lead source", "created", "won")
-    for source, row in doc.get("by_source", {}).items():
-        sources.add_row(source, str(row.get("created")), str(row.get("won")))
+    for source, row in doc.by_source.items():
+        sources.add_row(source, str(row.created), str(row.won))
     console.print(sources)
 
 
@@ -147,23 +148,23 @@ def show_statement(data_dir: Path, rep_id: str, period: str | None, as_json: boo
     if doc is None:
         raise FiguresError(f"no statement for rep {rep_id!r} in {period}")
     if as_json:
-        _write_json(doc)
+        emit_json(doc)
         return
     console = _console()
-    console.print(f"[bold]Statement {period} — {doc.get('name')} ({rep_id}), {doc.get('region')}[/]")
-    console.print(f"bookings {_money(doc.get('bookings'))} of target {_money(doc.get('target'))}: "
-                  f"{_ratio_pct(doc.get('attainment'))} {_rag(doc.get('rag'))}")
-    if doc.get("honours"):
-        console.print("honours: " + ", ".join(doc["honours"]))
+    console.print(f"[bold]Statement {period} — {doc.name} ({rep_id}), {doc.region}[/]")
+    console.print(f"bookings {_money(doc.bookings)} of target {_money(doc.target)}: "
+                  f"{_ratio_pct(doc.attainment)} {_rag(doc.rag)}")
+    if doc.honours:
+        console.print("honours: " + ", ".join(doc.honours))
     lines = Table("component", "amount", "explanation")
-    for line in doc.get("statement", []):
-        lines.add_row(line.get("component"), _money(line.get("amount")), line.get("explanation", ""))
-    lines.add_row("[bold]total[/]", f"[bold]{_money(doc.get('total'))}[/]", "")
+    for line in doc.statement:
+        lines.add_row(line.component, _money(line.amount), line.explanation)
+    lines.add_row("[bold]total[/]", f"[bold]{_money(doc.total)}[/]", "")
     console.print(lines)
     deals = Table("deal", "customer", "product", "amount", "status", "closed at")
-    for deal in doc.get("deals", []):
-        deals.add_row(str(deal.get("id")), str(deal.get("customer", "")), str(deal.get("product_line", "")),
-                      _money(deal.get("amount")), str(deal.get("status", "")), str(deal.get("closed_at") or ""))
+    for deal in doc.deals:
+        deals.add_row(deal.id, str(deal.customer or ""), str(deal.product_line or ""),
+                      _money(deal.amount), deal.status, deal.closed_at or "")
     console.print(deals)
 
 
@@ -187,20 +188,20 @@ def show_unmatched(data_dir: Path, as_json: bool) -> None:
         raise FiguresError("no read models yet: import events first")
     conflicts = logged_conflicts(data_dir)
     if as_json:
-        _write_json({**doc, "conflicts": conflicts})
+        emit_json({**msgspec.to_builtins(doc), "conflicts": conflicts})
         return
     console = _console()
     table = Table("position", "event id", "type", "occurred at", "waiting for")
-    for deal_id, items in doc.get("deals", {}).items():
+    for deal_id, items in doc.deals.items():
         for item in items:
-            table.add_row(str(item["position"]), item["id"], item["type"], item["occurred_at"], f"deal {deal_id}")
-    for item in doc.get("payments", []):
-        table.add_row(str(item["position"]), item["id"], item["type"], item["occurred_at"],
-                      f"{item['reason']}: {item['explanation']}")
-    for item in doc.get("rejected", []):
-        table.add_row(str(item.get("position", "")), str(item.get("id", "")), str(item.get("type", "")),
-                      str(item.get("occurred_at", "")), str(item.get("reason", "rejected")))
-    console.print(f"[bold]Unmatched events[/]: {doc.get('count', 0)} (as of position {doc.get('position')})")
+            table.add_row(str(item.position), item.id, item.type, item.occurred_at, f"deal {deal_id}")
+    for item in doc.payments:
+        table.add_row(str(item.position), item.id, item.type, item.occurred_at,
+                      f"{item.reason}: {item.explanation}")
+    for item in doc.rejected:
+        table.add_row(str(item.position), item.id, item.type, item.occurred_at or "",
+                      item.reason or item.error or "rejected")
+    console.print(f"[bold]Unmatched events[/]: {doc.count} (as of position {doc.position})")
     console.print(table)
     if conflicts:
         clash = Table("event id", "stored sha256", "re-sent sha256", "seen at")
@@ -208,13 +209,12 @@ def show_unmatched(data_dir: Path, as_json: bool) -> None:
             clash.add_row(c["id"], c["stored_hash"][:16], c["new_hash"][:16], c["seen_at"])
         console.print(f"[bold]Conflicts[/]: {len(conflicts)} ids sent again with other content (the first is kept)")
         console.print(clash)
-    set_aside = doc.get("set_aside", [])
-    if set_aside:
+    if doc.set_aside:
         aside = Table("position", "event id", "type", "occurred at", "reason")
-        for item in set_aside:
-            aside.add_row(str(item["position"]), item["id"], item["type"], str(item["occurred_at"] or ""),
-                          item["reason"])
-        console.print(f"[bold]Set aside[/]: {len(set_aside)} events the fold cannot compute on (not in any figure)")
+        for item in doc.set_aside:
+            aside.add_row(str(item.position), item.id, item.type, item.occurred_at or "", item.reason)
+        console.print(f"[bold]Set aside[/]: {len(doc.set_aside)} events the fold cannot compute on "
+                      "(not in any figure)")
         console.print(aside)
 
 

@@ -30,7 +30,8 @@ def read_models(data_dir: Path) -> tuple[int, dict, int]:
         if store is None:
             return 0, NOT_STARTED, 0
         with store:
-            aside = len((store.unmatched() or {}).get("set_aside", ()))
+            unmatched = store.unmatched()
+            aside = len(unmatched.set_aside) if unmatched is not None else 0
             return store.position(), read_state(store) or NOT_STARTED, aside
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):

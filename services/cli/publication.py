@@ -9,10 +9,12 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from schemas.read_models import Publication
 from services.audit.payouts import (
     PayoutError,
     approve_payout,
@@ -35,21 +37,21 @@ def _guarded(fn):
         raise fail(str(exc)) from None
 
 
-def objections_doc(doc: dict, period: str | None) -> dict:
+def objections_doc(doc: Publication, period: str | None) -> dict:
     """`objections --json`: one period's objections with its window, or all, newest first."""
     if period is not None:
-        state = doc["periods"].get(period)
+        state = doc.periods.get(period)
         if state is None:
             raise PayoutError(
                 f"period {period} is not published: no objections can be raised on it yet"
             )
         return {
             "period": period,
-            "window_closes": state["window_closes"],
-            "objections": state["objections"],
+            "window_closes": state.window_closes,
+            "objections": state.objections,
         }
-    every = [o for s in doc["periods"].values() for o in s["objections"]]
-    every.sort(key=lambda o: o["raised_at"], reverse=True)
+    every = [o for s in doc.periods.values() for o in s.objections]
+    every.sort(key=lambda o: o.raised_at, reverse=True)
     return {"period": None, "window_closes": None, "objections": every}
 
 
@@ -147,7 +149,9 @@ def register(app: typer.Typer) -> None:
         settings = settings_from(data)
         doc = _guarded(lambda: objections_doc(publication(settings.data_dir), period))
         if as_json:
-            typer.echo(json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+            typer.echo(
+                json.dumps(msgspec.to_builtins(doc), ensure_ascii=False, separators=(",", ":"))
+            )
             return
         console = Console(width=None if Console().is_terminal else 160)
         if doc["window_closes"]:
@@ -166,16 +170,16 @@ def register(app: typer.Typer) -> None:
         )
         for o in doc["objections"]:
             table.add_row(
-                o["id"],
-                o["period"],
-                o["rep"],
-                o["component"] or "",
-                o["state"],
-                o["claimed"] or "",
-                o["amount"] or "",
-                o["raised_at"],
-                o["resolved_at"] or "",
-                o["reason"],
+                o.id,
+                o.period,
+                o.rep,
+                o.component or "",
+                o.state,
+                o.claimed or "",
+                o.amount or "",
+                o.raised_at,
+                o.resolved_at or "",
+                o.reason,
             )
         console.print(table)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from schemas.notices import ChangeNotice
 from services.config import load_settings
 from services.project.notices import notice_broker, subscribe_notices
-from services.project.readstore import ReadStore, current_path
+from services.project.readstore import ReadStore, as_builtins, current_path
 from services.project.state import META_KEY
 from tui.source import Notice, OnNotice, OnState
 
@@ -45,7 +45,7 @@ class StoreSource:
         if store is None:
             return default
         try:
-            return getattr(store, name)(*args)
+            return as_builtins(getattr(store, name)(*args))  # the TUI and the wall read by key
         except sqlite3.Error as exc:  # a store mid-creation (no tables yet) or swapped away
             log.debug("read %s failed: %s", name, exc)
             self._store = None

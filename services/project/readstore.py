@@ -1,4 +1,4 @@
-"""The read-model store: JSON documents the projector writes and the CLI and TUI read.
+"""The read-model store: JSON documents the projector writes and the CLI and TUI read, as\nthe Structs of schemas/read_models.py.
 
 Why documents: every figure a reader shows (standings, funnel, a rep's statement) is
 computed by the pure fold in projections/; the store only keeps the finished JSON of
@@ -16,7 +16,6 @@ it covers, so after a crash the figures and the checkpoint always agree.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -25,7 +24,19 @@ from pathlib import Path
 
 import msgspec
 
-from projections.views import statement_doc
+from schemas.read_models import (
+    KINDS,
+    Diagnosis,
+    Frozen,
+    Funnel,
+    Publication,
+    Scorecard,
+    Standings,
+    Statement,
+    Unmatched,
+    Weekly,
+    statement_of,
+)
 from services.config import create_private
 
 POINTER = "CURRENT"
@@ -45,6 +56,7 @@ CREATE TABLE IF NOT EXISTS docs (
 Doc = tuple[str, str, str, bytes]  # kind, period, key, JSON bytes
 
 _encode = msgspec.json.Encoder().encode
+_decoders = {kind: msgspec.json.Decoder(struct) for kind, struct in KINDS.items()}
 
 
 def encode_doc(doc: object) -> bytes:
@@ -181,8 +193,9 @@ class ReadStore:
         value = self.meta("position")
         return int(value) if value else 0
 
-    def doc(self, kind: str, period: str = "", key: str = "") -> dict | None:
-        """A document as readers see it: `position` is the store's checkpoint.
+    def doc(self, kind: str, period: str = "", key: str = ""):
+        """A document as readers see it, decoded into its Struct (schemas/read_models.py);
+        a document's `position` is the store's checkpoint.
 
         A document is rewritten only when its figures change, so the position stored
         inside it can be older than the checkpoint; the figures are the same at the
@@ -194,25 +207,31 @@ class ReadStore:
             ).fetchone()
             if row is None:
                 return None
-            doc = json.loads(row[0])
-            if isinstance(doc, dict) and "position" in doc:
-                doc["position"] = self.position()
+            doc = _decoders[kind].decode(row[0])
+            if hasattr(doc, "position"):
+                doc.position = self.position()
         return doc
 
     def periods(self, kind: str = "standings") -> list[str]:
         rows = self._db.execute("SELECT DISTINCT period FROM docs WHERE kind = ? ORDER BY period", (kind,))
         return [r[0] for r in rows]
 
-    def standings(self, period: str) -> dict | None:
+    def standings(self, period: str) -> Standings | None:
         return self.doc("standings", period)
 
-    def funnel(self, period: str) -> dict | None:
+    def funnel(self, period: str) -> Funnel | None:
         return self.doc("funnel", period)
 
-    def scorecard(self, period: str) -> dict | None:
+    def scorecard(self, period: str) -> Scorecard | None:
         return self.doc("scorecard", period)
 
-    def statement(self, period: str, rep_id: str) -> dict | None:
+    def diagnosis(self, period: str) -> Diagnosis | None:
+        return self.doc("diagnosis", period)
+
+    def weekly(self, period: str) -> Weekly | None:
+        return self.doc("weekly", period)
+
+    def statement(self, period: str, rep_id: str) -> Statement | None:
         """A rep's statement: the stored lists (deals, activities, weekly bookings) in the
         rep's entry of the period's standings, which every batch touching the period
         rewrites, so a team or rank award earned through other reps' deals shows here at
@@ -221,17 +240,45 @@ class ReadStore:
         with self._db:
             parts = self.doc("statement", period, rep_id)
             standings = self.doc("standings", period)
-        entry = (standings or {}).get("reps", {}).get(rep_id)
+        entry = standings.reps.get(rep_id) if standings is not None else None
         if parts is None or entry is None:
             return None
-        return statement_doc(parts, standings, entry)
+        return statement_of(parts, standings, entry)
 
-    def unmatched(self) -> dict | None:
+    def unmatched(self) -> Unmatched | None:
         return self.doc("unmatched")
 
-    def publication(self) -> dict | None:
+    def publication(self) -> Publication | None:
         """Every published month's objections and payout (Projection.publication)."""
         return self.doc("publication")
 
-    def frozen(self, period: str) -> dict | None:
+    def frozen(self, period: str) -> Frozen | None:
         return self.doc("frozen", period)
+
+
+def as_builtins(value: object) -> object:
+    """A document read as a Struct, as the dicts and lists of its JSON; anything else as is."""
+    return msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else value
+
+
+class BuiltinDocuments:
+    """A ReadStore whose documents come back as dicts and lists: for the readers that still
+    read them by key (the Excel report, the review; the TUI and the wall through
+    readers.StoreSource) until they read the Structs' attributes. Every document is still
+    decoded into its Struct first, so one that does not fit fails here too."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.store, name)
+        if not callable(attr):
+            return attr
+        return lambda *args: as_builtins(attr(*args))
+
+    def __enter__(self) -> BuiltinDocuments:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+

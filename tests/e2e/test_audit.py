@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from services.audit.common import AuditError, period_bounds
@@ -127,7 +128,7 @@ def totals(data_dir: Path, period: str, frozen: bool = False) -> dict[str, str]:
 
     with ReadStore.open_current(data_dir) as store:
         doc = store.frozen(period) if frozen else store.standings(period)
-    return {rep: r.get("total") for rep, r in doc["reps"].items()}
+    return {rep: r.total for rep, r in doc.reps.items()}
 
 
 def close_directly(data_dir: Path, period: str) -> None:
@@ -280,7 +281,7 @@ def test_backdated_deal_after_close_is_an_adjustment(seeded: Path) -> None:
 
     with ReadStore.open_current(seeded) as store:
         september = store.standings("2026-09")
-    lines = september["reps"]["li"]["statement"]
+    lines = msgspec.to_builtins(september.reps["li"].statement)
     adjustments = [x for x in lines if x["component"].startswith("adjustment")]
     # li: 500,000 of 600,000 = 83% -> 1.5% = 7,500.00, paid in September for August
     assert [x["amount"] for x in adjustments] == ["7500.00"]
@@ -354,7 +355,7 @@ def test_rebuild_after_definition_change_and_kill(seeded: Path) -> None:
         store = ReadStore.open_current(seeded)
         with store:
             doc = store.standings("2026-08")
-        seen.add(json.dumps({r: v["total"] for r, v in doc["reps"].items()}, sort_keys=True))
+        seen.add(json.dumps({r: v.total for r, v in doc.reps.items()}, sort_keys=True))
         answered += 1
         time.sleep(0.01)
     assert child.returncode == 0 and "done" in child.stdout.read()
@@ -363,10 +364,10 @@ def test_rebuild_after_definition_change_and_kill(seeded: Path) -> None:
     with ReadStore.open_current(seeded) as store:
         standings = store.standings("2026-08")
         september = store.standings("2026-09")
-    assert standings["reps"]["zhang"]["bookings"] == "500000.00"
-    assert standings["reps"]["zhang"]["rag"] == "red"
-    assert september["reps"]["wang"]["bookings"] == "330000.00"
-    assert september["reps"]["wang"]["attainment"] is None
+    assert standings.reps["zhang"].bookings == "500000.00"
+    assert standings.reps["zhang"].rag == "red"
+    assert september.reps["wang"].bookings == "330000.00"
+    assert september.reps["wang"].attainment is None
     # every answer during the rebuild was one of the two complete sets, never a mixture
     assert seen <= {json.dumps(FIRST, sort_keys=True), json.dumps(SECOND, sort_keys=True)}
 

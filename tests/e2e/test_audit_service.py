@@ -22,13 +22,13 @@ CORRECTED = CORRECTED.replace('{ from = "1.00", rate = "0.02", bonus = "1000" }'
 
 
 def store_doc(data: Path, kind: str, period: str, key: str = "") -> dict | None:
-    from services.project.readstore import ReadStore
+    from services.project.readstore import ReadStore, as_builtins
 
     store = ReadStore.open_current(data)
     if store is None:
         return None
     with store:
-        return store.doc(kind, period, key)
+        return as_builtins(store.doc(kind, period, key))
 
 
 def projected(data: Path, position: int) -> bool:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -82,9 +83,9 @@ def test_the_simulator_closes_deals_in_a_month_just_begun(tmp_path):
     folded = FoldedStore(tmp_path)
     folded.apply_raw(json.dumps(e, ensure_ascii=False) for e in org.events)
     before = folded.store.standings("2026-12")
-    assert before["team"]["sales"]["bookings"] == "0.00" and before["team"]["sales"]["target"] is not None
+    assert before.team["sales"].bookings == "0.00" and before.team["sales"].target is not None
     folded.apply_raw(json.dumps(e, ensure_ascii=False) for e in sent)
-    assert float(folded.store.standings("2026-12")["team"]["sales"]["bookings"]) > 0
+    assert Decimal(folded.store.standings("2026-12").team["sales"].bookings) > 0
     folded.close()
 
 
@@ -129,8 +130,8 @@ def test_demo_org_folds_into_standings(tmp_path):
     folded = FoldedStore(tmp_path)
     folded.apply_raw(json.dumps(e, ensure_ascii=False) for e in org.events)
     doc = folded.store.standings("2026-08")
-    assert len(doc["reps"]) == 24 and set(doc["regions"]) == {"East", "South", "North", "West"}
-    rags = {e["rag"] for e in doc["reps"].values()}
+    assert len(doc.reps) == 24 and set(doc.regions) == {"East", "South", "North", "West"}
+    rags = {e.rag for e in doc.reps.values()}
     assert len(rags) >= 2  # a spread of red / yellow / green
     folded.close()
 
@@ -157,9 +158,9 @@ def test_demo_headless_runs_the_service(tmp_path, now):
     store = ReadStore.open_current(data)
     assert store is not None and store.position() == events
     doc = store.standings(current_month(instant))
-    assert len(doc["reps"]) == 24
-    assert doc["team"]["sales"]["target"] is not None
-    assert sum(float(r["bookings"]) for r in doc["reps"].values()) > 0
+    assert len(doc.reps) == 24
+    assert doc.team["sales"].target is not None
+    assert sum(Decimal(r.bookings) for r in doc.reps.values()) > 0
     store.close()
 
 

@@ -23,7 +23,7 @@ from natsutil import REPO, pid_alive, wait_until
 from events.log import EventLog
 from schemas.events import decode_event
 from services.project.projector import Catchup, open_projection
-from services.project.readstore import ReadStore
+from services.project.readstore import ReadStore, as_builtins
 
 SHARED = REPO.parent / "shared"
 SEED = SHARED / "examples" / "seed-table1.jsonl"
@@ -204,7 +204,7 @@ def _all_docs(data_dir: Path) -> dict:
     """Every document as a reader sees it (ReadStore.doc), keyed by (kind, period, key)."""
     with ReadStore.open_current(data_dir) as store:
         keys = store._db.execute("SELECT kind, period, key FROM docs").fetchall()
-        return {key: store.doc(*key) for key in keys}
+        return {key: as_builtins(store.doc(*key)) for key in keys}
 
 
 @pytest.fixture(scope="module")
@@ -269,8 +269,8 @@ def test_a_period_new_to_the_store_gets_every_reps_statement(tmp_path):
     assert changes.reps == {"a"} and "2026-08" in changes.periods
     with ReadStore.open_current(tmp_path) as store:
         b = store.statement("2026-08", "b")
-        assert b is not None and (b["bookings"], b["deals"]) == ("0.00", [])
-        assert store.statement("2026-08", "a")["bookings"] == "1000.00"
+        assert b is not None and (b.bookings, b.deals) == ("0.00", [])
+        assert store.statement("2026-08", "a").bookings == "1000.00"
 
 
 def test_read_models_are_a_separate_file_from_the_log(uninterrupted, tmp_path):

@@ -16,7 +16,7 @@ from fold_helpers import decode, ev
 from events.log import EventLog
 from services.cli.figures import show_unmatched
 from services.project.projector import open_projection
-from services.project.readstore import ReadStore
+from services.project.readstore import ReadStore, as_builtins
 
 
 def through_log(data: Path, *batches: list[dict]) -> dict:
@@ -31,8 +31,8 @@ def through_log(data: Path, *batches: list[dict]) -> dict:
     catchup.store.close()
     with ReadStore.open_current(data) as store:
         return {
-            "unmatched": store.unmatched(),
-            **{p: store.standings(p) for p in ("2026-08", "2026-09", "2026-Q3")},
+            "unmatched": as_builtins(store.unmatched()),
+            **{p: as_builtins(store.standings(p)) for p in ("2026-08", "2026-09", "2026-Q3")},
         }
 
 

@@ -14,6 +14,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from events.log import EventLog, log_path
@@ -161,10 +162,10 @@ def test_fixed_writes_zero_unsigned():
 def test_read_models_have_no_negative_zero(data_dir):
     with ReadStore.open_current(data_dir) as store:
         doc = store.standings("2026-12")
-        zhang, li = doc["reps"]["zhang"], doc["reps"]["li"]
-        assert zhang["collections"] == "-1.00" and zhang["collection_rate"] == "0.0000"
-        assert li["collections"] == "0.00" and li["collection_rate"] == "0.0000"
-        assert doc["regions"]["East"]["collection_rate"] == "0.0000"
+        zhang, li = doc.reps["zhang"], doc.reps["li"]
+        assert zhang.collections == "-1.00" and zhang.collection_rate == "0.0000"
+        assert li.collections == "0.00" and li.collection_rate == "0.0000"
+        assert doc.regions["East"].collection_rate == "0.0000"
         docs = [
             doc,
             store.funnel("2026-12"),
@@ -173,7 +174,7 @@ def test_read_models_have_no_negative_zero(data_dir):
             store.standings("2026-Q4"),
             store.standings("2026"),
         ]
-    assert [p for d in docs for p in _negative_zeros(d)] == []
+    assert [p for d in docs for p in _negative_zeros(msgspec.to_builtins(d))] == []
 
 
 @pytest.mark.parametrize(

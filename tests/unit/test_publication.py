@@ -382,12 +382,18 @@ def test_the_clis_approval_check_turns_at_the_windows_last_second():
     midnight, in the business timezone whatever the UTC date."""
     from datetime import UTC, datetime
 
-    from projections.publication import approval_refusal
+    import msgspec
 
-    state = {"payout": "pending", "approved_at": None, "window_error": None,
-             "window_closes": "2026-09-09T23:59:59+08:00", "objections": []}
+    from projections.publication import approval_refusal
+    from schemas.read_models import ObjectionDoc, PublishedMonth
+
+    state = PublishedMonth(published_at="2026-08-31T23:59:59+08:00", window_closes="2026-09-09T23:59:59+08:00",
+                           window_error=None, calendar="weekdays", objections_open=0, objections_late=0,
+                           objections=[], payout="pending", approved_at=None, approved_by=None, reps={})
     last = datetime(2026, 9, 9, 15, 59, 59, tzinfo=UTC)
     assert "open until" in approval_refusal(state, "2026-08", last)
     assert approval_refusal(state, "2026-08", datetime(2026, 9, 9, 16, 0, 0, tzinfo=UTC)) is None
-    held = {**state, "objections": [{"id": "O-1", "state": "open"}]}
+    held = msgspec.structs.replace(state, objections=[ObjectionDoc(
+        id="O-1", period="2026-08", rep="li", component=None, reason="r", claimed=None, state="open", amount=None,
+        note=None, raised_at="2026-09-01T10:00:00+08:00", resolved_at=None, late=False, event_id="e", paid_in=None)])
     assert "O-1" in approval_refusal(held, "2026-08", datetime(2026, 9, 10, tzinfo=UTC))

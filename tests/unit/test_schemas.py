@@ -10,7 +10,8 @@ from schemas import publish
 from schemas.events import EVENT_TYPES, TYPE_NAMES
 
 
-@pytest.mark.parametrize("name", [publish.EVENT_FILE, publish.RULESET_FILE, publish.OPENAPI_FILE])
+@pytest.mark.parametrize("name", [publish.EVENT_FILE, publish.RULESET_FILE, publish.NOTICE_FILE,
+                                  publish.READ_MODELS_FILE, publish.OPENAPI_FILE])
 def test_committed_schema_matches_the_code(name):
     committed = (publish.HERE / name).read_text(encoding="utf-8")
     assert committed == publish.generated()[name], (
