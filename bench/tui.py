@@ -42,10 +42,18 @@ async def run(reps: int, rounds: int) -> dict[str, list[float]]:
     store.write([("standings", PERIOD, "", encode_doc(doc))], 1)
     swap_current(data_dir, path)
     feed = QueueFeed()
-    app = QuotaboardApp(StoreSource(data_dir), feed, period=PERIOD, poll_interval=None,
-                        clock=lambda: datetime(2026, 8, 20, tzinfo=UTC))
+    app = QuotaboardApp(
+        StoreSource(data_dir),
+        feed,
+        period=PERIOD,
+        poll_interval=None,
+        clock=lambda: datetime(2026, 8, 20, tzinfo=UTC),
+    )
     timings: dict[str, list[float]] = {
-        "read+table (rank change)": [], "read+table (figures only)": [], "notice -> redrawn": []}
+        "read+table (rank change)": [],
+        "read+table (figures only)": [],
+        "notice -> redrawn": [],
+    }
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         screen = app.screen

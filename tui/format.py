@@ -15,7 +15,18 @@ from rich.text import Text
 from schemas.documents import RAG_SYMBOL, money, pct, rag_of, signed_pct
 from schemas.documents import as_decimal as dec
 
-__all__ = ["RAG_STYLE", "RAG_SYMBOL", "attainment_cell", "bar_text", "dec", "money", "pct", "rag_label", "rag_of", "signed_pct"]
+__all__ = [
+    "RAG_STYLE",
+    "RAG_SYMBOL",
+    "attainment_cell",
+    "bar_text",
+    "dec",
+    "money",
+    "pct",
+    "rag_label",
+    "rag_of",
+    "signed_pct",
+]
 
 RAG_STYLE = {"green": "green", "yellow": "yellow", "red": "red", "none": "dim"}
 BLOCKS = " ▏▎▍▌▋▊▉█"

@@ -88,8 +88,20 @@ SORT_KEYS = {
     "grade": lambda r: dec((r.card or {}).get("score")),
     LINE_COLUMN: lambda r: r.line,
 }
-SIGNATURE_FIELDS = ("name", "region", "target", "bookings", "attainment", "gap", "rag", "deals_won",
-                    "win_rate", "collections", "mom", "total")
+SIGNATURE_FIELDS = (
+    "name",
+    "region",
+    "target",
+    "bookings",
+    "attainment",
+    "gap",
+    "rag",
+    "deals_won",
+    "win_rate",
+    "collections",
+    "mom",
+    "total",
+)
 
 
 def sort_value(column: str, row: Row):
@@ -173,7 +185,7 @@ class LeaderboardScreen(Screen):
             if self.board_mode == NARROW:
                 cols = [c for c in cols if c.key != "target"]
             index = [c.key for c in cols].index("actual") + 1
-            cols.insert(index, Column(LINE_COLUMN, f"Line {self.line_filter}"[: 12], (8, 12, 12)))
+            cols.insert(index, Column(LINE_COLUMN, f"Line {self.line_filter}"[:12], (8, 12, 12)))
         return cols
 
     # --- data ------------------------------------------------------------------
@@ -217,20 +229,31 @@ class LeaderboardScreen(Screen):
                 statement = self.app.source.statement(self.period, rep_id) or {}
                 total = Decimal(0)
                 for deal in statement.get("deals") or []:
-                    if deal.get("product_line") == self.line_filter and deal.get("closed_in_period", True):
+                    if deal.get("product_line") == self.line_filter and deal.get(
+                        "closed_in_period", True
+                    ):
                         total += dec(deal.get("credited")) or 0
                 if total:
                     amounts[rep_id] = total
             self._line_cache = {cache_key: amounts}
         return self._line_cache[cache_key]
 
-    def cached_cells(self, row: Row, columns: list[Column], column_keys: tuple) -> dict[str, object]:
+    def cached_cells(
+        self, row: Row, columns: list[Column], column_keys: tuple
+    ) -> dict[str, object]:
         """The row's cells, reusing last refresh's cell objects for what has not changed
         (a rep overtaking others changes only the rank cells of those in between)."""
         e = row.entry
         card = row.card or {}
-        figures = (row.line, self.board_mode, column_keys, card.get("score"), card.get("grade"),
-                   bool(card.get("flagged")), *(e.get(f) for f in SIGNATURE_FIELDS))
+        figures = (
+            row.line,
+            self.board_mode,
+            column_keys,
+            card.get("score"),
+            card.get("grade"),
+            bool(card.get("flagged")),
+            *(e.get(f) for f in SIGNATURE_FIELDS),
+        )
         place = (row.rank, row.move)
         cached = self._cell_cache.get(row.key)
         if cached is not None and cached[0] == figures:
@@ -274,8 +297,11 @@ class LeaderboardScreen(Screen):
                 out[k] = cell
             elif k == "gap":
                 gap = dec(e.get("gap"))
-                out[k] = Text(money(gap, compact, sign=True), justify="right",
-                              style="red" if gap is not None and gap < 0 else "")
+                out[k] = Text(
+                    money(gap, compact, sign=True),
+                    justify="right",
+                    style="red" if gap is not None and gap < 0 else "",
+                )
             elif k == "won":
                 out[k] = Text(str(e.get("deals_won", 0)), justify="right")
             elif k == "win_rate":
@@ -333,8 +359,13 @@ class LeaderboardScreen(Screen):
                     label = col.label
                     if col.key == self.sort_column:
                         label += " ▼" if self.sort_reverse else " ▲"
-                    table.add_column(Text(label, justify="right" if col.numeric and col.key != "rank" else "left"),
-                                     key=col.key, width=col.widths[self.board_mode])
+                    table.add_column(
+                        Text(
+                            label, justify="right" if col.numeric and col.key != "rank" else "left"
+                        ),
+                        key=col.key,
+                        width=col.widths[self.board_mode],
+                    )
             else:
                 table.clear()
             for key in keys:
@@ -371,8 +402,12 @@ class LeaderboardScreen(Screen):
                     table.move_cursor(row=keys.index(cursor_key), scroll=False, animate=False)
         self._shown_columns, self._shown_keys, self._shown_cells = column_keys, keys, new_cells
         self.query_one("#empty", Static).update(
-            "" if rows else f"No figures for {self.period} yet — waiting for events."
-            if not self.doc else "No rep matches the filter (x clears it).")
+            ""
+            if rows
+            else f"No figures for {self.period} yet — waiting for events."
+            if not self.doc
+            else "No rep matches the filter (x clears it)."
+        )
         self.query_one("#empty").display = not rows
         self.refresh_header()
 
@@ -384,9 +419,15 @@ class LeaderboardScreen(Screen):
         doc = self.doc or {}
         compact = self.board_mode == NARROW
         if self.region_filter:
-            scope, entry = f"Region {self.region_filter}", (doc.get("regions") or {}).get(self.region_filter)
+            scope, entry = (
+                f"Region {self.region_filter}",
+                (doc.get("regions") or {}).get(self.region_filter),
+            )
         elif self.line_filter:
-            scope, entry = f"Line {self.line_filter}", (doc.get("product_lines") or {}).get(self.line_filter)
+            scope, entry = (
+                f"Line {self.line_filter}",
+                (doc.get("product_lines") or {}).get(self.line_filter),
+            )
         else:
             teams = doc.get("team") or {}
             if self.team_filter:
@@ -402,8 +443,10 @@ class LeaderboardScreen(Screen):
         label = col.label if col else f"Line {self.line_filter}"
         arrow = "▼ descending" if self.sort_reverse else "▲ ascending"
         team = f"team {self.team_filter} · " if self.team_filter else ""
-        status.append(f"sort {label} {arrow} · {team}region {self.region_filter or 'all'} · line {self.line_filter or 'all'}"
-                      f" · {len(self.rows)}/{len(doc.get('reps') or {})} reps")
+        status.append(
+            f"sort {label} {arrow} · {team}region {self.region_filter or 'all'} · line {self.line_filter or 'all'}"
+            f" · {len(self.rows)}/{len(doc.get('reps') or {})} reps"
+        )
         if not compact:
             ruleset = (doc.get("ruleset") or {}).get("id")
             status.append(f" · ruleset {ruleset or '—'} · position {doc.get('position', 0)}")
@@ -461,11 +504,15 @@ class LeaderboardScreen(Screen):
         self.reload()
 
     def action_filter_region(self) -> None:
-        self.region_filter = self._cycle(self.region_filter, list((self.doc or {}).get("regions") or {}))
+        self.region_filter = self._cycle(
+            self.region_filter, list((self.doc or {}).get("regions") or {})
+        )
         self.reload()
 
     def action_filter_line(self) -> None:
-        self.line_filter = self._cycle(self.line_filter, list((self.doc or {}).get("product_lines") or {}))
+        self.line_filter = self._cycle(
+            self.line_filter, list((self.doc or {}).get("product_lines") or {})
+        )
         self.reload()
 
     def action_clear_filters(self) -> None:
@@ -488,4 +535,3 @@ class LeaderboardScreen(Screen):
 
     def action_objections(self) -> None:
         self.app.push_screen(ObjectionsScreen())
-

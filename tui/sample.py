@@ -25,8 +25,11 @@ def _rag(att: Decimal | None) -> str:
 def _metrics(bookings: Decimal, target: Decimal | None, won: int, lost: int = 0) -> dict:
     att = bookings / target if target else None
     return {
-        "bookings": _q(bookings), "collections": _q(bookings * Decimal("0.3")),
-        "deals_won": won, "deals_lost": lost, "new_customers": won,
+        "bookings": _q(bookings),
+        "collections": _q(bookings * Decimal("0.3")),
+        "deals_won": won,
+        "deals_lost": lost,
+        "new_customers": won,
         "target": _q(target) if target is not None else None,
         "attainment": _q(att, "0.0001") if att is not None else None,
         "gap": _q(bookings - target) if target is not None else None,
@@ -34,14 +37,24 @@ def _metrics(bookings: Decimal, target: Decimal | None, won: int, lost: int = 0)
         "win_rate": _q(Decimal(won) / (won + lost), "0.0001") if won + lost else None,
         "avg_deal_size": _q(bookings / won, "0.0001") if won else None,
         "collection_rate": "0.3000" if bookings else None,
-        "cycle_days": "14.5000" if won else None, "activities": won * 3, "mom": None, "yoy": None,
+        "cycle_days": "14.5000" if won else None,
+        "activities": won * 3,
+        "mom": None,
+        "yoy": None,
     }
 
 
 def standings(period: str, reps: int = 24, seed: int = 1, position: int = 100) -> dict:
     rng = random.Random(seed)
-    doc = {"period": period, "ruleset": {"id": "seed-table3", "hash": "sha256:sample"},
-           "position": position, "team": {}, "regions": {}, "product_lines": {}, "reps": {}}
+    doc = {
+        "period": period,
+        "ruleset": {"id": "seed-table3", "hash": "sha256:sample"},
+        "position": position,
+        "team": {},
+        "regions": {},
+        "product_lines": {},
+        "reps": {},
+    }
     totals = {r: [Decimal(0), Decimal(0), 0] for r in REGIONS}
     for i in range(reps):
         rep_id = f"rep{i:04d}"
@@ -49,13 +62,29 @@ def standings(period: str, reps: int = 24, seed: int = 1, position: int = 100) -
         target = Decimal(rng.randrange(3, 10) * 100_000)
         bookings = (target * Decimal(rng.randrange(40, 140)) / 100).quantize(Decimal("1"))
         won = rng.randrange(1, 6)
-        entry = {"name": f"Rep {i:04d}", "region": region, "team": "sales", **_metrics(bookings, target, won, rng.randrange(0, 3))}
+        entry = {
+            "name": f"Rep {i:04d}",
+            "region": region,
+            "team": "sales",
+            **_metrics(bookings, target, won, rng.randrange(0, 3)),
+        }
         att = bookings / target
         lines = []
         if att >= Decimal("0.8"):
-            rate = Decimal("0.03") if att >= Decimal("1.2") else Decimal("0.02") if att >= 1 else Decimal("0.015")
-            lines.append({"component": "tiered", "amount": _q(bookings * rate),
-                          "explanation": f"{att * 100:.1f}% of target: {rate * 100:g}% of {bookings:,.2f}"})
+            rate = (
+                Decimal("0.03")
+                if att >= Decimal("1.2")
+                else Decimal("0.02")
+                if att >= 1
+                else Decimal("0.015")
+            )
+            lines.append(
+                {
+                    "component": "tiered",
+                    "amount": _q(bookings * rate),
+                    "explanation": f"{att * 100:.1f}% of target: {rate * 100:g}% of {bookings:,.2f}",
+                }
+            )
         entry["statement"] = lines
         entry["total"] = _q(sum((Decimal(x["amount"]) for x in lines), Decimal(0)))
         doc["reps"][rep_id] = entry

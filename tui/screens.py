@@ -49,7 +49,9 @@ def diagnosis_text(doc: dict | None, rep_id: str) -> Text:
         text.append(driver.get("explanation", ""))
         text.append("\n")
     if not drivers:
-        text.append(" no driver is below 80% of the team's: the gap is not in one figure", style="dim")
+        text.append(
+            " no driver is below 80% of the team's: the gap is not in one figure", style="dim"
+        )
     text.rstrip()
     return text
 
@@ -96,8 +98,10 @@ class StatementScreen(DataScreen):
         name = doc.get("name") or self.rep_id
         self.query_one("#title-line", Label).update(self.title_line(f"{name} ({self.rep_id})"))
         self.query_one("#rep-summary", Static).update(self._summary(doc))
-        extra = rep_publication_text(doc.get("honours") or [],
-                                     rep_objections(self.app.source.publication(), self.app.period, self.rep_id))
+        extra = rep_publication_text(
+            doc.get("honours") or [],
+            rep_objections(self.app.source.publication(), self.app.period, self.rep_id),
+        )
         publication = self.query_one("#rep-publication", Static)
         publication.update(extra)
         publication.display = bool(extra.plain)
@@ -122,17 +126,36 @@ class StatementScreen(DataScreen):
         grid.add_column()
         att = attainment_cell(e, width=10)
         att.append(f" {rag}", style=RAG_STYLE[rag])
-        grid.add_row("Region", f"{e.get('region', '—')} · team {e.get('team', '—')}", "Attainment", att)
+        grid.add_row(
+            "Region", f"{e.get('region', '—')} · team {e.get('team', '—')}", "Attainment", att
+        )
         grid.add_row("Bookings", money(e.get("bookings")), "Target", money(e.get("target")))
         gap = dec(e.get("gap"))
-        grid.add_row("Gap", Text(money(gap, sign=True), style="red" if gap is not None and gap < 0 else ""),
-                     "Won / lost", f"{e.get('deals_won', 0)} / {e.get('deals_lost', 0)}  (win {pct(e.get('win_rate'), 0)})")
-        grid.add_row("Collections", f"{money(e.get('collections'))} ({pct(e.get('collection_rate'), 0)})",
-                     "Avg deal", money(e.get("avg_deal_size")))
-        grid.add_row("Cycle", f"{dec(e.get('cycle_days')):.1f} days" if dec(e.get("cycle_days")) is not None else "—",
-                     "Activities", str(_count(e.get("activities"))))
+        grid.add_row(
+            "Gap",
+            Text(money(gap, sign=True), style="red" if gap is not None and gap < 0 else ""),
+            "Won / lost",
+            f"{e.get('deals_won', 0)} / {e.get('deals_lost', 0)}  (win {pct(e.get('win_rate'), 0)})",
+        )
+        grid.add_row(
+            "Collections",
+            f"{money(e.get('collections'))} ({pct(e.get('collection_rate'), 0)})",
+            "Avg deal",
+            money(e.get("avg_deal_size")),
+        )
+        grid.add_row(
+            "Cycle",
+            f"{dec(e.get('cycle_days')):.1f} days" if dec(e.get("cycle_days")) is not None else "—",
+            "Activities",
+            str(_count(e.get("activities"))),
+        )
         grid.add_row("MoM", signed_pct(e.get("mom")), "YoY", signed_pct(e.get("yoy")))
-        grid.add_row("Earned", Text(money(e.get("total")), style="bold"), "New customers", str(e.get("new_customers", 0)))
+        grid.add_row(
+            "Earned",
+            Text(money(e.get("total")), style="bold"),
+            "New customers",
+            str(e.get("new_customers", 0)),
+        )
         return grid
 
     def _fill_lines(self, e: dict) -> None:
@@ -143,35 +166,64 @@ class StatementScreen(DataScreen):
         table.add_column("Explanation", key="explanation")
         lines = e.get("statement") or []
         for i, line in enumerate(lines):
-            table.add_row(line.get("component", ""), Text(money(line.get("amount")), justify="right"),
-                          line.get("explanation", ""), key=str(i))
+            table.add_row(
+                line.get("component", ""),
+                Text(money(line.get("amount")), justify="right"),
+                line.get("explanation", ""),
+                key=str(i),
+            )
         if not lines:
-            table.add_row("—", Text("0", justify="right"), "no incentive line this period", key="none")
-        table.add_row(Text("Total", style="bold"), Text(money(e.get("total") or "0"), justify="right", style="bold"),
-                      "", key="total")
+            table.add_row(
+                "—", Text("0", justify="right"), "no incentive line this period", key="none"
+            )
+        table.add_row(
+            Text("Total", style="bold"),
+            Text(money(e.get("total") or "0"), justify="right", style="bold"),
+            "",
+            key="total",
+        )
 
     def _fill_weekly(self, weeks: list[dict]) -> None:
         values = [float(dec(w.get("bookings")) or 0) for w in weeks]
         spark = self.query_one("#weekly", Sparkline)
         spark.data = values or [0.0]
-        legend = "no bookings yet" if not weeks else (
-            f"{weeks[0].get('week')}…{weeks[-1].get('week')}  max {money(max(values), True)}"
-            f"  last {money(values[-1], True)}")
+        legend = (
+            "no bookings yet"
+            if not weeks
+            else (
+                f"{weeks[0].get('week')}…{weeks[-1].get('week')}  max {money(max(values), True)}"
+                f"  last {money(values[-1], True)}"
+            )
+        )
         self.query_one("#spark-legend", Label).update(legend)
 
     def _fill_deals(self, deals: list[dict]) -> None:
         table = self.query_one("#deals", DataTable)
         table.clear(columns=True)
-        table.add_columns(("Deal", "deal"), ("Customer", "customer"), ("Line", "line"), ("Kind", "kind"),
-                          ("Source", "source"), (Text("Amount", justify="right"), "amount"),
-                          ("Status", "status"), ("Closed", "closed"), (Text("Credited", justify="right"), "credited"))
+        table.add_columns(
+            ("Deal", "deal"),
+            ("Customer", "customer"),
+            ("Line", "line"),
+            ("Kind", "kind"),
+            ("Source", "source"),
+            (Text("Amount", justify="right"), "amount"),
+            ("Status", "status"),
+            ("Closed", "closed"),
+            (Text("Credited", justify="right"), "credited"),
+        )
         for d in deals:
             closed = (d.get("closed_at") or "")[:10] or "—"
-            table.add_row(d.get("deal_id") or d.get("id", ""), d.get("customer_id") or d.get("customer", ""),
-                          d.get("product_line", ""),
-                          d.get("kind", ""), d.get("source_channel", ""),
-                          Text(money(d.get("amount")), justify="right"), d.get("status", ""), closed,
-                          Text(money(d.get("credited")), justify="right"))
+            table.add_row(
+                d.get("deal_id") or d.get("id", ""),
+                d.get("customer_id") or d.get("customer", ""),
+                d.get("product_line", ""),
+                d.get("kind", ""),
+                d.get("source_channel", ""),
+                Text(money(d.get("amount")), justify="right"),
+                d.get("status", ""),
+                closed,
+                Text(money(d.get("credited")), justify="right"),
+            )
         if not deals:
             table.add_row("—", "", "", "", "", "", "no deals", "", "")
 
@@ -180,7 +232,11 @@ class StatementScreen(DataScreen):
         table.clear(columns=True)
         table.add_columns(("When", "when"), ("Kind", "kind"), ("Deal", "deal"))
         for a in activities[-200:]:
-            table.add_row((a.get("occurred_at") or "")[:16].replace("T", " "), a.get("kind", ""), a.get("deal_id") or "—")
+            table.add_row(
+                (a.get("occurred_at") or "")[:16].replace("T", " "),
+                a.get("kind", ""),
+                a.get("deal_id") or "—",
+            )
         if not activities:
             table.add_row("—", "no activities", "")
 
@@ -229,8 +285,12 @@ class FunnelScreen(DataScreen):
             rate = ""
             if i > 0:
                 rate = f"{pct(conv.get(f'{self.STAGES[i - 1]}_to_{stage}'), 0)} of {self.STAGES[i - 1]}"
-            table.add_row(Text(f"{stage:<11}", style="bold"), Text(f"{count:>5}"),
-                          Text(bar_text(count / top, width), style="cyan"), Text(rate, style="dim"))
+            table.add_row(
+                Text(f"{stage:<11}", style="bold"),
+                Text(f"{count:>5}"),
+                Text(bar_text(count / top, width), style="cyan"),
+                Text(rate, style="dim"),
+            )
         if not doc:
             self.query_one("#stages", Static).update(f"No funnel for {self.app.period} yet.")
         else:
@@ -242,14 +302,31 @@ class FunnelScreen(DataScreen):
         st.add_column("Won", justify="right")
         st.add_column("Win %", justify="right")
         st.add_column("", min_width=10)
-        best = max([(s.get("won", 0) / s["created"]) if s.get("created") else 0 for s in sources.values()] + [0])
+        best = max(
+            [(s.get("won", 0) / s["created"]) if s.get("created") else 0 for s in sources.values()]
+            + [0]
+        )
         best = round(best, 4)
         for name, s in sorted(sources.items(), key=lambda kv: -kv[1].get("created", 0)):
             created, won = s.get("created", 0), s.get("won", 0)
-            rate = float(s["win_rate"]) if s.get("win_rate") is not None else won / created if created else None
-            st.add_row(name, str(created), str(won), "—" if rate is None else f"{rate * 100:.0f}%",
-                       Text(bar_text(rate, max(10, width - 20)) + (" ★" if rate and round(rate, 4) == best else ""),
-                            style="green"))
+            rate = (
+                float(s["win_rate"])
+                if s.get("win_rate") is not None
+                else won / created
+                if created
+                else None
+            )
+            st.add_row(
+                name,
+                str(created),
+                str(won),
+                "—" if rate is None else f"{rate * 100:.0f}%",
+                Text(
+                    bar_text(rate, max(10, width - 20))
+                    + (" ★" if rate and round(rate, 4) == best else ""),
+                    style="green",
+                ),
+            )
         self.query_one("#sources", Static).update(st if sources else "No lead sources yet.")
 
     def action_regions(self) -> None:
@@ -280,7 +357,7 @@ class RegionsScreen(DataScreen):
         grid.styles.grid_size_columns = columns
         cards = list(grid.query(RegionCard))
         names = sorted(regions)
-        for card in cards[len(names):]:
+        for card in cards[len(names) :]:
             card.remove()
         for index, name in enumerate(names):
             body = self._card(name, regions[name], reps)
@@ -332,9 +409,19 @@ class ObjectionsScreen(DataScreen):
         self.query_one("#title-line", Label).update(self.title_line(f"Objections ({len(every)})"))
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        table.add_columns("id", "period", "rep", "state", "claimed", "amount", "raised", "resolved", "reason")
+        table.add_columns(
+            "id", "period", "rep", "state", "claimed", "amount", "raised", "resolved", "reason"
+        )
         for o in every:
-            table.add_row(o["id"], o["period"], o["rep"], Text(o["state"], style=STATE_STYLE.get(o["state"], "")),
-                          money(o.get("claimed")), money(o.get("amount")),
-                          o["raised_at"][:16].replace("T", " "),
-                          (o.get("resolved_at") or "—")[:16].replace("T", " "), o["reason"], key=o["id"])
+            table.add_row(
+                o["id"],
+                o["period"],
+                o["rep"],
+                Text(o["state"], style=STATE_STYLE.get(o["state"], "")),
+                money(o.get("claimed")),
+                money(o.get("amount")),
+                o["raised_at"][:16].replace("T", " "),
+                (o.get("resolved_at") or "—")[:16].replace("T", " "),
+                o["reason"],
+                key=o["id"],
+            )

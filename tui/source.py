@@ -23,6 +23,7 @@ from typing import Protocol
 
 log = logging.getLogger("quotaboard.tui")
 
+
 class DataSource(Protocol):
     def standings(self, period: str) -> dict | None: ...
     def funnel(self, period: str) -> dict | None: ...

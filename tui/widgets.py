@@ -11,8 +11,14 @@ from textual.widgets import Label, ProgressBar, Static
 from tui.format import RAG_STYLE, RAG_SYMBOL, dec, money, pct
 
 KEY_NAMES = {
-    "question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]",
-    "escape": "esc", "enter": "⏎", "slash": "/", "full_stop": ".", "comma": ",",
+    "question_mark": "?",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "escape": "esc",
+    "enter": "⏎",
+    "slash": "/",
+    "full_stop": ".",
+    "comma": ",",
 }
 
 STATE_MARK = {
@@ -115,7 +121,9 @@ class ScopeHeader(Vertical):
             bar.update(total=100, progress=0)
         style = RAG_STYLE.get(rag, "dim")
         figures.append(f"{money(actual, compact)} / {money(target, compact)} ")
-        figures.append(f"{pct(entry.get('attainment'))} {RAG_SYMBOL.get(rag, '·')} {rag}", style=style)
+        figures.append(
+            f"{pct(entry.get('attainment'))} {RAG_SYMBOL.get(rag, '·')} {rag}", style=style
+        )
         self.query_one("#bar-figures", Label).update(figures)
         self.query_one("#status-line", Label).update(status)
 

@@ -101,7 +101,9 @@ class NatsFeed:
     runtime file): it reports "offline" and tries again every `retry` seconds.
     """
 
-    def __init__(self, data_dir: Path | str, retry: float = 1.0, nats_url: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | str, retry: float = 1.0, nats_url: str | None = None
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.retry = retry
         self.nats_url = nats_url
@@ -128,8 +130,12 @@ class NatsFeed:
             broker = None
             try:
                 settings = load_settings(self.data_dir, nats=self.nats_url)
-                broker = notice_broker(settings, "quotaboard-tui", disconnected_cb=disconnected,
-                                       reconnected_cb=reconnected)
+                broker = notice_broker(
+                    settings,
+                    "quotaboard-tui",
+                    disconnected_cb=disconnected,
+                    reconnected_cb=reconnected,
+                )
                 subscribe_notices(broker, deliver)
                 await broker.start()
                 report("live")

@@ -15,9 +15,24 @@ from tui.app import QuotaboardApp
 
 FROZEN = datetime(2026, 8, 25, 4, 0, tzinfo=UTC)
 LATE_DEAL = [
-    {"id": "live-1", "type": "deal.created", "occurred_at": "2026-08-21T10:00:00+08:00",
-     "data": {"deal_id": "DX", "rep_id": "li", "customer_id": "CX", "product_line": "B", "amount": "300000"}},
-    {"id": "live-2", "type": "deal.won", "occurred_at": "2026-08-22T10:00:00+08:00", "data": {"deal_id": "DX"}},
+    {
+        "id": "live-1",
+        "type": "deal.created",
+        "occurred_at": "2026-08-21T10:00:00+08:00",
+        "data": {
+            "deal_id": "DX",
+            "rep_id": "li",
+            "customer_id": "CX",
+            "product_line": "B",
+            "amount": "300000",
+        },
+    },
+    {
+        "id": "live-2",
+        "type": "deal.won",
+        "occurred_at": "2026-08-22T10:00:00+08:00",
+        "data": {"deal_id": "DX"},
+    },
 ]
 
 
@@ -42,14 +57,19 @@ async def test_real_notice_refreshes_leaderboard(make_service):
 
     await wait_for(seeded, 20, "the projector to write the seed's standings")
     # No polling: only a change notice can refresh the screen.
-    app = QuotaboardApp(source, NatsFeed(svc.data_dir), period="2026-08", clock=lambda: FROZEN,
-                        poll_interval=None)
+    app = QuotaboardApp(
+        source, NatsFeed(svc.data_dir), period="2026-08", clock=lambda: FROZEN, poll_interval=None
+    )
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(lambda: app.connection == "live", 10, "the TUI to subscribe to change notices")
+        await wait_for(
+            lambda: app.connection == "live", 10, "the TUI to subscribe to change notices"
+        )
         await pilot.press("down", "down")
         assert app.screen.current_rep() == "li"
         assert svc.post(LATE_DEAL).status_code == 202
-        elapsed = await wait_for(lambda: app.screen._shown_keys[:1] == ["li"], 10, "li to reach the top")
+        elapsed = await wait_for(
+            lambda: app.screen._shown_keys[:1] == ["li"], 10, "li to reach the top"
+        )
         print(f"post -> leaderboard refreshed in {elapsed * 1000:.0f} ms")
         assert elapsed < 2.0  # gateway + recorder + projector + notice + redraw
         assert app.refreshes >= 1
