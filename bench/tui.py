@@ -58,7 +58,7 @@ async def run(reps: int, rounds: int) -> dict[str, list[float]]:
         await pilot.pause()
         screen = app.screen
         await pilot.press("down", "down", "down")
-        rep_ids = list(doc["reps"])
+        rep_ids = list(doc.reps)
         for i in range(rounds):
             position = 2 + i
             big = i % 2 == 0

@@ -1,5 +1,6 @@
 """Reading the read-model documents (standings, funnel, statements: ../shared/contracts/cli.md's
-JSON) the same way in every reader: the CLI, the TUI, the wall and the Excel report.
+JSON, as the Structs of schemas/read_models.py) the same way in every reader: the CLI, the
+TUI, the wall and the Excel report.
 
 Documents carry money and ratios as decimal strings; `as_decimal` is the one way back to
 a Decimal, so no reader parses them with float.
@@ -8,6 +9,8 @@ a Decimal, so no reader parses them with float.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+
+from schemas.read_models import RepEntry
 
 
 def as_decimal(value: object) -> Decimal | None:
@@ -20,14 +23,14 @@ def as_decimal(value: object) -> Decimal | None:
         return None
 
 
-def rank_reps(reps: dict[str, dict]) -> dict[str, int]:
+def rank_reps(reps: dict[str, RepEntry]) -> dict[str, int]:
     """Competition ranking by attainment (no target last), then bookings: the one ranking
     the TUI and the wall show."""
 
     def key(item):
         rep_id, e = item
-        att = as_decimal(e.get("attainment"))
-        return (att is None, -(att or 0), -(as_decimal(e.get("bookings")) or 0), rep_id)
+        att = as_decimal(e.attainment)
+        return (att is None, -(att or 0), -(as_decimal(e.bookings) or 0), rep_id)
 
     ordered = sorted(reps.items(), key=key)
     ranks: dict[str, int] = {}
@@ -41,14 +44,7 @@ def rank_reps(reps: dict[str, dict]) -> dict[str, int]:
 
 # --- showing them: the TUI and the wall print figures the same way -----------------------
 
-RAGS = ("green", "yellow", "red", "none")
 RAG_SYMBOL = {"green": "●", "yellow": "◐", "red": "○", "none": "·"}
-
-
-def rag_of(entry: dict) -> str:
-    """An entry's RAG, "none" where it has none (no target)."""
-    rag = entry.get("rag") or "none"
-    return rag if rag in RAGS else "none"
 
 
 def money(value: object, compact: bool = False, sign: bool = False) -> str:

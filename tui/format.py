@@ -12,8 +12,9 @@ from decimal import Decimal
 
 from rich.text import Text
 
-from schemas.documents import RAG_SYMBOL, money, pct, rag_of, signed_pct
+from schemas.documents import RAG_SYMBOL, money, pct, signed_pct
 from schemas.documents import as_decimal as dec
+from schemas.read_models import RepEntry, ScopeEntry, Statement
 
 __all__ = [
     "RAG_STYLE",
@@ -24,9 +25,12 @@ __all__ = [
     "money",
     "pct",
     "rag_label",
-    "rag_of",
     "signed_pct",
 ]
+
+Figures = ScopeEntry | RepEntry | Statement
+"""What shows a scope's figures (bookings, target, attainment, RAG...): a team, region or
+product line, a rep's standings entry, a rep's statement."""
 
 RAG_STYLE = {"green": "green", "yellow": "yellow", "red": "red", "none": "dim"}
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -47,10 +51,10 @@ def bar_text(ratio: Decimal | float | None, width: int) -> str:
     return text.ljust(width)
 
 
-def attainment_cell(entry: dict, width: int = 8) -> Text:
+def attainment_cell(entry: Figures, width: int = 8) -> Text:
     """Bar coloured by RAG, the ratio, and the RAG symbol (readable without colour)."""
-    rag = rag_of(entry)
-    att = dec(entry.get("attainment"))
+    rag = entry.rag
+    att = dec(entry.attainment)
     style = RAG_STYLE[rag]
     text = Text()
     text.append(bar_text(att, width), style=style)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from msgspec import UNSET
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,7 +19,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from schemas.documents import rank_reps
-from tui.format import RAG_STYLE, attainment_cell, dec, money, pct, rag_of, signed_pct
+from schemas.read_models import RepEntry, RepScore, Standings
+from tui.format import RAG_STYLE, attainment_cell, dec, money, pct, signed_pct
 from tui.publication import publication_text
 from tui.screens import FunnelScreen, ObjectionsScreen, RegionsScreen, StatementScreen
 from tui.trend import TrendScreen
@@ -63,29 +65,29 @@ def mode_for(width: int) -> int:
 @dataclass
 class Row:
     key: str
-    entry: dict
+    entry: RepEntry
     rank: int
     move: int | None  # positive: climbed
     line: Decimal | None = None
-    card: dict | None = None  # the rep's scorecard entry when the period is assessed
+    card: RepScore | None = None  # the rep's scorecard entry when the period is assessed
     cells: dict[str, object] = field(default_factory=dict)
 
 
 SORT_KEYS = {
     "rank": lambda r: r.rank,
     "move": lambda r: r.move,
-    "rep": lambda r: (r.entry.get("name") or r.key).lower(),
-    "region": lambda r: (r.entry.get("region") or "", r.rank),
-    "target": lambda r: dec(r.entry.get("target")),
-    "actual": lambda r: dec(r.entry.get("bookings")),
-    "attainment": lambda r: dec(r.entry.get("attainment")),
-    "gap": lambda r: dec(r.entry.get("gap")),
-    "won": lambda r: r.entry.get("deals_won"),
-    "win_rate": lambda r: dec(r.entry.get("win_rate")),
-    "collections": lambda r: dec(r.entry.get("collections")),
-    "mom": lambda r: dec(r.entry.get("mom")),
-    "earned": lambda r: dec(r.entry.get("total")),
-    "grade": lambda r: dec((r.card or {}).get("score")),
+    "rep": lambda r: (r.entry.name or r.key).lower(),
+    "region": lambda r: (r.entry.region or "", r.rank),
+    "target": lambda r: dec(r.entry.target),
+    "actual": lambda r: dec(r.entry.bookings),
+    "attainment": lambda r: dec(r.entry.attainment),
+    "gap": lambda r: dec(r.entry.gap),
+    "won": lambda r: r.entry.deals_won,
+    "win_rate": lambda r: dec(r.entry.win_rate),
+    "collections": lambda r: dec(r.entry.collections),
+    "mom": lambda r: dec(r.entry.mom),
+    "earned": lambda r: dec(r.entry.total),
+    "grade": lambda r: None if r.card is None else dec(r.card.score),
     LINE_COLUMN: lambda r: r.line,
 }
 SIGNATURE_FIELDS = (
@@ -140,8 +142,8 @@ class LeaderboardScreen(Screen):
         self.team_filter: str | None = None
         self.region_filter: str | None = None
         self.line_filter: str | None = None
-        self.doc: dict | None = None
-        self.cards: dict[str, dict] | None = None  # scorecard entries; None: not assessed
+        self.doc: Standings | None = None
+        self.cards: dict[str, RepScore] | None = None  # scorecard entries; None: not assessed
         self.rows: list[Row] = []
         self.stale = False
         self._baseline: dict[str, dict[str, int]] = {}
@@ -199,17 +201,17 @@ class LeaderboardScreen(Screen):
         self.stale = False
         self.doc = self.app.source.standings(self.period)
         self.app.mark_updated()
-        reps = (self.doc or {}).get("reps") or {}
+        reps = self.doc.reps if self.doc is not None else {}
         scorecard = self.app.source.scorecard(self.period) if reps else None
-        self.cards = None if scorecard is None else scorecard.get("reps") or {}
+        self.cards = None if scorecard is None else scorecard.reps
         ranks = rank_reps(reps)
         baseline = self._baseline.setdefault(self.period, dict(ranks)) if reps else {}
         line_amounts = self._line_amounts(reps) if self.line_filter else {}
         rows = []
         for rep_id, entry in reps.items():
-            if self.team_filter and entry.get("team") != self.team_filter:
+            if self.team_filter and entry.team != self.team_filter:
                 continue
-            if self.region_filter and entry.get("region") != self.region_filter:
+            if self.region_filter and entry.region != self.region_filter:
                 continue
             if self.line_filter and not line_amounts.get(rep_id):
                 continue
@@ -220,19 +222,18 @@ class LeaderboardScreen(Screen):
         self.rows = rows
         self.render_rows()
 
-    def _line_amounts(self, reps: dict) -> dict[str, Decimal]:
+    def _line_amounts(self, reps: dict[str, RepEntry]) -> dict[str, Decimal]:
         """Each rep's credited bookings on the filtered product line (from statements)."""
-        cache_key = (self.period, (self.doc or {}).get("position"), self.line_filter)
+        position = self.doc.position if self.doc is not None else None
+        cache_key = (self.period, position, self.line_filter)
         if cache_key not in self._line_cache:
             amounts: dict[str, Decimal] = {}
             for rep_id in reps:
-                statement = self.app.source.statement(self.period, rep_id) or {}
+                statement = self.app.source.statement(self.period, rep_id)
                 total = Decimal(0)
-                for deal in statement.get("deals") or []:
-                    if deal.get("product_line") == self.line_filter and deal.get(
-                        "closed_in_period", True
-                    ):
-                        total += dec(deal.get("credited")) or 0
+                for deal in statement.deals if statement is not None else []:
+                    if deal.product_line == self.line_filter and deal.closed_in_period:
+                        total += dec(deal.credited) or 0
                 if total:
                     amounts[rep_id] = total
             self._line_cache = {cache_key: amounts}
@@ -244,15 +245,16 @@ class LeaderboardScreen(Screen):
         """The row's cells, reusing last refresh's cell objects for what has not changed
         (a rep overtaking others changes only the rank cells of those in between)."""
         e = row.entry
-        card = row.card or {}
+        card = row.card
+        graded = (
+            (None, None, False) if card is None else (card.score, card.grade, bool(card.flagged))
+        )
         figures = (
             row.line,
             self.board_mode,
             column_keys,
-            card.get("score"),
-            card.get("grade"),
-            bool(card.get("flagged")),
-            *(e.get(f) for f in SIGNATURE_FIELDS),
+            *graded,
+            *(getattr(e, f) for f in SIGNATURE_FIELDS),
         )
         place = (row.rank, row.move)
         cached = self._cell_cache.get(row.key)
@@ -279,50 +281,50 @@ class LeaderboardScreen(Screen):
             elif k == "move":
                 out[k] = self._move_text(row.move, short=False)
             elif k == "rep":
-                name = e.get("name") or row.key
+                name = e.name or row.key
                 # a Text per row: its identity orders the table (see render_rows)
                 out[k] = Text(name if mode == NARROW or name == row.key else f"{name} ({row.key})")
             elif k == "region":
-                out[k] = e.get("region") or "—"
+                out[k] = e.region or "—"
             elif k == "target":
-                out[k] = Text(money(e.get("target"), compact), justify="right")
+                out[k] = Text(money(e.target, compact), justify="right")
             elif k == "actual":
-                out[k] = Text(money(e.get("bookings"), compact), justify="right")
+                out[k] = Text(money(e.bookings, compact), justify="right")
             elif k == LINE_COLUMN:
                 out[k] = Text(money(row.line, compact), justify="right")
             elif k == "attainment":
                 cell = attainment_cell(e, width=(4, 8, 10)[mode])
                 if mode == WIDE:
-                    cell.append(f" {rag_of(e)}", style=RAG_STYLE[rag_of(e)])
+                    cell.append(f" {e.rag}", style=RAG_STYLE[e.rag])
                 out[k] = cell
             elif k == "gap":
-                gap = dec(e.get("gap"))
+                gap = dec(e.gap)
                 out[k] = Text(
                     money(gap, compact, sign=True),
                     justify="right",
                     style="red" if gap is not None and gap < 0 else "",
                 )
             elif k == "won":
-                out[k] = Text(str(e.get("deals_won", 0)), justify="right")
+                out[k] = Text(str(e.deals_won), justify="right")
             elif k == "win_rate":
-                out[k] = Text(pct(e.get("win_rate"), 0), justify="right")
+                out[k] = Text(pct(e.win_rate, 0), justify="right")
             elif k == "collections":
-                out[k] = Text(money(e.get("collections"), compact), justify="right")
+                out[k] = Text(money(e.collections, compact), justify="right")
             elif k == "mom":
-                out[k] = Text(signed_pct(e.get("mom")), justify="right")
+                out[k] = Text(signed_pct(e.mom), justify="right")
             elif k == "earned":
-                out[k] = Text(money(e.get("total"), compact), justify="right")
+                out[k] = Text(money(e.total, compact), justify="right")
             elif k == "grade":
                 out[k] = self._grade_text(row.card)
         return out
 
     @staticmethod
-    def _grade_text(card: dict | None) -> Text:
+    def _grade_text(card: RepScore | None) -> Text:
         """`A`, `A⚑` when an indicator was flagged; `—` without a card or below every grade."""
         if card is None:
             return Text("—", style="dim")
-        text = Text(card.get("grade") or "—", style="bold")
-        if card.get("flagged"):
+        text = Text(card.grade or "—", style="bold")
+        if card.flagged:
             text.append("⚑", style="yellow")
         return text
 
@@ -405,7 +407,7 @@ class LeaderboardScreen(Screen):
             ""
             if rows
             else f"No figures for {self.period} yet — waiting for events."
-            if not self.doc
+            if self.doc is None
             else "No rep matches the filter (x clears it)."
         )
         self.query_one("#empty").display = not rows
@@ -416,20 +418,16 @@ class LeaderboardScreen(Screen):
         self.render_rows()
 
     def refresh_header(self) -> None:
-        doc = self.doc or {}
+        doc = self.doc
         compact = self.board_mode == NARROW
         if self.region_filter:
-            scope, entry = (
-                f"Region {self.region_filter}",
-                (doc.get("regions") or {}).get(self.region_filter),
-            )
+            regions = doc.regions if doc is not None else {}
+            scope, entry = f"Region {self.region_filter}", regions.get(self.region_filter)
         elif self.line_filter:
-            scope, entry = (
-                f"Line {self.line_filter}",
-                (doc.get("product_lines") or {}).get(self.line_filter),
-            )
+            lines = doc.product_lines if doc is not None else {}
+            scope, entry = f"Line {self.line_filter}", lines.get(self.line_filter)
         else:
-            teams = doc.get("team") or {}
+            teams = doc.team if doc is not None else {}
             if self.team_filter:
                 scope, entry = f"Team {self.team_filter}", teams.get(self.team_filter)
             elif len(teams) > 1:  # no one team stands for all: pick one with `t`
@@ -445,14 +443,14 @@ class LeaderboardScreen(Screen):
         team = f"team {self.team_filter} · " if self.team_filter else ""
         status.append(
             f"sort {label} {arrow} · {team}region {self.region_filter or 'all'} · line {self.line_filter or 'all'}"
-            f" · {len(self.rows)}/{len(doc.get('reps') or {})} reps"
+            f" · {len(self.rows)}/{len(doc.reps) if doc is not None else 0} reps"
         )
         if not compact:
-            ruleset = (doc.get("ruleset") or {}).get("id")
-            status.append(f" · ruleset {ruleset or '—'} · position {doc.get('position', 0)}")
-        if doc.get("publication"):
+            ruleset, position = (doc.ruleset.id, doc.position) if doc is not None else ("—", 0)
+            status.append(f" · ruleset {ruleset or '—'} · position {position}")
+        if doc is not None and doc.publication is not UNSET:
             status.append("\n")
-            status.append_text(publication_text(doc["publication"], self.app.clock(), self.app.tz))
+            status.append_text(publication_text(doc.publication, self.app.clock(), self.app.tz))
         self.query_one(ScopeHeader).show(title=title, entry=entry, status=status, compact=compact)
 
     # --- actions -----------------------------------------------------------------
@@ -500,19 +498,18 @@ class LeaderboardScreen(Screen):
         return choices[(index + 1) % len(choices)]
 
     def action_filter_team(self) -> None:
-        self.team_filter = self._cycle(self.team_filter, list((self.doc or {}).get("team") or {}))
+        teams = self.doc.team if self.doc is not None else {}
+        self.team_filter = self._cycle(self.team_filter, list(teams))
         self.reload()
 
     def action_filter_region(self) -> None:
-        self.region_filter = self._cycle(
-            self.region_filter, list((self.doc or {}).get("regions") or {})
-        )
+        regions = self.doc.regions if self.doc is not None else {}
+        self.region_filter = self._cycle(self.region_filter, list(regions))
         self.reload()
 
     def action_filter_line(self) -> None:
-        self.line_filter = self._cycle(
-            self.line_filter, list((self.doc or {}).get("product_lines") or {})
-        )
+        lines = self.doc.product_lines if self.doc is not None else {}
+        self.line_filter = self._cycle(self.line_filter, list(lines))
         self.reload()
 
     def action_clear_filters(self) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime, tzinfo
 from rich.text import Text
 
 from projections.workdays import CalendarError, WorkCalendar
+from schemas.read_models import ObjectionDoc, Publication, PublicationSummary
 from tui.format import money
 
 STATE_STYLE = {"open": "bold yellow", "late": "magenta", "upheld": "green", "rejected": "dim"}
@@ -25,15 +26,13 @@ def honour_text(honour: str) -> str:
     return HONOUR_WORDS.get(honour, honour)
 
 
-def publication_text(pub: dict | None, now: datetime, tz: tzinfo) -> Text:
+def publication_text(pub: PublicationSummary, now: datetime, tz: tzinfo) -> Text:
     """`公示 published 09-05 · window closes in 2 working days · 1 open objection · payout pending`."""
     text = Text()
-    if not pub:
-        return text
-    text.append(f"公示 published {pub['published_at'][:10]}")
-    closes = pub.get("window_closes")
+    text.append(f"公示 published {pub.published_at[:10]}")
+    closes = pub.window_closes
     if closes is None:
-        text.append(f" · window unknown: {pub.get('window_error')}", style="red")
+        text.append(f" · window unknown: {pub.window_error}", style="red")
     else:
         end = datetime.fromisoformat(closes)
         if now > end:
@@ -41,41 +40,41 @@ def publication_text(pub: dict | None, now: datetime, tz: tzinfo) -> Text:
         else:
             try:
                 # a year only the ruleset declares is not known here: the date is shown instead
-                calendar = WorkCalendar(pub.get("calendar", "weekdays"))
+                calendar = WorkCalendar(pub.calendar)
                 days = calendar.working_days_between(now.astimezone(tz).date(), end.date())
                 left = "today" if days == 0 else f"in {days} working day{'s' if days != 1 else ''}"
             except CalendarError:
                 left = f"on {closes[:10]}"
             text.append(f" · window closes {left}", style="bold")
-    open_ = pub.get("objections_open") or 0
+    open_ = pub.objections_open
     text.append(
         f" · {open_} open objection{'s' if open_ != 1 else ''}",
         style="bold yellow" if open_ else "",
     )
-    if pub.get("payout") == "approved":
-        text.append(f" · payout approved {str(pub.get('approved_at'))[:10]}", style="green")
+    if pub.payout == "approved":
+        text.append(f" · payout approved {str(pub.approved_at)[:10]}", style="green")
     else:
         text.append(" · payout pending")
     return text
 
 
-def rep_objections(doc: dict | None, period: str, rep_id: str) -> list[dict]:
-    state = ((doc or {}).get("periods") or {}).get(period) or {}
-    return [o for o in state.get("objections") or [] if o.get("rep") == rep_id]
+def rep_objections(doc: Publication | None, period: str, rep_id: str) -> list[ObjectionDoc]:
+    state = doc.periods.get(period) if doc is not None else None
+    return [o for o in state.objections if o.rep == rep_id] if state is not None else []
 
 
-def rep_publication_text(honours: list[str], objections: list[dict]) -> Text:
+def rep_publication_text(honours: list[str], objections: list[ObjectionDoc]) -> Text:
     """A statement's honours and the rep's objections on the period."""
     text = Text()
     for h in honours:
         text.append(honour_text(h) + "\n", style="bold")
     for o in objections:
-        text.append(f"{o['id']} ")
-        text.append(o["state"], style=STATE_STYLE.get(o["state"], ""))
-        amount = f" {money(o['amount'])}" if o.get("amount") is not None else ""
-        text.append(f"{amount} · {o.get('component') or 'statement'}: {o['reason']}")
-        if o.get("note"):
-            text.append(f" — {o['note']}", style="dim")
+        text.append(f"{o.id} ")
+        text.append(o.state, style=STATE_STYLE.get(o.state, ""))
+        amount = f" {money(o.amount)}" if o.amount is not None else ""
+        text.append(f"{amount} · {o.component or 'statement'}: {o.reason}")
+        if o.note:
+            text.append(f" — {o.note}", style="dim")
         text.append("\n")
     text.rstrip()
     return text

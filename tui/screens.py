@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from msgspec.structs import asdict
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -9,6 +10,15 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Sparkline, Static
 
+from schemas.read_models import (
+    ActivityRow,
+    DealRow,
+    Diagnosis,
+    RepEntry,
+    ScopeEntry,
+    Statement,
+    WeekBookings,
+)
 from tui.base import BACK, DataScreen
 from tui.format import (
     RAG_STYLE,
@@ -18,7 +28,6 @@ from tui.format import (
     dec,
     money,
     pct,
-    rag_of,
     signed_pct,
 )
 from tui.publication import STATE_STYLE, rep_objections, rep_publication_text
@@ -32,21 +41,20 @@ def _count(value: object) -> int:
     return int(value or 0)
 
 
-def diagnosis_text(doc: dict | None, rep_id: str) -> Text:
+def diagnosis_text(doc: Diagnosis | None, rep_id: str) -> Text:
     """Why a red or yellow rep is behind: the headline, then each driver as the sentence a
     manager reads aloud (the rep's and the team's value in it), worst first. Empty for a
     green rep or a period without a diagnosis."""
-    entry = ((doc or {}).get("reps") or {}).get(rep_id)
+    entry = doc.reps.get(rep_id) if doc is not None else None
     text = Text()
-    if not entry:
+    if entry is None:
         return text
-    rag = entry.get("rag") or "none"
     text.append("Why behind: ", style="bold")
-    text.append(f"{entry.get('headline', '')}\n", style=RAG_STYLE.get(rag, ""))
-    drivers = entry.get("drivers") or []
+    text.append(f"{entry.headline}\n", style=RAG_STYLE.get(entry.rag, ""))
+    drivers = entry.drivers
     for i, driver in enumerate(drivers, 1):
         text.append(f" {i}. ")
-        text.append(driver.get("explanation", ""))
+        text.append(driver.explanation)
         text.append("\n")
     if not drivers:
         text.append(
@@ -90,16 +98,16 @@ class StatementScreen(DataScreen):
         yield self.keybar()
 
     def load(self) -> None:
-        doc = self.app.source.statement(self.app.period, self.rep_id)
-        if doc is None:
-            standings = self.app.source.standings(self.app.period) or {}
-            doc = (standings.get("reps") or {}).get(self.rep_id)
-        doc = doc or {}
-        name = doc.get("name") or self.rep_id
+        statement = self.app.source.statement(self.app.period, self.rep_id)
+        entry: Statement | RepEntry | None = statement
+        if entry is None:  # no statement yet: the rep's figures in the standings
+            standings = self.app.source.standings(self.app.period)
+            entry = standings.reps.get(self.rep_id) if standings is not None else None
+        name = (entry.name if entry is not None else "") or self.rep_id
         self.query_one("#title-line", Label).update(self.title_line(f"{name} ({self.rep_id})"))
-        self.query_one("#rep-summary", Static).update(self._summary(doc))
+        self.query_one("#rep-summary", Static).update(self._summary(entry))
         extra = rep_publication_text(
-            doc.get("honours") or [],
+            entry.honours if entry is not None else [],
             rep_objections(self.app.source.publication(), self.app.period, self.rep_id),
         )
         publication = self.query_one("#rep-publication", Static)
@@ -109,16 +117,15 @@ class StatementScreen(DataScreen):
         why = diagnosis_text(self.app.source.diagnosis(self.app.period), self.rep_id)
         diagnosis.update(why)
         diagnosis.display = bool(why.plain)
-        self._fill_lines(doc)
-        self._fill_weekly(doc.get("weekly_bookings") or [])
-        self._fill_deals(doc.get("deals") or [])
-        activities = doc.get("activities")
-        self._fill_activities(activities if isinstance(activities, list) else [])
+        self._fill_lines(entry)
+        self._fill_weekly(statement.weekly_bookings if statement is not None else [])
+        self._fill_deals(statement.deals if statement is not None else [])
+        self._fill_activities(statement.activities if statement is not None else [])
 
-    def _summary(self, e: dict) -> Table:
-        if not e:
+    def _summary(self, e: Statement | RepEntry | None) -> Table:
+        if e is None:
             return Table.grid()
-        rag = rag_of(e)
+        rag = e.rag
         grid = Table.grid(padding=(0, 2), expand=False)
         grid.add_column(style="bold")
         grid.add_column()
@@ -126,50 +133,49 @@ class StatementScreen(DataScreen):
         grid.add_column()
         att = attainment_cell(e, width=10)
         att.append(f" {rag}", style=RAG_STYLE[rag])
-        grid.add_row(
-            "Region", f"{e.get('region', '—')} · team {e.get('team', '—')}", "Attainment", att
-        )
-        grid.add_row("Bookings", money(e.get("bookings")), "Target", money(e.get("target")))
-        gap = dec(e.get("gap"))
+        grid.add_row("Region", f"{e.region} · team {e.team}", "Attainment", att)
+        grid.add_row("Bookings", money(e.bookings), "Target", money(e.target))
+        gap = dec(e.gap)
         grid.add_row(
             "Gap",
             Text(money(gap, sign=True), style="red" if gap is not None and gap < 0 else ""),
             "Won / lost",
-            f"{e.get('deals_won', 0)} / {e.get('deals_lost', 0)}  (win {pct(e.get('win_rate'), 0)})",
+            f"{e.deals_won} / {e.deals_lost}  (win {pct(e.win_rate, 0)})",
         )
         grid.add_row(
             "Collections",
-            f"{money(e.get('collections'))} ({pct(e.get('collection_rate'), 0)})",
+            f"{money(e.collections)} ({pct(e.collection_rate, 0)})",
             "Avg deal",
-            money(e.get("avg_deal_size")),
+            money(e.avg_deal_size),
         )
+        cycle = dec(e.cycle_days)
         grid.add_row(
             "Cycle",
-            f"{dec(e.get('cycle_days')):.1f} days" if dec(e.get("cycle_days")) is not None else "—",
+            f"{cycle:.1f} days" if cycle is not None else "—",
             "Activities",
-            str(_count(e.get("activities"))),
+            str(_count(e.activities)),
         )
-        grid.add_row("MoM", signed_pct(e.get("mom")), "YoY", signed_pct(e.get("yoy")))
+        grid.add_row("MoM", signed_pct(e.mom), "YoY", signed_pct(e.yoy))
         grid.add_row(
             "Earned",
-            Text(money(e.get("total")), style="bold"),
+            Text(money(e.total), style="bold"),
             "New customers",
-            str(e.get("new_customers", 0)),
+            str(e.new_customers),
         )
         return grid
 
-    def _fill_lines(self, e: dict) -> None:
+    def _fill_lines(self, e: Statement | RepEntry | None) -> None:
         table = self.query_one("#lines", DataTable)
         table.clear(columns=True)
         table.add_column("Component", key="component", width=12)
         table.add_column(Text("Amount", justify="right"), key="amount", width=11)
         table.add_column("Explanation", key="explanation")
-        lines = e.get("statement") or []
+        lines = e.statement if e is not None else []
         for i, line in enumerate(lines):
             table.add_row(
-                line.get("component", ""),
-                Text(money(line.get("amount")), justify="right"),
-                line.get("explanation", ""),
+                line.component,
+                Text(money(line.amount), justify="right"),
+                line.explanation,
                 key=str(i),
             )
         if not lines:
@@ -178,26 +184,26 @@ class StatementScreen(DataScreen):
             )
         table.add_row(
             Text("Total", style="bold"),
-            Text(money(e.get("total") or "0"), justify="right", style="bold"),
+            Text(money(e.total if e is not None else "0"), justify="right", style="bold"),
             "",
             key="total",
         )
 
-    def _fill_weekly(self, weeks: list[dict]) -> None:
-        values = [float(dec(w.get("bookings")) or 0) for w in weeks]
+    def _fill_weekly(self, weeks: list[WeekBookings]) -> None:
+        values = [float(dec(w.bookings) or 0) for w in weeks]
         spark = self.query_one("#weekly", Sparkline)
         spark.data = values or [0.0]
         legend = (
             "no bookings yet"
             if not weeks
             else (
-                f"{weeks[0].get('week')}…{weeks[-1].get('week')}  max {money(max(values), True)}"
+                f"{weeks[0].week}…{weeks[-1].week}  max {money(max(values), True)}"
                 f"  last {money(values[-1], True)}"
             )
         )
         self.query_one("#spark-legend", Label).update(legend)
 
-    def _fill_deals(self, deals: list[dict]) -> None:
+    def _fill_deals(self, deals: list[DealRow]) -> None:
         table = self.query_one("#deals", DataTable)
         table.clear(columns=True)
         table.add_columns(
@@ -212,30 +218,30 @@ class StatementScreen(DataScreen):
             (Text("Credited", justify="right"), "credited"),
         )
         for d in deals:
-            closed = (d.get("closed_at") or "")[:10] or "—"
+            closed = (d.closed_at or "")[:10] or "—"
             table.add_row(
-                d.get("deal_id") or d.get("id", ""),
-                d.get("customer_id") or d.get("customer", ""),
-                d.get("product_line", ""),
-                d.get("kind", ""),
-                d.get("source_channel", ""),
-                Text(money(d.get("amount")), justify="right"),
-                d.get("status", ""),
+                d.id,
+                d.customer,
+                d.product_line,
+                d.kind,
+                d.source_channel,
+                Text(money(d.amount), justify="right"),
+                d.status,
                 closed,
-                Text(money(d.get("credited")), justify="right"),
+                Text(money(d.credited), justify="right"),
             )
         if not deals:
             table.add_row("—", "", "", "", "", "", "no deals", "", "")
 
-    def _fill_activities(self, activities: list[dict]) -> None:
+    def _fill_activities(self, activities: list[ActivityRow]) -> None:
         table = self.query_one("#activities", DataTable)
         table.clear(columns=True)
         table.add_columns(("When", "when"), ("Kind", "kind"), ("Deal", "deal"))
         for a in activities[-200:]:
             table.add_row(
-                (a.get("occurred_at") or "")[:16].replace("T", " "),
-                a.get("kind", ""),
-                a.get("deal_id") or "—",
+                a.occurred_at[:16].replace("T", " "),
+                a.kind,
+                a.deal_id or "—",
             )
         if not activities:
             table.add_row("—", "no activities", "")
@@ -271,17 +277,17 @@ class FunnelScreen(DataScreen):
         yield self.keybar()
 
     def load(self) -> None:
-        doc = self.app.source.funnel(self.app.period) or {}
+        doc = self.app.source.funnel(self.app.period)
         self.query_one("#title-line", Label).update(self.title_line("Funnel"))
         width = max(10, self.app.size.width - 48)
-        stages = doc.get("stages") or {}
-        conv = doc.get("conversion") or {}
-        top = max([stages.get(s, 0) for s in self.STAGES] + [1])
+        stages = asdict(doc.stages) if doc is not None else dict.fromkeys(self.STAGES, 0)
+        conv = doc.conversion if doc is not None else {}
+        top = max([stages[s] for s in self.STAGES] + [1])
         table = Table.grid(padding=(0, 1))
         for _ in range(4):
             table.add_column()
         for i, stage in enumerate(self.STAGES):
-            count = stages.get(stage, 0)
+            count = stages[stage]
             rate = ""
             if i > 0:
                 rate = f"{pct(conv.get(f'{self.STAGES[i - 1]}_to_{stage}'), 0)} of {self.STAGES[i - 1]}"
@@ -291,30 +297,23 @@ class FunnelScreen(DataScreen):
                 Text(bar_text(count / top, width), style="cyan"),
                 Text(rate, style="dim"),
             )
-        if not doc:
+        if doc is None:
             self.query_one("#stages", Static).update(f"No funnel for {self.app.period} yet.")
         else:
             self.query_one("#stages", Static).update(table)
-        sources = doc.get("by_source") or {}
+        sources = doc.by_source if doc is not None else {}
         st = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
         st.add_column("Source")
         st.add_column("Created", justify="right")
         st.add_column("Won", justify="right")
         st.add_column("Win %", justify="right")
         st.add_column("", min_width=10)
-        best = max(
-            [(s.get("won", 0) / s["created"]) if s.get("created") else 0 for s in sources.values()]
-            + [0]
-        )
+        best = max([(s.won / s.created) if s.created else 0 for s in sources.values()] + [0])
         best = round(best, 4)
-        for name, s in sorted(sources.items(), key=lambda kv: -kv[1].get("created", 0)):
-            created, won = s.get("created", 0), s.get("won", 0)
+        for name, s in sorted(sources.items(), key=lambda kv: -kv[1].created):
+            created, won = s.created, s.won
             rate = (
-                float(s["win_rate"])
-                if s.get("win_rate") is not None
-                else won / created
-                if created
-                else None
+                float(s.win_rate) if s.win_rate is not None else won / created if created else None
             )
             st.add_row(
                 name,
@@ -348,11 +347,11 @@ class RegionsScreen(DataScreen):
         yield self.keybar()
 
     def load(self) -> None:
-        doc = self.app.source.standings(self.app.period) or {}
+        doc = self.app.source.standings(self.app.period)
         self.query_one("#title-line", Label).update(self.title_line("Regions"))
         grid = self.query_one("#region-grid", Grid)
-        regions = doc.get("regions") or {}
-        reps = doc.get("reps") or {}
+        regions = doc.regions if doc is not None else {}
+        reps = doc.reps if doc is not None else {}
         columns = max(1, min(len(regions) or 1, max(1, self.app.size.width // 20)))
         grid.styles.grid_size_columns = columns
         cards = list(grid.query(RegionCard))
@@ -371,21 +370,21 @@ class RegionsScreen(DataScreen):
         if not names:
             grid.mount(RegionCard(f"No figures for {self.app.period} yet."))
 
-    def _card(self, name: str, m: dict, reps: dict) -> Text:
-        rag = rag_of(m)
-        members = [e for e in reps.values() if e.get("region") == name]
-        best = max(members, key=lambda e: dec(e.get("attainment")) or -1, default=None)
+    def _card(self, name: str, m: ScopeEntry, reps: dict[str, RepEntry]) -> Text:
+        rag = m.rag
+        members = [e for e in reps.values() if e.region == name]
+        best = max(members, key=lambda e: dec(e.attainment) or -1, default=None)
         text = Text()
-        text.append(f"{money(m.get('bookings'), True)} / {money(m.get('target'), True)}\n")
-        text.append(bar_text(dec(m.get("attainment")), 14), style=RAG_STYLE[rag])
+        text.append(f"{money(m.bookings, True)} / {money(m.target, True)}\n")
+        text.append(bar_text(dec(m.attainment), 14), style=RAG_STYLE[rag])
         text.append("\n")
-        text.append(f"{pct(m.get('attainment'))} {RAG_SYMBOL[rag]} {rag}\n", style=RAG_STYLE[rag])
-        text.append(f"gap {money(m.get('gap'), True, sign=True)}\n")
-        text.append(f"won {m.get('deals_won', 0)} lost {m.get('deals_lost', 0)}\n")
-        text.append(f"paid {money(m.get('collections'), True)}\n")
-        text.append(f"MoM {signed_pct(m.get('mom'))} · {len(members)} reps")
+        text.append(f"{pct(m.attainment)} {RAG_SYMBOL[rag]} {rag}\n", style=RAG_STYLE[rag])
+        text.append(f"gap {money(m.gap, True, sign=True)}\n")
+        text.append(f"won {m.deals_won} lost {m.deals_lost}\n")
+        text.append(f"paid {money(m.collections, True)}\n")
+        text.append(f"MoM {signed_pct(m.mom)} · {len(members)} reps")
         if best is not None:
-            text.append(f"\ntop {best.get('name') or ''} {pct(best.get('attainment'), 0)}")
+            text.append(f"\ntop {best.name or ''} {pct(best.attainment, 0)}")
         return text
 
     def action_funnel(self) -> None:
@@ -403,9 +402,10 @@ class ObjectionsScreen(DataScreen):
         yield self.keybar()
 
     def load(self) -> None:
-        doc = self.app.source.publication() or {}
-        every = [o for s in (doc.get("periods") or {}).values() for o in s.get("objections") or []]
-        every.sort(key=lambda o: o["raised_at"], reverse=True)
+        doc = self.app.source.publication()
+        months = doc.periods.values() if doc is not None else []
+        every = [o for month in months for o in month.objections]
+        every.sort(key=lambda o: o.raised_at, reverse=True)
         self.query_one("#title-line", Label).update(self.title_line(f"Objections ({len(every)})"))
         table = self.query_one(DataTable)
         table.clear(columns=True)
@@ -414,14 +414,14 @@ class ObjectionsScreen(DataScreen):
         )
         for o in every:
             table.add_row(
-                o["id"],
-                o["period"],
-                o["rep"],
-                Text(o["state"], style=STATE_STYLE.get(o["state"], "")),
-                money(o.get("claimed")),
-                money(o.get("amount")),
-                o["raised_at"][:16].replace("T", " "),
-                (o.get("resolved_at") or "—")[:16].replace("T", " "),
-                o["reason"],
-                key=o["id"],
+                o.id,
+                o.period,
+                o.rep,
+                Text(o.state, style=STATE_STYLE.get(o.state, "")),
+                money(o.claimed),
+                money(o.amount),
+                o.raised_at[:16].replace("T", " "),
+                (o.resolved_at or "—")[:16].replace("T", " "),
+                o.reason,
+                key=o.id,
             )

@@ -1,11 +1,12 @@
 """Where the TUI's figures and change notices come from; both are injectable.
 
-`DataSource`: anything with standings/funnel/statement/scorecard/diagnosis/weekly/periods/
-position/publication returning the read-model documents (cli.md's JSON; scorecard None when
-the period is not assessed), and `projector` returning the state the projector
+`DataSource`: anything with standings/funnel/statement/statement_parts/scorecard/diagnosis/
+weekly/publication returning the read-model documents as the Structs of
+schemas/read_models.py (None where there is none: scorecard when the period is not
+assessed), periods/position, and `projector` returning the state the projector
 recorded (services.project.state: "running", or "ruleset error" and the error). `StoreSource` reads the live store of a data dir,
 re-checking the `CURRENT` pointer on every call so a rebuild's swap is followed.
-`MemorySource` holds documents in a dict, for tests.
+`MemorySource` holds the Structs in a dict, for tests.
 
 `NoticeFeed`: `await feed.run(on_notice, on_state)` delivers change notices and the
 connection state ("live", "reconnecting", "offline"). `NatsFeed` (services/project/readers.py)
@@ -21,55 +22,75 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
+
+from schemas.read_models import (
+    Diagnosis,
+    Funnel,
+    Publication,
+    Scorecard,
+    Standings,
+    Statement,
+    StatementParts,
+    Weekly,
+)
+
 log = logging.getLogger("quotaboard.tui")
 
 
 class DataSource(Protocol):
-    def standings(self, period: str) -> dict | None: ...
-    def funnel(self, period: str) -> dict | None: ...
-    def statement(self, period: str, rep_id: str) -> dict | None: ...
-    def scorecard(self, period: str) -> dict | None: ...
-    def diagnosis(self, period: str) -> dict | None: ...
-    def weekly(self, period: str) -> dict | None: ...
+    def standings(self, period: str) -> Standings | None: ...
+    def funnel(self, period: str) -> Funnel | None: ...
+    def statement(self, period: str, rep_id: str) -> Statement | None: ...
+    def statement_parts(self, period: str, rep_id: str) -> StatementParts | None: ...
+    def scorecard(self, period: str) -> Scorecard | None: ...
+    def diagnosis(self, period: str) -> Diagnosis | None: ...
+    def weekly(self, period: str) -> Weekly | None: ...
     def periods(self) -> list[str]: ...
     def position(self) -> int: ...
     def projector(self) -> dict | None: ...
-    def publication(self) -> dict | None: ...
-    def document(self, kind: str, period: str = "", key: str = "") -> dict | None: ...
+    def publication(self) -> Publication | None: ...
 
 
 class MemorySource:
-    """Documents in memory: {("standings", period, ""): doc, ("statement", period, rep): doc}."""
+    """Documents in memory, as their Structs: {("standings", period, ""): Standings,
+    ("statement", period, rep): Statement, ...}."""
 
     def __init__(self, docs: dict | None = None, position: int = 0) -> None:
-        self.docs: dict[tuple[str, str, str], dict] = dict(docs or {})
+        self.docs: dict[tuple[str, str, str], msgspec.Struct] = dict(docs or {})
         self._position = position
         self.projector_state: dict | None = None
 
-    def put(self, kind: str, period: str, key: str, doc: dict, position: int | None = None) -> None:
+    def put(
+        self, kind: str, period: str, key: str, doc: msgspec.Struct, position: int | None = None
+    ) -> None:
         self.docs[(kind, period, key)] = doc
         if position is not None:
             self._position = position
 
-    def document(self, kind: str, period: str = "", key: str = "") -> dict | None:
-        return self.docs.get((kind, period, key))
-
-    def standings(self, period: str) -> dict | None:
+    def standings(self, period: str) -> Standings | None:
         return self.docs.get(("standings", period, ""))
 
-    def funnel(self, period: str) -> dict | None:
+    def funnel(self, period: str) -> Funnel | None:
         return self.docs.get(("funnel", period, ""))
 
-    def statement(self, period: str, rep_id: str) -> dict | None:
+    def statement(self, period: str, rep_id: str) -> Statement | None:
         return self.docs.get(("statement", period, rep_id))
 
-    def scorecard(self, period: str) -> dict | None:
+    def statement_parts(self, period: str, rep_id: str) -> StatementParts | None:
+        """The stored parts of the rep's statement (what a store keeps beside the standings)."""
+        s = self.statement(period, rep_id)
+        if s is None:
+            return None
+        return StatementParts(s.period, s.rep_id, s.deals, s.activities, s.weekly_bookings)
+
+    def scorecard(self, period: str) -> Scorecard | None:
         return self.docs.get(("scorecard", period, ""))
 
-    def diagnosis(self, period: str) -> dict | None:
+    def diagnosis(self, period: str) -> Diagnosis | None:
         return self.docs.get(("diagnosis", period, ""))
 
-    def weekly(self, period: str) -> dict | None:
+    def weekly(self, period: str) -> Weekly | None:
         return self.docs.get(("weekly", period, ""))
 
     def periods(self) -> list[str]:
@@ -81,7 +102,7 @@ class MemorySource:
     def projector(self) -> dict | None:
         return self.projector_state
 
-    def publication(self) -> dict | None:
+    def publication(self) -> Publication | None:
         return self.docs.get(("publication", "", ""))
 
 

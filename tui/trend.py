@@ -17,20 +17,29 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Label, Static
 from textual_plotext import PlotextPlot
 
+from schemas.read_models import Weekly, WeeklySeries, WeekRow
 from tui.base import BACK, DataScreen
 from tui.format import dec, money, pct, signed_pct
 
 Scope = tuple[str, str]  # ("team" | "region" | "rep", id)
-DOC_KEY = {"team": "team", "region": "regions", "rep": "reps"}
 SCOPE_WORD = {"team": "Team", "region": "Region", "rep": "Rep"}
 
 
-def scopes_of(doc: dict, rep: str | None) -> list[Scope]:
+def scopes_of(doc: Weekly | None, rep: str | None) -> list[Scope]:
     """The scopes to step through: the rep (when opened for one), every team, every region."""
     out: list[Scope] = [("rep", rep)] if rep is not None else []
-    out += [("team", t) for t in sorted(doc.get("team") or {})]
-    out += [("region", r) for r in sorted(doc.get("regions") or {})]
+    if doc is not None:
+        out += [("team", t) for t in sorted(doc.team)]
+        out += [("region", r) for r in sorted(doc.regions)]
     return out
+
+
+def series_of(doc: Weekly | None, scope: Scope) -> WeeklySeries | None:
+    """The weeks of one scope, None where the document has none (a rep in a year)."""
+    if doc is None:
+        return None
+    kind, key = scope
+    return {"team": doc.team, "region": doc.regions, "rep": doc.reps}[kind].get(key)
 
 
 def short_week(week: str) -> str:
@@ -62,17 +71,17 @@ class TrendScreen(DataScreen):
         yield self.keybar()
 
     def load(self) -> None:
-        doc = self.app.source.weekly(self.app.period) or {}
+        doc = self.app.source.weekly(self.app.period)
         scopes = scopes_of(doc, self.rep)
         if self.scope not in scopes:
             self.scope = scopes[0] if scopes else None
         kind, key = self.scope or ("team", "")
-        series = (doc.get(DOC_KEY[kind]) or {}).get(key)
+        series = series_of(doc, (kind, key))
         self.query_one("#title-line", Label).update(
             self.title_line(f"Trend · {self._scope_name(kind, key)}")
         )
         self.query_one("#trend-summary", Static).update(self._summary(series))
-        rows = (series or {}).get("weeks") or []
+        rows = series.weeks if series is not None else []
         self._fill_table(rows)
         self._draw(rows, self._scope_name(kind, key))
 
@@ -81,40 +90,38 @@ class TrendScreen(DataScreen):
             return "no figures"
         if kind != "rep":
             return f"{SCOPE_WORD[kind]} {key}"
-        entry = ((self.app.source.standings(self.app.period) or {}).get("reps") or {}).get(
-            key
-        ) or {}
-        name = entry.get("name") or key
+        standings = self.app.source.standings(self.app.period)
+        entry = standings.reps.get(key) if standings is not None else None
+        name = (entry.name if entry is not None else "") or key
         return f"{name} ({key})" if name != key else key
 
-    def _summary(self, series: dict | None) -> Text:
-        if not series:
+    def _summary(self, series: WeeklySeries | None) -> Text:
+        if series is None:
             what = (
                 "a rep's weeks in a year"
                 if self.app.period.isdigit() and self.rep
                 else "weekly figures"
             )
             return Text(f"No {what} for {self.app.period}.", style="dim")
-        rows = series.get("weeks") or []
+        rows = series.weeks
         text = Text()
-        last = rows[-1] if rows else {}
-        text.append(f"{money(last.get('cumulative'))} booked", style="bold")
-        target = dec(series.get("target"))
+        last = rows[-1] if rows else None
+        cumulative = last.cumulative if last is not None else None
+        text.append(f"{money(cumulative)} booked", style="bold")
+        target = dec(series.target)
         if target:
-            done = (dec(last.get("cumulative")) or Decimal(0)) / target
+            done = (dec(cumulative) or Decimal(0)) / target
             text.append(f" of {money(target)} target ({pct(done)})")
-            line = dec(last.get("cumulative_target"))
+            line = dec(last.cumulative_target) if last is not None else None
             if line is not None:
                 text.append(f" · target line {money(line)}")
         else:
             text.append(" · no target")
-        prior = series.get("previous_week") or {}
-        text.append(
-            f" · week before {prior.get('week', '—')}: {money(prior.get('bookings'))}", style="dim"
-        )
+        prior = series.previous_week
+        text.append(f" · week before {prior.week}: {money(prior.bookings)}", style="dim")
         return text
 
-    def _fill_table(self, rows: list[dict]) -> None:
+    def _fill_table(self, rows: list[WeekRow]) -> None:
         table = self.query_one("#trend-weeks", DataTable)
         table.clear(columns=True)
         table.add_column("Week", key="week")
@@ -127,28 +134,29 @@ class TrendScreen(DataScreen):
         ):
             table.add_column(Text(label, justify="right"), key=key)
         for r in rows:
-            mom = dec(r.get("mom"))
+            mom = dec(r.mom)
             table.add_row(
-                r["week"],
-                Text(money(r.get("bookings")), justify="right"),
+                r.week,
+                Text(money(r.bookings), justify="right"),
                 Text(
                     signed_pct(mom),
                     justify="right",
                     style="red" if mom is not None and mom < 0 else "",
                 ),
-                Text(money(r.get("target")), justify="right"),
-                Text(money(r.get("cumulative")), justify="right"),
-                Text(money(r.get("cumulative_target")), justify="right"),
-                key=r["week"],
+                Text(money(r.target), justify="right"),
+                Text(money(r.cumulative), justify="right"),
+                Text(money(r.cumulative_target), justify="right"),
+                key=r.week,
             )
 
-    def _draw(self, rows: list[dict], label: str) -> None:
-        bookings_key, target_key = (
-            ("cumulative", "cumulative_target") if self.cumulative else ("bookings", "target")
-        )
-        actual = [dec(r.get(bookings_key)) or Decimal(0) for r in rows]
-        target = [dec(r.get(target_key)) for r in rows]
-        self.series = {"weeks": [r["week"] for r in rows], "bookings": actual, "target": target}
+    def _draw(self, rows: list[WeekRow], label: str) -> None:
+        if self.cumulative:
+            actual = [dec(r.cumulative) or Decimal(0) for r in rows]
+            target = [dec(r.cumulative_target) for r in rows]
+        else:
+            actual = [dec(r.bookings) or Decimal(0) for r in rows]
+            target = [dec(r.target) for r in rows]
+        self.series = {"weeks": [r.week for r in rows], "bookings": actual, "target": target}
         chart = self.query_one("#trend-chart", PlotextPlot)
         plt = chart.plt
         plt.clear_data()
@@ -171,11 +179,11 @@ class TrendScreen(DataScreen):
                     marker="braille",
                     color="yellow",
                 )
-            plt.xticks(xs, [short_week(r["week"]) for r in rows])
+            plt.xticks(xs, [short_week(r.week) for r in rows])
         chart.refresh()
 
     def action_next_scope(self) -> None:
-        scopes = scopes_of(self.app.source.weekly(self.app.period) or {}, self.rep)
+        scopes = scopes_of(self.app.source.weekly(self.app.period), self.rep)
         if scopes:
             index = (scopes.index(self.scope) + 1) % len(scopes) if self.scope in scopes else 0
             self.scope = scopes[index]

@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Static
 
+from schemas.read_models import ScopeEntry
 from tui.format import RAG_STYLE, RAG_SYMBOL, dec, money, pct
 
 KEY_NAMES = {
@@ -105,13 +106,16 @@ class ScopeHeader(Vertical):
             yield Label("", id="bar-figures")
         yield Label("", id="status-line")
 
-    def show(self, *, title: Text, entry: dict | None, status: Text, compact: bool) -> None:
+    def show(self, *, title: Text, entry: ScopeEntry | None, status: Text, compact: bool) -> None:
         self.query_one("#title-line", Label).update(title)
         bar = self.query_one("#scope-bar", ProgressBar)
         figures = Text()
-        entry = entry or {}
-        target, actual = dec(entry.get("target")), dec(entry.get("bookings"))
-        rag = entry.get("rag") or "none"
+        if entry is None:
+            target = actual = attainment = None
+            rag = "none"
+        else:
+            target, actual = dec(entry.target), dec(entry.bookings)
+            attainment, rag = entry.attainment, entry.rag
         for cls in ("-green", "-yellow", "-red", "-none"):
             bar.remove_class(cls)
         bar.add_class(f"-{rag}")
@@ -121,9 +125,7 @@ class ScopeHeader(Vertical):
             bar.update(total=100, progress=0)
         style = RAG_STYLE.get(rag, "dim")
         figures.append(f"{money(actual, compact)} / {money(target, compact)} ")
-        figures.append(
-            f"{pct(entry.get('attainment'))} {RAG_SYMBOL.get(rag, '·')} {rag}", style=style
-        )
+        figures.append(f"{pct(attainment)} {RAG_SYMBOL.get(rag, '·')} {rag}", style=style)
         self.query_one("#bar-figures", Label).update(figures)
         self.query_one("#status-line", Label).update(status)
 

@@ -1,6 +1,7 @@
 """The read store and the change notices as the TUI's ports (tui/source.py): what the
-live leaderboard, and the wall (services/wall), read on a running service. The TUI itself knows no service module; the
-`quotaboard tui` and `demo` commands (services/cli/tui.py) hand it these.
+live leaderboard, and the wall (services/wall), read on a running service: the documents
+as ReadStore decodes them, the Structs of schemas/read_models.py. The TUI itself knows no
+service module; the `quotaboard tui` and `demo` commands (services/cli/tui.py) hand it these.
 """
 
 from __future__ import annotations
@@ -12,9 +13,19 @@ import sqlite3
 from pathlib import Path
 
 from schemas.notices import ChangeNotice
+from schemas.read_models import (
+    Diagnosis,
+    Funnel,
+    Publication,
+    Scorecard,
+    Standings,
+    Statement,
+    StatementParts,
+    Weekly,
+)
 from services.config import load_settings
 from services.project.notices import notice_broker, subscribe_notices
-from services.project.readstore import ReadStore, as_builtins, current_path
+from services.project.readstore import ReadStore, current_path
 from services.project.state import META_KEY
 from tui.source import Notice, OnNotice, OnState
 
@@ -45,33 +56,34 @@ class StoreSource:
         if store is None:
             return default
         try:
-            return as_builtins(getattr(store, name)(*args))  # the TUI and the wall read by key
+            return getattr(store, name)(*args)
         except sqlite3.Error as exc:  # a store mid-creation (no tables yet) or swapped away
             log.debug("read %s failed: %s", name, exc)
             self._store = None
             return default
 
-    def standings(self, period: str) -> dict | None:
+    def standings(self, period: str) -> Standings | None:
         return self._call("standings", period)
 
-    def funnel(self, period: str) -> dict | None:
+    def funnel(self, period: str) -> Funnel | None:
         return self._call("funnel", period)
 
-    def statement(self, period: str, rep_id: str) -> dict | None:
+    def statement(self, period: str, rep_id: str) -> Statement | None:
         return self._call("statement", period, rep_id)
 
-    def scorecard(self, period: str) -> dict | None:
+    def statement_parts(self, period: str, rep_id: str) -> StatementParts | None:
+        """The stored parts alone, without decoding the standings (the wall sums the
+        reps' weekly bookings)."""
+        return self._call("doc", "statement", period, rep_id)
+
+    def scorecard(self, period: str) -> Scorecard | None:
         return self._call("scorecard", period)
 
-    def diagnosis(self, period: str) -> dict | None:
-        return self._call("doc", "diagnosis", period)
+    def diagnosis(self, period: str) -> Diagnosis | None:
+        return self._call("diagnosis", period)
 
-    def weekly(self, period: str) -> dict | None:
-        return self._call("doc", "weekly", period)
-
-    def document(self, kind: str, period: str = "", key: str = "") -> dict | None:
-        """One stored document as written (the wall reads the statements' weekly bookings)."""
-        return self._call("doc", kind, period, key)
+    def weekly(self, period: str) -> Weekly | None:
+        return self._call("weekly", period)
 
     def periods(self) -> list[str]:
         return self._call("periods", default=[]) or []
@@ -79,7 +91,7 @@ class StoreSource:
     def position(self) -> int:
         return self._call("position", default=0) or 0
 
-    def publication(self) -> dict | None:
+    def publication(self) -> Publication | None:
         return self._call("publication")
 
     def projector(self) -> dict | None:

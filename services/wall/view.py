@@ -20,8 +20,10 @@ from projections.periods import (
     months_among,
     shift,
 )
-from schemas.documents import RAG_SYMBOL, as_decimal, money, pct, rag_of, rank_reps
+from schemas.documents import RAG_SYMBOL, as_decimal, money, pct, rank_reps
+from schemas.read_models import RepEntry
 from services.wall.morning import MorningRanks
+from tui.source import DataSource
 
 BAR_SCALE = Decimal("1.5")  # a bar is full at 150% of target; the target mark sits at 2/3
 RAG_WORD = {"green": "on track", "yellow": "behind", "red": "at risk", "none": "no target"}
@@ -36,7 +38,7 @@ class Bar:
     pace: str | None = None
 
 
-def bar(attainment: object, pace: Decimal | None = None) -> Bar:
+def bar(attainment: str | None, pace: Decimal | None = None) -> Bar:
     att = as_decimal(attainment) or Decimal(0)
     width = max(Decimal(0), min(att, BAR_SCALE)) / BAR_SCALE * 100
     mark = Decimal(1) / BAR_SCALE * 100
@@ -45,29 +47,26 @@ def bar(attainment: object, pace: Decimal | None = None) -> Bar:
     )
 
 
-def honour_text(honour: object) -> str:
-    """`star_of_month`, or `top_n` with its place (cli.md), as a person reads it."""
-    if isinstance(honour, dict):
-        place = honour.get("place")
-        name = str(honour.get("honour") or honour.get("name") or "top_n")
-        return (
-            f"TOP{honour.get('n', '')} #{place}"
-            if name == "top_n" and place
-            else name.replace("_", " ")
-        )
-    text = str(honour)
-    return {"star_of_month": "★ star of the month"}.get(text, text.replace("_", " "))
+def honour_text(honour: str) -> str:
+    """`star_of_month`, or `top_n:K` (cli.md), as a person reads it."""
+    return {"star_of_month": "★ star of the month"}.get(honour, honour.replace("_", " "))
 
 
-def _trend(source, period: str, reps: dict, target: Decimal | None, hide_money: bool) -> list[dict]:
+def _trend(
+    source: DataSource,
+    period: str,
+    reps: dict[str, RepEntry],
+    target: Decimal | None,
+    hide_money: bool,
+) -> list[dict]:
     """The team's bookings per week of the period (the reps' statements' weekly bookings),
     with the attainment reached by each week's end when the team has a target."""
     weeks: dict[str, Decimal] = {}
     for rep_id in reps:
-        parts = source.document("statement", period, rep_id) or {}
-        for week in parts.get("weekly_bookings") or []:
-            amount = as_decimal(week.get("bookings")) or Decimal(0)
-            weeks[week["week"]] = weeks.get(week["week"], Decimal(0)) + amount
+        parts = source.statement_parts(period, rep_id)
+        for week in parts.weekly_bookings if parts is not None else []:
+            amount = as_decimal(week.bookings) or Decimal(0)
+            weeks[week.week] = weeks.get(week.week, Decimal(0)) + amount
     if not weeks:
         return []
     top = max(weeks.values()) or Decimal(1)
@@ -91,7 +90,7 @@ def _trend(source, period: str, reps: dict, target: Decimal | None, hide_money: 
 
 
 def wall_view(
-    source, period: str | None, now: datetime, morning: MorningRanks, hide_money: bool
+    source: DataSource, period: str | None, now: datetime, morning: MorningRanks, hide_money: bool
 ) -> dict:
     """The page's model for `period` (default: this month) at `now`."""
     periods = source.periods()
@@ -115,67 +114,67 @@ def wall_view(
         "trend": [],
     }
     doc = source.standings(period)
-    if not doc:
+    if doc is None:
         return view
-    view["position"] = doc.get("position", view["position"])
+    view["position"] = doc.position
     pace = Decimal(str(round(elapsed, 4)))
     team_target = None
-    for name, team in sorted((doc.get("team") or {}).items()):
-        rag = rag_of(team)
+    for name, team in sorted(doc.team.items()):
+        rag = team.rag
         view["teams"].append(
             {
                 "name": name,
                 "rag": rag,
                 "rag_word": RAG_WORD[rag],
                 "symbol": RAG_SYMBOL[rag],
-                "attainment": pct(team.get("attainment"), 1),
-                "bar": bar(team.get("attainment"), pace),
-                "bookings": None if hide_money else money(team.get("bookings"), compact=True),
-                "target": None if hide_money else money(team.get("target"), compact=True),
+                "attainment": pct(team.attainment, 1),
+                "bar": bar(team.attainment, pace),
+                "bookings": None if hide_money else money(team.bookings, compact=True),
+                "target": None if hide_money else money(team.target, compact=True),
             }
         )
-        team_target = team_target or as_decimal(team.get("target"))
-    reps = doc.get("reps") or {}
+        team_target = team_target or as_decimal(team.target)
+    reps = doc.reps
     ranks = rank_reps(reps)
     before = morning.baseline(period, now.astimezone(BUSINESS_TZ).date(), ranks)
     for rep_id, entry in sorted(reps.items(), key=lambda item: (ranks[item[0]], item[0])):
-        rag = rag_of(entry)
+        rag = entry.rag
         move = before[rep_id] - ranks[rep_id] if rep_id in before else None
-        honours = [honour_text(h) for h in entry.get("honours") or []]
+        honours = [honour_text(h) for h in entry.honours]
         row = {
             "id": rep_id,
             "rank": ranks[rep_id],
-            "name": entry.get("name") or rep_id,
-            "region": entry.get("region") or "—",
+            "name": entry.name or rep_id,
+            "region": entry.region or "—",
             "rag": rag,
             "rag_word": RAG_WORD[rag],
             "symbol": RAG_SYMBOL[rag],
-            "attainment": pct(entry.get("attainment"), 0),
-            "bar": bar(entry.get("attainment")),
+            "attainment": pct(entry.attainment, 0),
+            "bar": bar(entry.attainment),
             "move": move,
             "honours": honours,
-            "bookings": None if hide_money else money(entry.get("bookings"), compact=True),
-            "target": None if hide_money else money(entry.get("target"), compact=True),
+            "bookings": None if hide_money else money(entry.bookings, compact=True),
+            "target": None if hide_money else money(entry.target, compact=True),
         }
         view["rows"].append(row)
         if honours:
             view["honours"].append(
                 {"name": row["name"], "region": row["region"], "honours": honours}
             )
-    for name, region in sorted((doc.get("regions") or {}).items()):
-        rag = rag_of(region)
-        members = sum(1 for e in reps.values() if e.get("region") == name)
+    for name, region in sorted(doc.regions.items()):
+        rag = region.rag
+        members = sum(1 for e in reps.values() if e.region == name)
         view["regions"].append(
             {
                 "name": name,
                 "rag": rag,
                 "rag_word": RAG_WORD[rag],
                 "symbol": RAG_SYMBOL[rag],
-                "attainment": pct(region.get("attainment"), 0),
-                "bar": bar(region.get("attainment")),
+                "attainment": pct(region.attainment, 0),
+                "bar": bar(region.attainment),
                 "members": members,
-                "bookings": None if hide_money else money(region.get("bookings"), compact=True),
-                "target": None if hide_money else money(region.get("target"), compact=True),
+                "bookings": None if hide_money else money(region.bookings, compact=True),
+                "target": None if hide_money else money(region.target, compact=True),
             }
         )
     view["trend"] = _trend(source, period, reps, team_target, hide_money)

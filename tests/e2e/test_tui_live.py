@@ -53,7 +53,7 @@ async def test_real_notice_refreshes_leaderboard(make_service):
 
     def seeded() -> bool:
         doc = source.standings("2026-08")
-        return bool(doc) and len(doc.get("reps") or {}) == 3
+        return doc is not None and len(doc.reps) == 3
 
     await wait_for(seeded, 20, "the projector to write the seed's standings")
     # No polling: only a change notice can refresh the screen.

@@ -93,7 +93,7 @@ def test_cli_and_tui_open_on_the_month_of_the_instant(company, name, edge):
     source = StoreSource(company[name])
     try:
         doc = source.standings(month)
-        assert len(doc["reps"]) == 24 and doc["team"]["sales"]["target"] is not None
+        assert len(doc.reps) == 24 and doc.team["sales"].target is not None
         with ReadStore.open_current(company[name]) as store:
             assert pick_period(store, None, now=now) == month
         app = QuotaboardApp(source, QueueFeed(), clock=lambda: now, poll_interval=None)

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual_plotext import PlotextPlot
 
+from schemas.read_models import WeeklySeries
 from services.demo.folded_store import FoldedStore, seed_store
 from services.project.readers import StoreSource
 from tui.app import QuotaboardApp
@@ -65,7 +66,7 @@ def plain(widget: Static) -> str:
 @pytest.mark.parametrize("width", [80, 120, 160])
 async def test_grade_column_when_the_period_is_assessed(assessed, width):
     source = StoreSource(assessed.data_dir)
-    cards = source.scorecard("2026-08")["reps"]
+    cards = source.scorecard("2026-08").reps
     app = make_app(source)
     async with app.run_test(size=(width, 24)) as pilot:
         await pilot.pause()
@@ -74,7 +75,7 @@ async def test_grade_column_when_the_period_is_assessed(assessed, width):
             keys[-1] == "grade" and "won" not in keys
         )  # the grade takes the deals-won column's place
         assert {rep: cell(app, rep, "grade") for rep in cards} == {
-            rep: card["grade"] for rep, card in cards.items()
+            rep: card.grade for rep, card in cards.items()
         }
         assert cell(app, "li", "grade") == "A"  # 60 × 0.75 + 40 × 1.0 = 85.00
         table = app.screen.query_one(DataTable)
@@ -85,7 +86,7 @@ async def test_grade_column_when_the_period_is_assessed(assessed, width):
             DataTable.HeaderSelected(table, ColumnKey("grade"), len(keys) - 1, "Grade")
         )
         await pilot.pause()
-        by_score = sorted(cards, key=lambda r: Decimal(cards[r]["score"]), reverse=True)
+        by_score = sorted(cards, key=lambda r: Decimal(cards[r].score), reverse=True)
         assert list(app.screen._shown_keys) == by_score == ["zhang", "wang", "li"]
 
 
@@ -102,7 +103,7 @@ async def test_no_grade_column_without_an_assessment(seeded):
 async def test_a_flagged_scorecard_is_marked(assessed):
     store = StoreSource(assessed.data_dir)
     scorecard = store.scorecard("2026-08")
-    scorecard["reps"]["li"]["flagged"] = ["new_customers"]
+    scorecard.reps["li"].flagged = ["new_customers"]
     source = MemorySource(
         {
             ("standings", "2026-08", ""): store.standings("2026-08"),
@@ -117,7 +118,7 @@ async def test_a_flagged_scorecard_is_marked(assessed):
 
 async def test_statement_of_a_red_rep_reads_the_drivers_aloud(assessed):
     source = StoreSource(assessed.data_dir)
-    drivers = source.diagnosis("2026-08")["reps"]["li"]["drivers"]
+    drivers = source.diagnosis("2026-08").reps["li"].drivers
     app = make_app(source)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
@@ -147,13 +148,16 @@ async def test_statement_of_a_green_rep_has_no_diagnosis(assessed):
         assert not app.screen.query_one("#rep-diagnosis", Static).display
 
 
-def expected(series: dict, cumulative: bool = False) -> dict:
-    b, t = ("cumulative", "cumulative_target") if cumulative else ("bookings", "target")
-    rows = series["weeks"]
+def expected(series: WeeklySeries, cumulative: bool = False) -> dict:
+    rows = series.weeks
+    if cumulative:
+        pairs = [(r.cumulative, r.cumulative_target) for r in rows]
+    else:
+        pairs = [(r.bookings, r.target) for r in rows]
     return {
-        "weeks": [r["week"] for r in rows],
-        "bookings": [Decimal(r[b]) for r in rows],
-        "target": [Decimal(r[t]) if r[t] is not None else None for r in rows],
+        "weeks": [r.week for r in rows],
+        "bookings": [Decimal(b) for b, _ in pairs],
+        "target": [Decimal(t) if t is not None else None for _, t in pairs],
     }
 
 
@@ -167,22 +171,22 @@ async def test_trend_screen_charts_the_team_against_its_target_line(seeded):
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, TrendScreen) and screen.scope == ("team", "sales")
-        assert screen.series == expected(weekly["team"]["sales"])
+        assert screen.series == expected(weekly.team["sales"])
         assert screen.series["target"][0] is not None  # the team has a target: a line to draw
         chart = screen.query_one("#trend-chart", PlotextPlot)
         drawn = chart.plt.build()
         assert "target (pro-rated)" in drawn and "W33" in drawn and "bookings" in drawn
         table = screen.query_one("#trend-weeks", DataTable)
-        assert table.row_count == len(weekly["weeks"])
+        assert table.row_count == len(weekly.weeks)
         await pilot.press("c")
         await pilot.pause()
-        assert screen.series == expected(weekly["team"]["sales"], cumulative=True)
-        assert screen.series["target"][-1] == Decimal(weekly["team"]["sales"]["target"])
+        assert screen.series == expected(weekly.team["sales"], cumulative=True)
+        assert screen.series["target"][-1] == Decimal(weekly.team["sales"].target)
         await pilot.press("e")  # the first region
         await pilot.pause()
-        first = sorted(weekly["regions"])[0]
+        first = sorted(weekly.regions)[0]
         assert screen.scope == ("region", first)
-        assert screen.series == expected(weekly["regions"][first], cumulative=True)
+        assert screen.series == expected(weekly.regions[first], cumulative=True)
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, TrendScreen)
@@ -200,13 +204,13 @@ async def test_trend_follows_the_region_filter_and_the_period(seeded):
         await pilot.pause()
         assert app.period == "2026-Q3"
         quarter = source.weekly("2026-Q3")
-        assert app.screen.series == expected(quarter["regions"]["East"])
+        assert app.screen.series == expected(quarter.regions["East"])
         assert len(app.screen.series["weeks"]) == 14
 
 
 async def test_trend_of_a_rep_from_the_statement(assessed):
     source = StoreSource(assessed.data_dir)
-    series = source.weekly("2026-08")["reps"]["li"]
+    series = source.weekly("2026-08").reps["li"]
     app = make_app(source)
     async with app.run_test(size=(80, 30)) as pilot:
         await pilot.pause()

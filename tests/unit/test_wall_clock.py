@@ -5,20 +5,24 @@ month's first second, its last day, New Year and 29 February, in the business ti
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
+from schemas.read_models import Standings
 from services.wall.morning import MorningRanks
 from services.wall.view import wall_view
+from tui import sample
 from tui.source import MemorySource
 
 
-def standings(period: str, **attainment: str) -> dict:
+def standings(period: str, **attainment: str) -> Standings:
+    """Reps in East at the given attainment (bookings of a target of 1)."""
     reps = {
-        rep: {"name": rep, "region": "East", "attainment": a, "bookings": "1.00", "target": "1.00"}
+        rep: sample.rep_entry(rep, "East", Decimal(a), Decimal(1), won=1)
         for rep, a in attainment.items()
     }
-    return {"position": 1, "reps": reps, "team": {}, "regions": {}}
+    return sample.standings_of(period, reps, position=1)
 
 
 # (instant in UTC, the business month, days left in it, the business date)
