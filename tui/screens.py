@@ -133,7 +133,7 @@ class StatementScreen(DataScreen):
         grid.add_column()
         att = attainment_cell(e, width=10)
         att.append(f" {rag}", style=RAG_STYLE[rag])
-        grid.add_row("Region", f"{e.region} · team {e.team}", "Attainment", att)
+        grid.add_row("Region", f"{e.region or '—'} · team {e.team or '—'}", "Attainment", att)
         grid.add_row("Bookings", money(e.bookings), "Target", money(e.target))
         gap = dec(e.gap)
         grid.add_row(
