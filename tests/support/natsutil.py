@@ -86,6 +86,11 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+# A killed role comes back after 0.05 s instead of production's 0.5 s doubling to 8 s: the
+# kill tests wait for the restart, not for the pause before it (services/runtime/supervisor.py).
+FAST = {"QUOTABOARD_RESTART_BACKOFF": "0.05"}
+
+
 class Service:
     """`quotaboard up` on a temp data dir and free ports."""
 
@@ -97,7 +102,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.wall_port = free_port()  # the wall role of `up` on a port of its own per service
         self.env = {**os.environ, "QUOTABOARD_WEBHOOK_SECRET": self.secret,
-                    "QUOTABOARD_WALL_HTTP": f"127.0.0.1:{self.wall_port}", **(env or {})}
+                    "QUOTABOARD_WALL_HTTP": f"127.0.0.1:{self.wall_port}", **FAST, **(env or {})}
         self.nats = nats
         self.proc: subprocess.Popen | None = None
         self.client = httpx.Client(base_url=self.url, timeout=20)
