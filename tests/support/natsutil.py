@@ -105,6 +105,7 @@ class Service:
                     "QUOTABOARD_WALL_HTTP": f"127.0.0.1:{self.wall_port}", **FAST, **(env or {})}
         self.nats = nats
         self.proc: subprocess.Popen | None = None
+        self.stopping = False  # SIGINT sent by stop_soon()
         self.client = httpx.Client(base_url=self.url, timeout=20)
 
     def start(self, timeout: float = 20.0) -> Service:
@@ -165,10 +166,18 @@ class Service:
             raise AssertionError(f"{args} failed: {res.stderr}")
         return res
 
+    def stop_soon(self) -> None:
+        """SIGINT without waiting for the exit (a later stop() waits, and signals no more)."""
+        if self.proc is not None and self.proc.poll() is None and not self.stopping:
+            self.proc.send_signal(signal.SIGINT)
+            self.stopping = True
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
         if self.proc is None or self.proc.poll() is not None:
+            self.client.close()
             return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(sig)
+        if not self.stopping:
+            self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
