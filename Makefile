@@ -15,9 +15,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/quotaboard demo
 
+# Two pytest workers, one test file each at a time (--dist loadfile keeps a module's shared
+# service in one worker): most e2e tests wait on processes, so two of them fill two cores.
+# Every test takes free ports and its own temp dir, so workers never meet.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -19,6 +19,10 @@ Where the file is: `--config FILE`, else `<data>/config.toml` (optional). Keys, 
     wall_http = "127.0.0.1:8090"    # QUOTABOARD_WALL_HTTP (the performance wall's own listener)
     wall_hide_money = false         # QUOTABOARD_WALL_HIDE_MONEY (attainment only, for shared spaces)
     viewer_token = "qbv_..."        # QUOTABOARD_VIEWER_TOKEN (who may look at the wall)
+    restart_backoff = 0.5           # QUOTABOARD_RESTART_BACKOFF (seconds before a dead role's first restart; doubles to 10)
+    ack_wait = 5.0                  # QUOTABOARD_ACK_WAIT (seconds before the broker redelivers what a dead recorder held)
+
+The last two are there so that the fault tests need not wait out production pauses.
 
 Secrets (webhook and operator secrets, NATS password) never come from argv and never
 appear in a repr or a log line: `Secret` masks itself. A secret that is set but empty
@@ -45,6 +49,8 @@ DEFAULT_WALL_HTTP = "127.0.0.1:8090"  # its own port: the wall shows pay, the ga
 DEFAULT_STREAM_MAX_AGE_DAYS = 14.0  # see services/runtime/broker.py: the stream is a transport buffer
 DEFAULT_BODY_TIMEOUT = 10.0  # seconds; a webhook body is at most 1 MiB, sent in milliseconds
 DEFAULT_MAX_CONNECTIONS = 1000  # below the usual 1024 open files per process
+DEFAULT_RESTART_BACKOFF = 0.5  # seconds; see services/runtime/supervisor.py
+DEFAULT_ACK_WAIT = 5.0  # seconds; see services/record/recorder.py
 SECRET_KEYS = ("webhook_secret", "operator_secret", "nats_password", "viewer_token")
 VIEWER_TOKEN_PREFIX = "qbv_"
 
@@ -106,6 +112,8 @@ class Settings:
     wall_port: int = 8090
     wall_hide_money: bool = False
     viewer_token: Secret | None = None
+    restart_backoff: float = DEFAULT_RESTART_BACKOFF
+    ack_wait: float = DEFAULT_ACK_WAIT
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -125,6 +133,7 @@ _KEYS = {
     "replicas": int, "stream_max_age_days": float, "webhook_secret": str, "operator_secret": str,
     "body_limit": int, "body_timeout": float, "max_connections": int, "max_events": int, "nats_monitor": str,
     "wall_http": str, "wall_hide_money": lambda v: _flag(v, "wall_hide_money"), "viewer_token": str,
+    "restart_backoff": float, "ack_wait": float,
 }
 
 
@@ -217,6 +226,12 @@ def load_settings(
     max_connections = int(values.get("max_connections", DEFAULT_MAX_CONNECTIONS))
     if max_connections < 1:
         raise ConfigError(f"setting max_connections = {max_connections!r} must be at least 1")
+    restart_backoff = float(values.get("restart_backoff", DEFAULT_RESTART_BACKOFF))
+    if not 0 < restart_backoff <= 10:
+        raise ConfigError(f"setting restart_backoff = {restart_backoff!r} must be a number of seconds above 0, at most 10")
+    ack_wait = float(values.get("ack_wait", DEFAULT_ACK_WAIT))
+    if not 0.5 <= ack_wait <= 3600:
+        raise ConfigError(f"setting ack_wait = {ack_wait!r} must be a number of seconds from 0.5 to 3600")
     monitor = values.get("nats_monitor") or None
     if monitor is not None:
         parse_hostport(str(monitor), "nats_monitor")
@@ -240,6 +255,8 @@ def load_settings(
         wall_port=wall_port,
         wall_hide_money=bool(values.get("wall_hide_money", False)),
         viewer_token=Secret(str(viewer)) if viewer else None,
+        restart_backoff=restart_backoff,
+        ack_wait=ack_wait,
         config_file=cfg_path if cfg_path.exists() else None,
     )
 

@@ -23,16 +23,33 @@ sys.path[1:1] = [str(HERE / "unit"), str(HERE / "integration")]
 from natsutil import Service  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def stopping():
+    """Services told to stop (SIGINT) at a test's teardown, waited for at the end of the
+    session: their drain and exit (2-3 s each) overlap the next tests instead of adding
+    up. One that does not stop still fails the run, at the end."""
+    pending: list[Service] = []
+    yield pending
+    failures = []
+    for svc in pending:
+        try:
+            svc.stop()
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert not failures, failures
+
+
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, stopping):
     """One running service shared by a test module (start-up costs about a second)."""
     svc = Service(tmp_path_factory.mktemp("svc") / "data").start()
     yield svc
-    svc.stop()
+    svc.stop_soon()
+    stopping.append(svc)
 
 
 @pytest.fixture
-def make_service(tmp_path):
+def make_service(tmp_path, stopping):
     """Start dedicated services (for tests that kill or stop things); all torn down after."""
     started: list[Service] = []
 
@@ -43,4 +60,5 @@ def make_service(tmp_path):
 
     yield make
     for svc in started:
-        svc.stop()
+        svc.stop_soon()
+    stopping.extend(started)

@@ -59,7 +59,7 @@ from nats.js import api
 
 from events.log import Poison, log_path, raw_row
 from schemas.events import ContractError, check_unique_keys, decode_event
-from services.config import Settings, private_dir
+from services.config import DEFAULT_ACK_WAIT, Settings, private_dir
 from services.record.log_writer import LogWriter
 from services.runtime.broker import STREAM, SUBJECT_PREFIX, connect, ensure_stream
 
@@ -70,18 +70,18 @@ BATCH = 5000  # a backlog drains in large commits: fewer fsyncs, more rows per d
 WINDOW_BATCHES = 4  # max_ack_pending = WINDOW_BATCHES * BATCH: delivered while one commits
 IN_FLIGHT = 2  # batches handed to the writer and not yet answered
 DRAIN_SECONDS = 10.0
-ACK_WAIT = 5.0  # seconds: how soon a crashed recorder's batch is redelivered
+ACK_WAIT = DEFAULT_ACK_WAIT  # seconds: how soon a crashed recorder's batch is redelivered (setting ack_wait)
 CRASH_ENV = "QUOTABOARD_TEST_CRASH_AFTER_COMMIT"
 TRANSIENT = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
 
 
-def consumer_config(batch: int = BATCH) -> api.ConsumerConfig:
+def consumer_config(batch: int = BATCH, ack_wait: float = ACK_WAIT) -> api.ConsumerConfig:
     return api.ConsumerConfig(
         durable_name=DURABLE,
         name=DURABLE,
         deliver_policy=api.DeliverPolicy.ALL,
         ack_policy=api.AckPolicy.ALL,
-        ack_wait=ACK_WAIT,
+        ack_wait=ack_wait,
         max_deliver=-1,
         max_ack_pending=batch,
         filter_subject=SUBJECT_PREFIX + ">",
@@ -280,12 +280,14 @@ class Recorder:
     each batch is acked only after its commit, and never past an uncommitted one.
     """
 
-    STALL = 3 * ACK_WAIT  # a gap below the ack floor older than this is looked into
+    STALL_ACK_WAITS = 3  # a gap below the ack floor older than this many ack_waits is looked into
 
     def __init__(self, settings: Settings, *, batch: int = BATCH) -> None:
         self.settings = settings
         self.batch = batch
         self.window = WINDOW_BATCHES * batch
+        self.ack_wait = settings.ack_wait
+        self.stall = self.STALL_ACK_WAITS * settings.ack_wait
         self.stats = RecorderStats()
         self._stopping = asyncio.Event()
         self._crash_after_commit = os.environ.get(CRASH_ENV) == "1"
@@ -298,7 +300,7 @@ class Recorder:
         self._stopping.set()
 
     async def _ensure_consumer(self, js) -> None:
-        wanted = consumer_config(self.window)
+        wanted = consumer_config(self.window, self.ack_wait)
         try:
             info = await js.consumer_info(STREAM, DURABLE)
             have = info.config
@@ -343,7 +345,7 @@ class Recorder:
                             await inflight.popleft()
                         if drain_until is not None:
                             break
-                        if self._acks.done and time.monotonic() - self._acks.moved_at > self.STALL:
+                        if self._acks.done and time.monotonic() - self._acks.moved_at > self.stall:
                             await self._unstick(js)
             finally:
                 outcomes = await asyncio.gather(*inflight, return_exceptions=True)
@@ -404,7 +406,7 @@ class Recorder:
                     except Exception:  # noqa: BLE001 - redelivery is harmless, the log dedups
                         pass
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, self.ack_wait)  # +WPI again before the broker gives up on us
         if self._crash_after_commit:
             log.warning("%s=1: killing the recorder after its first commit, before the ack", CRASH_ENV)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -424,7 +426,7 @@ class Recorder:
         self.stats.conflicts += result.conflicts
 
     async def _unstick(self, js) -> None:
-        """The floor has not moved for STALL seconds with committed messages above it."""
+        """The floor has not moved for `stall` seconds with committed messages above it."""
         acks = self._acks
         acks.moved_at = time.monotonic()
         try:

@@ -3,7 +3,8 @@
 Roles are separate processes (`quotaboard run-role NAME --data DIR [--nats URL]`) so that a
 crash, a SIGKILL in a test, or a slow projector cannot take the others down; the
 supervisor restarts a role that dies (back-off 0.5 s doubling to 10 s, reset after 30 s
-of uptime) and restarts the embedded nats-server the same way (same port, same store).
+of uptime; the first pause is the `restart_backoff` setting) and restarts the embedded
+nats-server the same way (same port, same store).
 
 Adding a role: put a `Role` in `ROLES` (services/runtime/roles.py) (its `run(settings)` runs in the child) and,
 if `up` should start it, give it `in_up=True`. `optional=True` roles whose module cannot
@@ -86,6 +87,9 @@ class Supervisor:
     broker_backoff: float = 0.5
     broker_next: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.broker_backoff = self.settings.restart_backoff
+
     def request_stop(self, *_: object) -> None:
         self._stop = True
 
@@ -122,7 +126,7 @@ class Supervisor:
             if role.optional and (why := available(role)):
                 log.warning("role %s not started: %s", name, why)
                 continue
-            child = Child(role, self._argv(name), env)
+            child = Child(role, self._argv(name), env, backoff=s.restart_backoff)
             child.start()
             self.children.append(child)
         self._write_service_file()
@@ -149,7 +153,7 @@ class Supervisor:
             log.error("nats-server exited; restarting it")
             try:
                 self.broker.start()
-                self.broker_backoff = 0.5
+                self.broker_backoff = self.settings.restart_backoff
                 changed = True
             except Exception as exc:  # noqa: BLE001 - retried with back-off
                 log.error("broker restart failed: %s", exc)
@@ -158,7 +162,7 @@ class Supervisor:
         for child in self.children:
             if child.alive():
                 if now - child.started > 30:
-                    child.backoff = 0.5
+                    child.backoff = self.settings.restart_backoff
                 continue
             if child.next_start == 0.0:
                 code = child.proc.returncode if child.proc else None

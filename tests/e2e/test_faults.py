@@ -239,7 +239,8 @@ def test_log_disk_full_nothing_acked_then_redelivered(tmp_path, small_fs):
     data = tmp_path / "data"
     data.mkdir()
     (data / "log.sqlite").symlink_to(small_fs / "log.sqlite")  # SQLite follows it; -wal/-shm land there too
-    svc = Service(data)
+    ack_wait = 1.0  # production's 5 s would only lengthen the wait below; what is asserted is the same
+    svc = Service(data, env={"QUOTABOARD_ACK_WAIT": str(ack_wait)})
     try:
         svc.start()
         first = [event(i, "full-a") for i in range(500)]
@@ -253,7 +254,7 @@ def test_log_disk_full_nothing_acked_then_redelivered(tmp_path, small_fs):
         for k in range(0, 2000, 500):
             assert svc.post(second[k:k + 500]).status_code == 202  # the stream is elsewhere: accepted
         wait_until(lambda: consumer_state(data)["num_ack_pending"] > 0, 10, what="delivery to the recorder")
-        time.sleep(7)  # longer than ack_wait: nothing may be acked meanwhile
+        time.sleep(ack_wait + 2)  # longer than ack_wait: nothing may be acked meanwhile
         during = consumer_state(data)
         stored_during = svc.count()
         assert stored_during == 500

@@ -33,7 +33,7 @@ def cli_json(svc: Service, *args: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory):
+def svc(tmp_path_factory, stopping):
     s = Service(tmp_path_factory.mktemp("publication") / "data").start()
     s.operator = tomllib.loads(secrets_path(s.data_dir).read_text())["operator_secret"]
     seed = [json.loads(line) for line in SEED.read_text().splitlines() if line.strip()]
@@ -50,7 +50,8 @@ def svc(tmp_path_factory):
         what="August published",
     )
     yield s
-    s.stop()
+    s.stop_soon()
+    stopping.append(s)
 
 
 def objections(svc: Service, period: str = "2026-08") -> dict:

@@ -41,13 +41,14 @@ PAY_90 = SEED_TOML.replace('rate = "0.02"', 'rate = "0.90"')  # the issue's rewr
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory):
+def svc(tmp_path_factory, stopping):
     s = Service(
         tmp_path_factory.mktemp("trust") / "data",
         env={"QUOTABOARD_BODY_TIMEOUT": "1", "QUOTABOARD_MAX_CONNECTIONS": "20"},
     ).start()
     yield s
-    s.stop()
+    s.stop_soon()
+    stopping.append(s)
 
 
 def operator_secret(svc) -> str:
