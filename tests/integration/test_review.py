@@ -166,13 +166,22 @@ def test_figures_read_back_from_the_dom(data_dir: Path, report: Path) -> None:
 
 
 def test_a_scope_without_any_week_on_week_change_still_draws() -> None:
+    from schemas.read_models import WeekBookings, WeeklySeries, WeekRow
     from services.audit.review import weekly_chart
 
-    flat = {
-        "target": None,
-        "weeks": [
-            {"week": "2026-W31", "bookings": "0.00", "mom": None, "target": None},
-            {"week": "2026-W32", "bookings": "0.00", "mom": None, "target": None},
+    flat = WeeklySeries(
+        target=None,
+        previous_week=WeekBookings(week="2026-W30", bookings="0.00"),
+        weeks=[
+            WeekRow(
+                week=w,
+                bookings="0.00",
+                mom=None,
+                cumulative="0.00",
+                target=None,
+                cumulative_target=None,
+            )
+            for w in ("2026-W31", "2026-W32")
         ],
-    }
+    )
     assert weekly_chart("region West", flat).startswith("<svg")
