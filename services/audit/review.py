@@ -30,6 +30,7 @@ from pygal.style import Style
 from projections import periods as pd
 from schemas.documents import as_decimal
 from schemas.read_models import Diagnosis, Funnel, Scorecard, Standings, WeeklySeries, given
+from services.audit.chart_axes import labels_matching, labels_over
 from services.audit.report import RAG_WORD, TEAM_METRICS, ReportError, _open, actual_on
 
 if TYPE_CHECKING:
@@ -69,9 +70,24 @@ def _svg(chart) -> str:
     return chart.render(is_unicode=True, disable_xml_declaration=True)
 
 
+def _money_label(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _pct_label(v: float) -> str:
+    return "0%" if v == 0 else f"{v:+,.0f}%"
+
+
 def weekly_chart(title: str, series: WeeklySeries) -> str:
-    """Bookings per week, the pro-rated weekly target, and 环比 on the second axis."""
+    """Bookings per week, the pro-rated weekly target, and 环比 on the second axis (round
+    labels on both: services/audit/chart_axes.py)."""
     rows = series.weeks
+    bookings = [float(as_decimal(r.bookings)) for r in rows]
+    targets = [float(as_decimal(r.target)) for r in rows] if series.target is not None else []
+    changes = [float(as_decimal(r.mom) * 100) if r.mom is not None else None for r in rows]
+    known = [v for v in changes if v is not None]
+    money = labels_over(min(bookings + targets, default=0), max(bookings + targets, default=0))
+    pct = labels_matching(min(known), max(known), len(money)) if known else None
     chart = pygal.Line(
         width=760,
         height=260,
@@ -83,24 +99,26 @@ def weekly_chart(title: str, series: WeeklySeries) -> str:
         show_minor_x_labels=True,
         dots_size=3,
         explicit_size=True,
-        value_formatter=lambda v: f"{v:,.0f}",
-        secondary_range=None,
+        value_formatter=_pct_label,  # pygal writes the secondary axis' labels with it
+        secondary_range=(pct[0], pct[-1]) if pct else None,
     )
+    chart.y_labels = [{"label": _money_label(v), "value": v} for v in money]
     chart.x_labels = [r.week[5:] for r in rows]
-    chart.add("bookings 成单", [float(as_decimal(r.bookings)) for r in rows])
-    if series.target is not None:
+    chart.add("bookings 成单", bookings, formatter=_money_label)
+    if targets:
         chart.add(
             "target (pro-rated)",
-            [float(as_decimal(r.target)) for r in rows],
+            targets,
+            formatter=_money_label,
             stroke_style={"dasharray": "4,3"},
         )
-    changes = [float(as_decimal(r.mom) * 100) if r.mom is not None else None for r in rows]
-    if any(v is not None for v in changes):  # pygal cannot scale an axis of no values
+    if known:  # pygal cannot scale an axis of no values
         chart.add("环比 %", changes, secondary=True, formatter=lambda v: f"{v:+.1f}%")
     return _svg(chart)
 
 
-def funnel_chart(funnel: Funnel | None) -> str:
+def funnel_chart(funnel: Funnel) -> str:
+    """The deals created in the period by the furthest stage they reached."""
     chart = pygal.HorizontalBar(
         width=760,
         height=200,
@@ -112,7 +130,7 @@ def funnel_chart(funnel: Funnel | None) -> str:
         explicit_size=True,
         value_formatter=lambda v: f"{v:,.0f}",
     )
-    stages = msgspec.structs.asdict(funnel.stages) if funnel is not None else {}
+    stages = msgspec.structs.asdict(funnel.stages)
     chart.x_labels = list(reversed(list(stages)))
     chart.add("reached", list(reversed(list(stages.values()))))
     return _svg(chart)
@@ -282,7 +300,8 @@ def render(data_dir: Path | str, period: str) -> str:
             weekly=weekly,
             charts=charts,
             funnel=funnel,
-            funnel_svg=funnel_chart(funnel),
+            # nothing to draw when no deal was created in the period (the template says so)
+            funnel_svg=funnel_chart(funnel) if funnel is not None and funnel.stages.lead else None,
             scorecard=scorecard,
             diagnosis=diagnosis,
             honours=honours,
