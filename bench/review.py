@@ -92,9 +92,9 @@ def main() -> None:
     with ReadStore.open_current(data_dir) as store:
         months = months_among(store.periods())
         # the busiest month (most deals won), not a trailing month of late payments
-        won = {m: sum(t["deals_won"] for t in store.standings(m)["team"].values()) for m in months}
+        won = {m: sum(t.deals_won for t in store.standings(m).team.values()) for m in months}
         busiest = max(months, key=lambda m: (won[m], m))
-        reps = len(store.standings(busiest)["reps"])
+        reps = len(store.standings(busiest).reps)
     for period in (busiest, quarter_of(busiest)):
         written = review(data_dir, period, HERE / "out" / f"review-{period}.html")
         print(

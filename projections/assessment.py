@@ -144,20 +144,3 @@ def scorecard_doc(
             for row in sorted(rows, key=lambda r: r.rep_id)
         },
     }
-
-
-def score_deltas(before: dict | None, after: dict | None) -> dict:
-    """Per rep: score and grade before and after (a replay under a corrected ruleset)."""
-    b, a = (before or {}).get("reps", {}), (after or {}).get("reps", {})
-    out = {}
-    for rep_id in sorted(set(b) | set(a)):
-        sb, sa = b.get(rep_id, {}).get("score"), a.get(rep_id, {}).get("score")
-        delta = Decimal(sa or 0) - Decimal(sb or 0)
-        out[rep_id] = {
-            "score_before": sb,
-            "score_after": sa,
-            "score_delta": fixed(delta, CENT),
-            "grade_before": b.get(rep_id, {}).get("grade"),
-            "grade_after": a.get(rep_id, {}).get("grade"),
-        }
-    return out

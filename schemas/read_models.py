@@ -19,7 +19,7 @@ The published JSON Schema is schemas/read-models.schema.json (`make schemas`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -47,6 +47,7 @@ Amount = Annotated[
 ]
 Instant = Annotated[str, Meta(description="An RFC 3339 instant in the business timezone.")]
 Rag = Literal["green", "yellow", "red", "none"]
+T = TypeVar("T")
 
 
 class Doc(msgspec.Struct, forbid_unknown_fields=True):
@@ -317,6 +318,12 @@ Statement = msgspec.defstruct(
         "bookings."
     },
 )
+
+
+def given(value: T | UnsetType) -> T | None:
+    """A sometimes-present field (`UNSET` when the document leaves it out) as its value or
+    None: `given(standings.publication)` is the publication of a published month, else None."""
+    return None if value is UNSET else value
 
 
 def statement_of(parts: StatementParts, standings: Standings, entry: RepEntry) -> Statement:

@@ -51,9 +51,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import msgspec
-
 from events.log import EventLog
+from schemas.read_models import as_document
 from services.audit.common import (
     AuditError,
     check_month,
@@ -63,7 +62,7 @@ from services.audit.common import (
     plan_ref,
     read_store,
 )
-from services.audit.compare import compare
+from services.audit.compare import Reps, compare, score_deltas
 
 ORG_TYPES = ("rep.onboarded", "rep.transferred", "rep.offboarded")
 
@@ -146,7 +145,6 @@ def _replay_scorecard(data_dir: Path, loaded, period: str, until: int) -> dict |
     statement needs (activities, first closes of customers, any metric), so this folds
     every event before that period's end (chain-checked like the pruned replay's)."""
     from projections import periods as pd
-    from projections.assessment import score_deltas
     from projections.projection import Projection
     from projections.rulesets import RulesetSet
     from schemas.fast import decode_rows
@@ -165,19 +163,17 @@ def _replay_scorecard(data_dir: Path, loaded, period: str, until: int) -> dict |
     with gc_paused():
         if batch:
             projection.apply(batch)
-        after = projection.scorecard(assessed)
+        fresh = projection.scorecard(assessed)
+    after = as_document("scorecard", fresh) if fresh is not None else None
     store = read_store(data_dir)
     before = None
     if store is not None:
         with store:
-            stored = store.scorecard(assessed)
-            before = (
-                msgspec.to_builtins(stored) if stored is not None else None
-            )  # as the fold's `after`
+            before = store.scorecard(assessed)
     return {"period": assessed, "reps": score_deltas(before, after)}
 
 
-def _baseline(data_dir: Path, period: str) -> tuple[dict, bool, dict]:
+def _baseline(data_dir: Path, period: str) -> tuple[Reps, bool, dict]:
     """(reps, frozen?, ruleset ref) of what was published for P, else the live standings."""
     store = read_store(data_dir)
     if store is None:
@@ -191,8 +187,7 @@ def _baseline(data_dir: Path, period: str) -> tuple[dict, bool, dict]:
     if doc is None:
         return {}, False, plan_ref(data_dir, period)
     ref = {"id": doc.ruleset.id, "hash": doc.ruleset.hash}
-    # compare() pairs the fold's documents (builtins) with these: the same shape as builtins
-    return msgspec.to_builtins(doc.reps), frozen is not None, ref
+    return doc.reps, frozen is not None, ref
 
 
 def replay(
@@ -228,10 +223,11 @@ def replay(
     with gc_paused():
         if batch:
             projection.apply(batch)
-        replayed = projection.standings(period) or {}
+        # the fold's document as its Struct, converted as the projector converts it
+        replayed = as_document("standings", projection.standings(period))
     t3 = time.perf_counter()
     baseline_reps, frozen, baseline_ref = _baseline(data_dir, period)
-    reps, totals = compare(baseline_reps, dict(replayed.get("reps") or {}))
+    reps, totals = compare(baseline_reps, replayed.reps)
     scorecard = _replay_scorecard(data_dir, loaded, period, until)
     if timings is not None:
         timings.update(

@@ -23,17 +23,21 @@ import csv
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from projections.periods import months_among
 from projections.views import fixed
 from schemas.documents import as_decimal as _dec
+from schemas.read_models import DealRow, Frozen, FrozenRep, RepEntry, ScopeEntry, Standings
+
+if TYPE_CHECKING:
+    from services.project.readstore import ReadStore
 
 SHEETS = ("表1 目标分解与跟踪", "表2 团队分析", "表3 激励方案与发放")
 CSV_NAMES = ("table1-targets.csv", "table2-team.csv", "table3-incentives.csv")
 RAG_FILL = {"red": "#FFC7CE", "yellow": "#FFEB9C", "green": "#C6EFCE"}
 RAG_FONT = {"red": "#9C0006", "yellow": "#9C5700", "green": "#006100"}
-RAG_WORD = {"red": "红 red", "yellow": "黄 yellow", "green": "绿 green", "none": "— no target", None: "— no target"}
+RAG_WORD = {"red": "红 red", "yellow": "黄 yellow", "green": "绿 green", "none": "— no target"}
 
 MONEY, RATIO, COUNT, TEXT, DAYS = "money", "ratio", "count", "text", "days"
 
@@ -74,8 +78,6 @@ class Table:
         self.bold.append(bold)
 
 
-
-
 def _prev_month(period: str) -> str:
     y, m = (int(x) for x in period.split("-"))
     return f"{y - 1}-12" if m == 1 else f"{y}-{m - 1:02d}"
@@ -89,14 +91,16 @@ def _last_year(period: str) -> str:
 # --- gathering ---------------------------------------------------------------------------
 
 
-def _open(data_dir: Path):
-    from services.project.readstore import BuiltinDocuments, ReadStore
+def _open(data_dir: Path) -> ReadStore:
+    from services.project.readstore import ReadStore
 
     store = ReadStore.open_current(data_dir)
     if store is None:
-        raise ReportError(f"no read models in {data_dir}: start `quotaboard up --data {data_dir}` "
-                          "and import events first")
-    return BuiltinDocuments(store)  # this report reads the documents by key
+        raise ReportError(
+            f"no read models in {data_dir}: start `quotaboard up --data {data_dir}` "
+            "and import events first"
+        )
+    return store
 
 
 def _plan(data_dir: Path, period: str):
@@ -105,24 +109,21 @@ def _plan(data_dir: Path, period: str):
     return current_rulesets(data_dir).plan_for(period)
 
 
-def _rep_notes(rep: dict, unmatched_by_rep: dict[str, int], frozen: bool) -> str:
+def _rep_notes(rep: RepEntry, deals: list[DealRow], frozen: bool) -> str:
     notes = []
-    rag = rep.get("rag")
-    if rag in ("red", "yellow"):
-        notes.append({"red": "低于目标80% below 80%", "yellow": "接近目标 80–100%"}[rag])
-    if rep.get("target") is None:
+    if rep.rag in ("red", "yellow"):
+        notes.append({"red": "低于目标80% below 80%", "yellow": "接近目标 80–100%"}[rep.rag])
+    if rep.target is None:
         notes.append("无目标 no target")
-    pending = unmatched_by_rep.get(rep.get("_id", ""), 0)
-    if pending:
-        notes.append(f"{pending} 条待匹配 pending/unmatched")
-    open_deals = [d for d in rep.get("_deals", []) if d.get("status") not in ("won", "closed", "lost")
-                  and d.get("closed_at") is None]
+    open_deals = [
+        d for d in deals if d.status not in ("won", "closed", "lost") and d.closed_at is None
+    ]
     if open_deals:
         notes.append(f"{len(open_deals)} 单在途 open deals")
-    if any(str(x.get("component", "")).startswith("adjustment") for x in rep.get("statement") or []):
+    if any(line.component.startswith("adjustment") for line in rep.statement):
         notes.append("含调整 adjustment for a closed month")
-    if rep.get("honours"):
-        notes.append(honours_words(rep["honours"]))
+    if rep.honours:
+        notes.append(honours_words(rep.honours))
     if frozen:
         notes.append("已关账 frozen")
     return "; ".join(notes)
@@ -139,103 +140,127 @@ def honours_words(honours: list[str]) -> str:
     return "; ".join(words)
 
 
-def _unmatched_by_rep(doc: dict | None) -> tuple[dict[str, int], int]:
-    """(per rep, total) events waiting for what they refer to. The fold's document lists
-    them by deal (`{"count", "deals": {deal: [...]}}`): a deal not yet known has no rep."""
-    if not doc:
-        return {}, 0
-    if isinstance(doc, dict) and "count" in doc:
-        return {}, int(doc.get("count") or 0)
-    items = doc.get("events", []) if isinstance(doc, dict) else doc
-    counts: dict[str, int] = {}
-    for item in items:
-        rep = item.get("rep_id") if isinstance(item, dict) else None
-        if rep:
-            counts[rep] = counts.get(rep, 0) + 1
-    return counts, len(items)
+def _product_lines(deals: list[DealRow]) -> list[str]:
+    """The product lines the rep closed in the period, else those of all the rep's deals."""
+    closed = {d.product_line for d in deals if d.product_line and d.closed_in_period}
+    return sorted(closed or {d.product_line for d in deals if d.product_line})
 
 
-def table1(store, period: str, standings: dict, frozen: bool) -> Table:
+def table1(store: ReadStore, period: str, standings: Standings, basis: str, frozen: bool) -> Table:
     t = Table(
         SHEETS[0],
-        ["区域 region", "产品线 product line", "销售员 rep", "目标 target", "实际 actual", "达成率 attainment",
-         "差额 gap", "红绿灯 RAG", "备注 notes"],
+        [
+            "区域 region",
+            "产品线 product line",
+            "销售员 rep",
+            "目标 target",
+            "实际 actual",
+            "达成率 attainment",
+            "差额 gap",
+            "红绿灯 RAG",
+            "备注 notes",
+        ],
         [TEXT, TEXT, TEXT, MONEY, MONEY, RATIO, MONEY, TEXT, TEXT],
         widths=[14, 18, 16, 16, 16, 14, 16, 14, 48],
     )
-    ruleset = standings.get("ruleset") or {}
-    t.preface.append([f"{period} 目标分解与跟踪 — ruleset {ruleset.get('id', '')}, log position "
-                      f"{standings.get('position', '')}"])
-    unmatched, unmatched_total = _unmatched_by_rep(store.unmatched())
-    reps = standings.get("reps") or {}
-    for rep_id in sorted(reps, key=lambda r: (str(reps[r].get("region", "")), r)):
-        rep = dict(reps[rep_id])
-        statement = store.statement(period, rep_id) or {}
-        deals = [d for d in statement.get("deals", []) if isinstance(d, dict)]
-        rep["_id"], rep["_deals"] = rep_id, deals
-        lines = sorted({str(d.get("product_line")) for d in deals
-                        if d.get("product_line") and d.get("closed_in_period", str(d.get("closed_at") or "")[:7] == period)}
-                       or {str(d.get("product_line")) for d in deals if d.get("product_line")})
-        name = rep.get("name") or rep_id
-        t.add([rep.get("region", ""), " / ".join(lines), f"{name} ({rep_id})",
-               _dec(rep.get("target")), _actual(rep, standings), _dec(rep.get("attainment")),
-               _dec(rep.get("gap")), RAG_WORD.get(rep.get("rag"), rep.get("rag")),
-               _rep_notes(rep, unmatched, frozen)], rep.get("rag"))
-    for label, key, column in (("区域合计 region", "regions", 0), ("产品线合计 product line", "product_lines", 1),
-                               ("团队合计 team", "team", 0)):
-        for scope_id, m in sorted((standings.get(key) or {}).items()):
+    t.preface.append(
+        [
+            f"{period} 目标分解与跟踪 — ruleset {standings.ruleset.id}, log position "
+            f"{standings.position}"
+        ]
+    )
+    unmatched = store.unmatched()
+    reps = standings.reps
+    for rep_id in sorted(reps, key=lambda r: (str(reps[r].region), r)):
+        rep = reps[rep_id]
+        # the rep's deals: the statement parts (ReadStore.statement would parse the standings again)
+        parts = store.doc("statement", period, rep_id)
+        deals = parts.deals if parts is not None else []
+        t.add(
+            [
+                rep.region,
+                " / ".join(_product_lines(deals)),
+                f"{rep.name or rep_id} ({rep_id})",
+                _dec(rep.target),
+                actual_on(rep, basis),
+                _dec(rep.attainment),
+                _dec(rep.gap),
+                RAG_WORD[rep.rag],
+                _rep_notes(rep, deals, frozen),
+            ],
+            rep.rag,
+        )
+    for label, scopes, column in (
+        ("区域合计 region", standings.regions, 0),
+        ("产品线合计 product line", standings.product_lines, 1),
+        ("团队合计 team", standings.team, 0),
+    ):
+        for scope_id, m in sorted(scopes.items()):
             row: list[Any] = ["", "", label]
             row[column] = scope_id
-            row += [_dec(m.get("target")), _actual(m, standings), _dec(m.get("attainment")), _dec(m.get("gap")),
-                    RAG_WORD.get(m.get("rag"), m.get("rag")), ""]
-            t.add(row, m.get("rag"), bold=True)
-    if unmatched_total:
-        t.preface.append([f"{unmatched_total} 条事件待匹配 (events waiting for what they refer to): "
-                          "`quotaboard unmatched`"])
+            row += [
+                _dec(m.target),
+                actual_on(m, basis),
+                _dec(m.attainment),
+                _dec(m.gap),
+                RAG_WORD[m.rag],
+                "",
+            ]
+            t.add(row, m.rag, bold=True)
+    if unmatched is not None and unmatched.count:
+        t.preface.append(
+            [
+                f"{unmatched.count} 条事件待匹配 (events waiting for what they refer to): "
+                "`quotaboard unmatched`"
+            ]
+        )
     return t
 
 
-def _basis(standings: dict) -> str:
-    return standings.get("basis") or "bookings"
+def actual_on(m: ScopeEntry, basis: str) -> Decimal | None:
+    """The scope's actual on the plan's basis metric (bookings or collections)."""
+    return _dec(m.collections if basis == "collections" else m.bookings)
 
 
-def _actual(m: dict, standings: dict) -> Decimal | None:
-    return _dec(m.get(_basis(standings)))
-
-
-def _metric_target(m: dict, metric: str, basis: str) -> Decimal | None:
-    targets = m.get("targets")
-    if isinstance(targets, dict) and targets.get(metric) is not None:
-        entry = targets[metric]
-        return _dec(entry.get("target") if isinstance(entry, dict) else entry)
-    if m.get(f"{metric}_target") is not None:
-        return _dec(m.get(f"{metric}_target"))
-    return _dec(m.get("target")) if metric == basis else None
-
-
-def table2(period: str, standings: dict) -> Table:
+def table2(period: str, standings: Standings) -> Table:
     """表2 from the team's figures as the fold computed them: targets, attainment and RAG
     from its `targets` block, 环比 / 同比 from its `changes` block. Nothing is recomputed."""
     t = Table(
         SHEETS[1],
-        ["团队 team", "指标 metric", "目标 target", "实际 actual", "达成率 attainment", "红绿灯 RAG",
-         "环比 MoM", "同比 YoY"],
+        [
+            "团队 team",
+            "指标 metric",
+            "目标 target",
+            "实际 actual",
+            "达成率 attainment",
+            "红绿灯 RAG",
+            "环比 MoM",
+            "同比 YoY",
+        ],
         [TEXT, TEXT, MONEY, MONEY, RATIO, TEXT, RATIO, RATIO],
         widths=[12, 26, 16, 16, 14, 14, 12, 12],
     )
-    t.preface.append([f"{period} 团队分析 (环比 vs {_prev_month(period)}, 同比 vs {_last_year(period)})"])
-    for team_id, m in sorted((standings.get("team") or {}).items()):
-        targets = m.get("targets") or {}
-        changes = m.get("changes") or {}
+    t.preface.append(
+        [f"{period} 团队分析 (环比 vs {_prev_month(period)}, 同比 vs {_last_year(period)})"]
+    )
+    for team_id, m in sorted(standings.team.items()):
         for metric, label, _kind, _has_target in TEAM_METRICS:
-            if metric not in m:
-                continue
-            entry = targets.get(metric) or {}
-            change = changes.get(metric) or {}
-            rag = entry.get("rag") if entry else None
-            t.add([team_id, label, _dec(entry.get("target")), _dec(m.get(metric)), _dec(entry.get("attainment")),
-                   RAG_WORD.get(rag, "") if entry else "", _dec(change.get("mom")), _dec(change.get("yoy"))],
-                  rag if entry else None)
+            entry = m.targets.get(metric)
+            change = m.changes.get(metric)
+            rag = entry.rag if entry is not None else None
+            t.add(
+                [
+                    team_id,
+                    label,
+                    _dec(entry.target) if entry is not None else None,
+                    _dec(getattr(m, metric)),
+                    _dec(entry.attainment) if entry is not None else None,
+                    RAG_WORD[rag] if rag else "",
+                    _dec(change.mom) if change is not None else None,
+                    _dec(change.yoy) if change is not None else None,
+                ],
+                rag,
+            )
     # per-row kinds of the target/actual columns: counts and days are not money
     t.row_kinds = [_row_kind(row[1]) for row in t.rows]
     return t
@@ -262,79 +287,136 @@ def scheme_in_words(plan) -> list[list[str]]:
         return [["—", "no ruleset found for this period"]]
     inc = plan.ruleset.incentive
     basis = {"bookings": "成单金额 bookings", "collections": "回款 collections"}[inc.basis]
-    rows = [["方案 plan", f"{plan.id} ({plan.hash[:19]}…), effective from {plan.effective_from}; "
-                          f"period {inc.period}, basis {basis}"]]
+    rows = [
+        [
+            "方案 plan",
+            f"{plan.id} ({plan.hash[:19]}…), effective from {plan.effective_from}; "
+            f"period {inc.period}, basis {basis}",
+        ]
+    ]
     if inc.tiered:
         mode = "整额 whole" if inc.tiered.mode == "whole" else "分段 marginal"
-        parts = [f"≥{_pct(t.from_)} 提成 {_pct(t.rate)}" + (f" + 奖金 {_money_words(t.bonus)}" if t.bonus else "")
-                 for t in inc.tiered.tiers]
+        parts = [
+            f"≥{_pct(t.from_)} 提成 {_pct(t.rate)}"
+            + (f" + 奖金 {_money_words(t.bonus)}" if t.bonus else "")
+            for t in inc.tiered.tiers
+        ]
         rows.append(["tiered 阶梯提成", f"{mode}, by attainment of target: " + "; ".join(parts)])
     if inc.brackets:
         mode = "整额 whole" if inc.brackets.mode == "whole" else "分段 marginal"
-        parts = [f"from {_money_words(b.from_)}: {_pct(b.rate)}" + (f" + {_money_words(b.bonus)}" if b.bonus else "")
-                 for b in inc.brackets.brackets]
+        parts = [
+            f"from {_money_words(b.from_)}: {_pct(b.rate)}"
+            + (f" + {_money_words(b.bonus)}" if b.bonus else "")
+            for b in inc.brackets.brackets
+        ]
         rows.append(["brackets 金额分段", f"{mode}: " + "; ".join(parts)])
     if inc.product_rates:
-        rows.append(["product_rates 产品线提成",
-                     "; ".join(f"{k} {_pct(v)}" for k, v in sorted(inc.product_rates.items()))])
+        rows.append(
+            [
+                "product_rates 产品线提成",
+                "; ".join(f"{k} {_pct(v)}" for k, v in sorted(inc.product_rates.items())),
+            ]
+        )
     if inc.renewal:
-        rows.append(["renewal 续约加成", f"renewal {inc.basis} paid at {inc.renewal.multiplier}× the effective rate"])
+        rows.append(
+            [
+                "renewal 续约加成",
+                f"renewal {inc.basis} paid at {inc.renewal.multiplier}× the effective rate",
+            ]
+        )
     if inc.referral:
-        rows.append(["referral 转介绍奖", f"{_money_words(inc.referral.bonus)} per closed referral deal"])
+        rows.append(
+            ["referral 转介绍奖", f"{_money_words(inc.referral.bonus)} per closed referral deal"]
+        )
     for award in inc.team_awards:
-        rows.append(["team_awards 团队奖", f"{award.scope} attainment ≥{_pct(award.from_)}: "
-                                         f"{_money_words(award.per_member)} to every member"])
+        rows.append(
+            [
+                "team_awards 团队奖",
+                f"{award.scope} attainment ≥{_pct(award.from_)}: "
+                f"{_money_words(award.per_member)} to every member",
+            ]
+        )
     for award in inc.rank_awards:
-        rows.append(["rank_awards 排名奖", f"every {award.every}, top reps by {inc.basis}: "
-                                         + " / ".join(_money_words(p) for p in award.prizes)
-                                         + " (paid in the quarter's last month; ties share)"])
+        rows.append(
+            [
+                "rank_awards 排名奖",
+                f"every {award.every}, top reps by {inc.basis}: "
+                + " / ".join(_money_words(p) for p in award.prizes)
+                + " (paid in the quarter's last month; ties share)",
+            ]
+        )
     if inc.mentor:
-        rows.append(["mentor 伯乐奖", f"{_money_words(inc.mentor.bonus)} to the mentor when the mentee's first "
-                                    f"deal closes within {inc.mentor.within_months} months of hiring"])
+        rows.append(
+            [
+                "mentor 伯乐奖",
+                f"{_money_words(inc.mentor.bonus)} to the mentor when the mentee's first "
+                f"deal closes within {inc.mentor.within_months} months of hiring",
+            ]
+        )
     if inc.clawback:
-        rows.append(["clawback 退款追回", "refunds of deals credited earlier are taken back at that month's rate"])
+        rows.append(
+            [
+                "clawback 退款追回",
+                "refunds of deals credited earlier are taken back at that month's rate",
+            ]
+        )
     if inc.cap is not None:
         rows.append(["cap 封顶", f"monthly total capped at {_money_words(inc.cap)}"])
-    rows.append(["adjustments 调整", "changes to a closed month are paid in the first open month after it"])
+    rows.append(
+        ["adjustments 调整", "changes to a closed month are paid in the first open month after it"]
+    )
     honours = plan.ruleset.honours
     if honours.star_of_month:
-        rows.append(["荣誉 月度销售之星", "star of the month: the highest attainment of at least 100% (ties: all)"])
+        rows.append(
+            [
+                "荣誉 月度销售之星",
+                "star of the month: the highest attainment of at least 100% (ties: all)",
+            ]
+        )
     if honours.top_n:
-        rows.append([f"荣誉 季度TOP{honours.top_n}", f"the quarter's top {honours.top_n} by attainment, "
-                                                   "promotion priority (ties share a place)"])
+        rows.append(
+            [
+                f"荣誉 季度TOP{honours.top_n}",
+                f"the quarter's top {honours.top_n} by attainment, "
+                "promotion priority (ties share a place)",
+            ]
+        )
     return rows
 
 
-def table3(period: str, standings: dict, frozen_doc: dict | None, plan) -> Table:
+def table3(period: str, standings: Standings, frozen: Frozen | None, plan) -> Table:
     t = Table(
         SHEETS[2],
         ["销售员 rep", "区域 region", "组成 component", "金额 amount", "说明 explanation"],
         [TEXT, TEXT, TEXT, MONEY, TEXT],
         widths=[18, 12, 22, 16, 70],
     )
-    source = frozen_doc if frozen_doc is not None else standings
-    state = "已关账, 公示版 frozen (published)" if frozen_doc is not None else "未关账, 当前 current (open month)"
+    state = (
+        "已关账, 公示版 frozen (published)"
+        if frozen is not None
+        else "未关账, 当前 current (open month)"
+    )
     t.preface.append([f"{period} 激励方案与发放 — {state}"])
     t.preface.append(["激励方案 scheme"])
     t.preface.extend(scheme_in_words(plan))
     t.preface.append([])
-    live_reps = standings.get("reps") or {}
-    reps = source.get("reps") or {}
+    reps: dict[str, FrozenRep] | dict[str, RepEntry] = (
+        frozen.reps if frozen is not None else standings.reps
+    )
     grand = Decimal(0)
     for rep_id in sorted(reps):
         rep = reps[rep_id]
-        info = live_reps.get(rep_id) or rep
-        who = f"{info.get('name') or rep_id} ({rep_id})"
-        for line in rep.get("statement") or []:
-            t.add([who, info.get("region", ""), line.get("component", ""), _dec(line.get("amount")),
-                   line.get("explanation", "")])
-        total = _dec(rep.get("total"))
-        if total is None:
-            total = sum((_dec(x.get("amount")) or Decimal(0) for x in rep.get("statement") or []), Decimal(0))
+        # name, region and honours from the standings (a published month's as published)
+        info = standings.reps.get(rep_id)
+        who = f"{(info.name if info is not None else '') or rep_id} ({rep_id})"
+        region = info.region if info is not None else ""
+        for line in rep.statement:
+            t.add([who, region, line.component, _dec(line.amount), line.explanation])
+        total = _dec(rep.total)
         grand += total
-        if info.get("honours"):  # the standings show a published month's published list
-            t.add([who, info.get("region", ""), "荣誉 honours", None, honours_words(info["honours"])])
-        t.add([who, info.get("region", ""), "合计 total", total, ""], bold=True)
+        if info is not None and info.honours:
+            t.add([who, region, "荣誉 honours", None, honours_words(info.honours)])
+        t.add([who, region, "合计 total", total, ""], bold=True)
     t.add(["全部 all reps", "", "合计 total", grand, ""], bold=True)
     return t
 
@@ -348,13 +430,12 @@ def build_tables(data_dir: Path | str, period: str) -> list[Table]:
             raise ReportError(f"no figures for period {period!r} (months with figures: {months})")
         frozen = store.frozen(period)
         plan = _plan(data_dir, period)
-        if plan is not None and "basis" not in standings:
-            standings = {**standings, "basis": plan.ruleset.incentive.basis,
-                         "definitions": {"red_below": str(plan.ruleset.definitions.red_below),
-                                         "green_from": str(plan.ruleset.definitions.green_from)}}
-        return [table1(store, period, standings, frozen is not None),
-                table2(period, standings),
-                table3(period, standings, frozen, plan)]
+        basis = plan.ruleset.incentive.basis if plan is not None else "bookings"
+        return [
+            table1(store, period, standings, basis, frozen is not None),
+            table2(period, standings),
+            table3(period, standings, frozen, plan),
+        ]
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -375,8 +456,15 @@ def write_xlsx(tables: list[Table], path: Path | str) -> Path:
     wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
     fmt = {
         "title": wb.add_format({"bold": True, "font_size": 13}),
-        "header": wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True,
-                                 "valign": "vcenter"}),
+        "header": wb.add_format(
+            {
+                "bold": True,
+                "bg_color": "#D9E1F2",
+                "border": 1,
+                "text_wrap": True,
+                "valign": "vcenter",
+            }
+        ),
         "preface": wb.add_format({"text_wrap": False}),
     }
     cache: dict[tuple, Any] = {}
@@ -419,7 +507,12 @@ def write_xlsx(tables: list[Table], path: Path | str) -> Path:
                 kind = table.kinds[c]
                 if row_kinds and kind == MONEY:
                     kind = row_kinds[i]
-                coloured = rag if (kind == RATIO and c == _attainment_col(table)) or table.header[c].startswith("红绿灯") else None
+                coloured = (
+                    rag
+                    if (kind == RATIO and c == _attainment_col(table))
+                    or table.header[c].startswith("红绿灯")
+                    else None
+                )
                 f = cell_format(kind, coloured, table.bold[i])
                 if value is None:
                     ws.write_blank(r, c, None, f)
@@ -428,7 +521,9 @@ def write_xlsx(tables: list[Table], path: Path | str) -> Path:
                 else:
                     ws.write_string(r, c, str(value), f)
             r += 1
-        ws.freeze_panes(header_row + 1, 0 if table.title == SHEETS[2] else 3 if table.title == SHEETS[0] else 2)
+        ws.freeze_panes(
+            header_row + 1, 0 if table.title == SHEETS[2] else 3 if table.title == SHEETS[0] else 2
+        )
         for c, width in enumerate(table.widths):
             ws.set_column(c, c, width)
         if table.rows:
@@ -464,14 +559,20 @@ def write_csv(tables: list[Table], folder: Path | str) -> list[Path]:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(table.header)
             for i, row in enumerate(table.rows):
-                kinds = [table.row_kinds[i] if table.row_kinds and k == MONEY else k for k in table.kinds]
+                kinds = [
+                    table.row_kinds[i] if table.row_kinds and k == MONEY else k for k in table.kinds
+                ]
                 writer.writerow([_csv_value(v, k) for v, k in zip(row, kinds, strict=True)])
         paths.append(path)
     return paths
 
 
-def report(data_dir: Path | str, period: str, out_xlsx: Path | str | None = None,
-           csv_dir: Path | str | None = None) -> dict:
+def report(
+    data_dir: Path | str,
+    period: str,
+    out_xlsx: Path | str | None = None,
+    csv_dir: Path | str | None = None,
+) -> dict:
     """Write the three tables; returns the paths written. Default: `report-<period>.xlsx`."""
     tables = build_tables(data_dir, period)
     written: dict[str, Any] = {"period": period}

@@ -20,13 +20,21 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
+import msgspec
 import pygal
 from pygal.style import Style
 
 from projections import periods as pd
-from services.audit.report import RAG_WORD, TEAM_METRICS, ReportError, _open
+from schemas.documents import as_decimal
+from schemas.read_models import Diagnosis, Funnel, Scorecard, Standings, WeeklySeries, given
+from services.audit.chart_axes import labels_matching, labels_over
+from services.audit.report import RAG_WORD, TEAM_METRICS, ReportError, _open, actual_on
+
+if TYPE_CHECKING:
+    from services.project.readstore import ReadStore
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RAG_ORDER = {"red": 0, "yellow": 1, "green": 2, "none": 3}
@@ -43,22 +51,18 @@ CHART_STYLE = Style(
 )
 
 
-def _dec(value) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def money_text(value) -> str:
-    d = _dec(value)
+def money_text(value: str | int | Decimal | None) -> str:
+    d = as_decimal(value)
     return "—" if d is None else f"{d:,.2f}"
 
 
-def pct_text(value) -> str:
-    d = _dec(value)
+def pct_text(value: str | None) -> str:
+    d = as_decimal(value)
     return "—" if d is None else f"{d * 100:.1f}%"
 
 
-def signed_pct(value) -> str:
-    d = _dec(value)
+def signed_pct(value: str | None) -> str:
+    d = as_decimal(value)
     return "—" if d is None else f"{d * 100:+.1f}%"
 
 
@@ -66,9 +70,24 @@ def _svg(chart) -> str:
     return chart.render(is_unicode=True, disable_xml_declaration=True)
 
 
-def weekly_chart(title: str, series: dict) -> str:
-    """Bookings per week, the pro-rated weekly target, and 环比 on the second axis."""
-    rows = series["weeks"]
+def _money_label(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _pct_label(v: float) -> str:
+    return "0%" if v == 0 else f"{v:+,.0f}%"
+
+
+def weekly_chart(title: str, series: WeeklySeries) -> str:
+    """Bookings per week, the pro-rated weekly target, and 环比 on the second axis (round
+    labels on both: services/audit/chart_axes.py)."""
+    rows = series.weeks
+    bookings = [float(as_decimal(r.bookings)) for r in rows]
+    targets = [float(as_decimal(r.target)) for r in rows] if series.target is not None else []
+    changes = [float(as_decimal(r.mom) * 100) if r.mom is not None else None for r in rows]
+    known = [v for v in changes if v is not None]
+    money = labels_over(min(bookings + targets, default=0), max(bookings + targets, default=0))
+    pct = labels_matching(min(known), max(known), len(money)) if known else None
     chart = pygal.Line(
         width=760,
         height=260,
@@ -80,24 +99,26 @@ def weekly_chart(title: str, series: dict) -> str:
         show_minor_x_labels=True,
         dots_size=3,
         explicit_size=True,
-        value_formatter=lambda v: f"{v:,.0f}",
-        secondary_range=None,
+        value_formatter=_pct_label,  # pygal writes the secondary axis' labels with it
+        secondary_range=(pct[0], pct[-1]) if pct else None,
     )
-    chart.x_labels = [r["week"][5:] for r in rows]
-    chart.add("bookings 成单", [float(Decimal(r["bookings"])) for r in rows])
-    if series.get("target") is not None:
+    chart.y_labels = [{"label": _money_label(v), "value": v} for v in money]
+    chart.x_labels = [r.week[5:] for r in rows]
+    chart.add("bookings 成单", bookings, formatter=_money_label)
+    if targets:
         chart.add(
             "target (pro-rated)",
-            [float(Decimal(r["target"])) for r in rows],
+            targets,
+            formatter=_money_label,
             stroke_style={"dasharray": "4,3"},
         )
-    changes = [float(Decimal(r["mom"]) * 100) if r["mom"] is not None else None for r in rows]
-    if any(v is not None for v in changes):  # pygal cannot scale an axis of no values
+    if known:  # pygal cannot scale an axis of no values
         chart.add("环比 %", changes, secondary=True, formatter=lambda v: f"{v:+.1f}%")
     return _svg(chart)
 
 
-def funnel_chart(funnel: dict) -> str:
+def funnel_chart(funnel: Funnel) -> str:
+    """The deals created in the period by the furthest stage they reached."""
     chart = pygal.HorizontalBar(
         width=760,
         height=200,
@@ -109,43 +130,36 @@ def funnel_chart(funnel: dict) -> str:
         explicit_size=True,
         value_formatter=lambda v: f"{v:,.0f}",
     )
-    stages = funnel.get("stages", {})
+    stages = msgspec.structs.asdict(funnel.stages)
     chart.x_labels = list(reversed(list(stages)))
-    chart.add("reached", list(reversed([int(v) for v in stages.values()])))
+    chart.add("reached", list(reversed(list(stages.values()))))
     return _svg(chart)
 
 
-def _table1(store, period: str, standings: dict) -> list[dict]:
+def _table1(store: ReadStore, period: str, standings: Standings) -> list[dict]:
     """表1 rows: one per rep (region, product lines closed in the period, target, actual,
     attainment, gap, RAG), then one per region and product line."""
-    basis = standings.get("basis") or next(iter(standings.get("reps", {}).values()), {}).get(
-        "basis", "bookings"
-    )
+    basis = next((rep.basis for rep in standings.reps.values()), "bookings")
     rows = []
-    reps = standings.get("reps") or {}
-    for rep_id in sorted(reps, key=lambda r: (str(reps[r].get("region") or ""), r)):
+    reps = standings.reps
+    for rep_id in sorted(reps, key=lambda r: (reps[r].region or "", r)):
         rep = reps[rep_id]
-        parts = store.doc("statement", period, rep_id) or {}
-        lines = sorted(
-            {
-                str(d.get("product_line"))
-                for d in parts.get("deals", [])
-                if d.get("closed_in_period") and d.get("product_line")
-            }
-        )
+        parts = store.doc("statement", period, rep_id)
+        deals = parts.deals if parts is not None else []
+        lines = sorted({d.product_line for d in deals if d.closed_in_period and d.product_line})
         rows.append(
             {
                 "kind": "rep",
                 "id": rep_id,
-                "region": rep.get("region") or "",
+                "region": rep.region or "",
                 "lines": " / ".join(lines),
-                "label": f"{rep.get('name') or rep_id} ({rep_id})",
+                "label": f"{rep.name or rep_id} ({rep_id})",
                 "entry": rep,
-                "actual": rep.get(basis),
+                "actual": actual_on(rep, basis),
             }
         )
-    for kind, key in (("region", "regions"), ("product line", "product_lines")):
-        for scope_id, entry in sorted((standings.get(key) or {}).items()):
+    for kind, scopes in (("region", standings.regions), ("product line", standings.product_lines)):
+        for scope_id, entry in sorted(scopes.items()):
             rows.append(
                 {
                     "kind": kind,
@@ -154,34 +168,32 @@ def _table1(store, period: str, standings: dict) -> list[dict]:
                     "lines": scope_id if kind != "region" else "",
                     "label": f"{kind} {scope_id}",
                     "entry": entry,
-                    "actual": entry.get(basis),
+                    "actual": actual_on(entry, basis),
                 }
             )
     return rows
 
 
-def _table2(standings: dict) -> list[dict]:
+def _table2(standings: Standings) -> list[dict]:
     """表2 rows: per team and metric the target, actual, attainment, RAG, 环比 and 同比 the
     fold computed (its `targets` and `changes` blocks)."""
     rows = []
-    for team_id, m in sorted((standings.get("team") or {}).items()):
+    for team_id, m in sorted(standings.team.items()):
         for metric, label, kind, _ in TEAM_METRICS:
-            if metric not in m:
-                continue
-            target = (m.get("targets") or {}).get(metric) or {}
-            change = (m.get("changes") or {}).get(metric) or {}
+            target = m.targets.get(metric)
+            change = m.changes.get(metric)
             rows.append(
                 {
                     "team": team_id,
                     "metric": metric,
                     "label": label,
                     "kind": kind,
-                    "target": target.get("target"),
-                    "actual": m.get(metric),
-                    "attainment": target.get("attainment"),
-                    "rag": target.get("rag"),
-                    "mom": change.get("mom"),
-                    "yoy": change.get("yoy"),
+                    "target": target.target if target is not None else None,
+                    "actual": getattr(m, metric),
+                    "attainment": target.attainment if target is not None else None,
+                    "rag": target.rag if target is not None else None,
+                    "mom": change.mom if change is not None else None,
+                    "yoy": change.yoy if change is not None else None,
                 }
             )
     return rows
@@ -196,37 +208,41 @@ def cell(value, kind: str) -> str:
     if kind == "ratio":
         return pct_text(value)
     if kind == "days":
-        return f"{Decimal(str(value)):.1f}"
+        return f"{as_decimal(value):.1f}"
     return str(value)
 
 
-def _next_period(diagnosis: dict | None, scorecard: dict | None, standings: dict) -> list[dict]:
+def _next_period(
+    diagnosis: Diagnosis | None, scorecard: Scorecard | None, standings: Standings
+) -> list[dict]:
     """The reps to act on: those below green with their first drivers, worst RAG first."""
     out = []
-    for rep_id, rep in (diagnosis or {}).get("reps", {}).items():
-        card = (scorecard or {}).get("reps", {}).get(rep_id) or {}
-        entry = standings.get("reps", {}).get(rep_id) or {}
+    for rep_id, rep in (diagnosis.reps if diagnosis is not None else {}).items():
+        card = scorecard.reps.get(rep_id) if scorecard is not None else None
+        entry = standings.reps.get(rep_id)
         out.append(
             {
                 "id": rep_id,
-                "name": rep["name"],
-                "rag": rep["rag"],
-                "attainment": rep["attainment"],
-                "gap": entry.get("gap"),
-                "drivers": rep["drivers"][:2],
-                "grade": card.get("grade"),
-                "flagged": card.get("flagged", []),
+                "name": rep.name,
+                "rag": rep.rag,
+                "attainment": rep.attainment,
+                "gap": entry.gap if entry is not None else None,
+                "drivers": rep.drivers[:2],
+                "grade": card.grade if card is not None else None,
+                "flagged": card.flagged if card is not None else [],
             }
         )
-    out.sort(key=lambda r: (RAG_ORDER.get(r["rag"], 9), Decimal(r["attainment"] or 0), r["id"]))
+    out.sort(
+        key=lambda r: (RAG_ORDER[r["rag"]], as_decimal(r["attainment"]) or Decimal(0), r["id"])
+    )
     return out
 
 
-def _scorecard_for(store, period: str) -> dict | None:
+def _scorecard_for(store: ReadStore, period: str) -> Scorecard | None:
     """The period's scorecard, else (a month under a quarterly assessment) its quarter's."""
-    card = store.doc("scorecard", period)
+    card = store.scorecard(period)
     if card is None and pd.kind_of(period) == "month":
-        card = store.doc("scorecard", pd.quarter_of(period))
+        card = store.scorecard(pd.quarter_of(period))
     return card
 
 
@@ -242,7 +258,7 @@ def environment() -> jinja2.Environment:
         money=money_text,
         pct=pct_text,
         signed_pct=signed_pct,
-        rag_word=lambda r: RAG_WORD.get(r, r),
+        rag_word=RAG_WORD.__getitem__,
         cell=cell,
     )
     return env
@@ -256,24 +272,22 @@ def render(data_dir: Path | str, period: str) -> str:
             raise ReportError(
                 f"no figures for period {period!r}: pick a period `quotaboard standings` shows"
             )
-        funnel = store.funnel(period) or {"stages": {}, "conversion": {}, "by_source": {}}
-        weekly = store.doc("weekly", period)
-        diagnosis = store.doc("diagnosis", period)
+        funnel = store.funnel(period)
+        weekly = store.weekly(period)
+        diagnosis = store.diagnosis(period)
         scorecard = _scorecard_for(store, period)
         table1 = _table1(store, period, standings)
     t2 = _table2(standings)
     charts = []
     if weekly is not None:
-        for team_id, series in weekly["team"].items():
+        for team_id, series in weekly.team.items():
             charts.append(
                 weekly_chart(f"team {team_id}: weekly bookings 周度成单 and 环比", series)
             )
-        for region_id, series in weekly["regions"].items():
+        for region_id, series in weekly.regions.items():
             charts.append(weekly_chart(f"region {region_id}: weekly bookings and 环比", series))
     honours = [
-        (rep_id, rep.get("name"), h)
-        for rep_id, rep in sorted(standings.get("reps", {}).items())
-        for h in rep.get("honours") or []
+        (rep_id, rep.name, h) for rep_id, rep in sorted(standings.reps.items()) for h in rep.honours
     ]
     return (
         environment()
@@ -286,11 +300,12 @@ def render(data_dir: Path | str, period: str) -> str:
             weekly=weekly,
             charts=charts,
             funnel=funnel,
-            funnel_svg=funnel_chart(funnel),
+            # nothing to draw when no deal was created in the period (the template says so)
+            funnel_svg=funnel_chart(funnel) if funnel is not None and funnel.stages.lead else None,
             scorecard=scorecard,
             diagnosis=diagnosis,
             honours=honours,
-            publication=standings.get("publication"),
+            publication=given(standings.publication),
             next_rows=_next_period(diagnosis, scorecard, standings),
             next_period=pd.next_period(period),
         )

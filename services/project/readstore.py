@@ -164,7 +164,9 @@ class ReadStore:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany("INSERT OR REPLACE INTO docs (kind, period, key, doc) VALUES (?, ?, ?, ?)", docs)
+            db.executemany(
+                "INSERT OR REPLACE INTO docs (kind, period, key, doc) VALUES (?, ?, ?, ?)", docs
+            )
             items = {"position": str(position), **(meta or {})}
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", items.items())
             db.execute("COMMIT")
@@ -203,7 +205,8 @@ class ReadStore:
         """
         with self._db:  # one read transaction: document and checkpoint agree
             row = self._db.execute(
-                "SELECT doc FROM docs WHERE kind = ? AND period = ? AND key = ?", (kind, period, key)
+                "SELECT doc FROM docs WHERE kind = ? AND period = ? AND key = ?",
+                (kind, period, key),
             ).fetchone()
             if row is None:
                 return None
@@ -213,7 +216,9 @@ class ReadStore:
         return doc
 
     def periods(self, kind: str = "standings") -> list[str]:
-        rows = self._db.execute("SELECT DISTINCT period FROM docs WHERE kind = ? ORDER BY period", (kind,))
+        rows = self._db.execute(
+            "SELECT DISTINCT period FROM docs WHERE kind = ? ORDER BY period", (kind,)
+        )
         return [r[0] for r in rows]
 
     def standings(self, period: str) -> Standings | None:
@@ -254,31 +259,3 @@ class ReadStore:
 
     def frozen(self, period: str) -> Frozen | None:
         return self.doc("frozen", period)
-
-
-def as_builtins(value: object) -> object:
-    """A document read as a Struct, as the dicts and lists of its JSON; anything else as is."""
-    return msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else value
-
-
-class BuiltinDocuments:
-    """A ReadStore whose documents come back as dicts and lists: for the readers that still
-    read them by key (the Excel report, the review; the TUI and the wall through
-    readers.StoreSource) until they read the Structs' attributes. Every document is still
-    decoded into its Struct first, so one that does not fit fails here too."""
-
-    def __init__(self, store: ReadStore) -> None:
-        self.store = store
-
-    def __getattr__(self, name: str):
-        attr = getattr(self.store, name)
-        if not callable(attr):
-            return attr
-        return lambda *args: as_builtins(attr(*args))
-
-    def __enter__(self) -> BuiltinDocuments:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
-

@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from schemas.read_models import FrozenRep, StatementLine
 from services.audit.common import AuditError, period_bounds
 from services.audit.compare import compare, pair_lines
 from services.audit.outputs import write_replay_csv
@@ -40,10 +41,17 @@ SECOND = {"zhang": "0.00", "li": "0.00", "wang": "0.00"}  # under seed-table3-co
 # --- pure parts ----------------------------------------------------------------------------
 
 
+def line(component: str, amount: str) -> StatementLine:
+    return StatementLine(component=component, amount=amount, explanation="", basis=None, rate=None)
+
+
+def rep(*lines: StatementLine) -> FrozenRep:
+    return FrozenRep(statement=list(lines), total="0.00")  # compare() reads the lines only
+
+
 def test_pair_lines_by_component_and_order() -> None:
-    before = [{"component": "tiered", "amount": "16800.00"}, {"component": "tiered", "amount": "1000.00"},
-              {"component": "team_awards", "amount": "500.00"}]
-    after = [{"component": "tiered", "amount": "25200.00"}, {"component": "referral", "amount": "1000.00"}]
+    before = [line("tiered", "16800.00"), line("tiered", "1000.00"), line("team_awards", "500.00")]
+    after = [line("tiered", "25200.00"), line("referral", "1000.00")]
     assert pair_lines(before, after) == [
         {"component": "tiered", "before": "16800.00", "after": "25200.00", "delta": "8400.00"},
         {"component": "tiered", "before": "1000.00", "after": "0.00", "delta": "-1000.00"},
@@ -53,30 +61,42 @@ def test_pair_lines_by_component_and_order() -> None:
 
 
 def test_compare_carries_adjustments_and_totals() -> None:
-    baseline = {"a": {"statement": [{"component": "tiered", "amount": "100.00"},
-                                    {"component": "adjustment", "amount": "-20.00"}]},
-                "b": {"statement": []}}
-    replayed = {"a": {"statement": [{"component": "tiered", "amount": "150.00"}]},
-                "c": {"statement": [{"component": "referral", "amount": "1000"}]}}
+    baseline = {"a": rep(line("tiered", "100.00"), line("adjustment", "-20.00")), "b": rep()}
+    replayed = {"a": rep(line("tiered", "150.00")), "c": rep(line("referral", "1000"))}
     reps, totals = compare(baseline, replayed)
     assert list(reps) == ["a", "b", "c"]
-    assert reps["a"] == {"before": "80.00", "after": "130.00", "delta": "50.00", "lines": [
-        {"component": "tiered", "before": "100.00", "after": "150.00", "delta": "50.00"},
-        {"component": "adjustment", "before": "-20.00", "after": "-20.00", "delta": "0.00"}]}
+    assert reps["a"] == {
+        "before": "80.00",
+        "after": "130.00",
+        "delta": "50.00",
+        "lines": [
+            {"component": "tiered", "before": "100.00", "after": "150.00", "delta": "50.00"},
+            {"component": "adjustment", "before": "-20.00", "after": "-20.00", "delta": "0.00"},
+        ],
+    }
     assert reps["b"] == {"before": "0.00", "after": "0.00", "delta": "0.00", "lines": []}
     assert totals == {"before": "80.00", "after": "1130.00", "delta": "1050.00"}
 
 
+def test_a_line_that_is_not_money_is_named() -> None:
+    with pytest.raises(AuditError, match="not a money amount in the read models: 'NaN'"):
+        compare({"a": rep(line("tiered", "NaN"))}, {})
+
+
 def test_period_bounds_in_business_time() -> None:
     start, end = period_bounds("2026-08", "Asia/Shanghai")
-    assert start == datetime(2026, 7, 31, 16, tzinfo=UTC) and end == datetime(2026, 8, 31, 16, tzinfo=UTC)
+    assert start == datetime(2026, 7, 31, 16, tzinfo=UTC) and end == datetime(
+        2026, 8, 31, 16, tzinfo=UTC
+    )
     with pytest.raises(AuditError, match="not a month"):
         period_bounds("2026-13", "Asia/Shanghai")
 
 
 def test_replay_csv_rows(tmp_path: Path) -> None:
-    reps, totals = compare({"a": {"statement": [{"component": "tiered", "amount": "1.00"}]}}, {})
-    path = write_replay_csv({"period": "2026-08", "reps": reps, "totals": totals}, tmp_path / "r.csv")
+    reps, totals = compare({"a": rep(line("tiered", "1.00"))}, {})
+    path = write_replay_csv(
+        {"period": "2026-08", "reps": reps, "totals": totals}, tmp_path / "r.csv"
+    )
     assert path.read_text().splitlines() == [
         "period,rep,component,line,before,after,delta",
         "2026-08,a,tiered,1,1.00,0.00,-1.00",
@@ -138,8 +158,16 @@ def close_directly(data_dir: Path, period: str) -> None:
     from services.audit.common import plan_ref
 
     ref = plan_ref(data_dir, period)
-    append(data_dir, [PeriodClosed(id=close_event_id(period), occurred_at=datetime.now(UTC).replace(microsecond=0),
-                                   data=PeriodClosedData(period=period, ruleset=RulesetRef(**ref)))])
+    append(
+        data_dir,
+        [
+            PeriodClosed(
+                id=close_event_id(period),
+                occurred_at=datetime.now(UTC).replace(microsecond=0),
+                data=PeriodClosedData(period=period, ruleset=RulesetRef(**ref)),
+            )
+        ],
+    )
 
 
 @pytest.fixture
@@ -169,7 +197,8 @@ def test_replay_closed_month_under_collected_definition(seeded: Path) -> None:
     assert deltas == {"li": "0.00", "wang": "-8100.00", "zhang": "-17800.00"}
     assert result["reps"]["zhang"]["lines"] == [
         {"component": "tiered", "before": "16800.00", "after": "0.00", "delta": "-16800.00"},
-        {"component": "tiered", "before": "1000.00", "after": "0.00", "delta": "-1000.00"}]
+        {"component": "tiered", "before": "1000.00", "after": "0.00", "delta": "-1000.00"},
+    ]
     assert result["totals"] == {"before": "25900.00", "after": "0.00", "delta": "-25900.00"}
     first = replay_json(result)
     assert first == replay_json(replay(seeded, "2026-08", COLLECTED))
@@ -198,13 +227,18 @@ def test_replay_under_a_quarterly_plan(seeded: Path) -> None:
     quarterly = Path(__file__).parents[1] / "rulesets" / "quarterly.toml"
     august = replay(seeded, "2026-08", quarterly)  # nothing is paid in a quarter's first months
     assert {r: (v["before"], v["after"]) for r, v in august["reps"].items()} == {
-        "li": ("0.00", "0.00"), "wang": ("8100.00", "0.00"), "zhang": ("17800.00", "0.00")}
+        "li": ("0.00", "0.00"),
+        "wang": ("8100.00", "0.00"),
+        "zhang": ("17800.00", "0.00"),
+    }
     september = replay(seeded, "2026-09", quarterly)
     # Q3 bookings: zhang 840,000, li 450,000, wang 330,000; the published September paid
     # the monthly plan's three prizes (5,000, 3,000, 1,000), the quarterly plan has two.
     assert {r: (v["before"], v["after"], v["delta"]) for r, v in september["reps"].items()} == {
-        "li": ("3000.00", "3000.00", "0.00"), "wang": ("1000.00", "0.00", "-1000.00"),
-        "zhang": ("5000.00", "5000.00", "0.00")}
+        "li": ("3000.00", "3000.00", "0.00"),
+        "wang": ("1000.00", "0.00", "-1000.00"),
+        "zhang": ("5000.00", "5000.00", "0.00"),
+    }
     assert september["totals"] == {"before": "9000.00", "after": "8000.00", "delta": "-1000.00"}
 
 
@@ -231,11 +265,17 @@ def test_replay_under_team_scope_awards(tmp_path: Path) -> None:
     result = replay(_fresh(tmp_path, team_events()), "2026-08", TEAM_AWARDS)
     assert result["replayed"]["ruleset"]["id"] == "team-awards-test"
     assert {r: (v["before"], v["after"]) for r, v in result["reps"].items()} == {
-        "a": ("0.00", "1500.00"), "b": ("0.00", "1500.00"), "c": ("0.00", "1500.00"),
-        "d": ("0.00", "0.00"), "e": ("0.00", "0.00"), "f": ("0.00", "1500.00")}
+        "a": ("0.00", "1500.00"),
+        "b": ("0.00", "1500.00"),
+        "c": ("0.00", "1500.00"),
+        "d": ("0.00", "0.00"),
+        "e": ("0.00", "0.00"),
+        "f": ("0.00", "1500.00"),
+    }
     assert result["reps"]["f"]["lines"] == [
         {"component": "team_awards", "before": "0.00", "after": "500.00", "delta": "500.00"},
-        {"component": "team_awards", "before": "0.00", "after": "1000.00", "delta": "1000.00"}]
+        {"component": "team_awards", "before": "0.00", "after": "1000.00", "delta": "1000.00"},
+    ]
     assert result["totals"]["delta"] == "6000.00"
 
 
@@ -252,7 +292,10 @@ def test_replay_renewal_on_collections(tmp_path: Path) -> None:
     # Published under seed-table3: no bookings targets, so only Q1's first prize to a (its
     # 170,000 of bookings), which the replayed plan does not have.
     assert [(x["component"], x["before"], x["after"]) for x in result["reps"]["a"]["lines"]] == [
-        ("tiered", "0.00", "5000.00"), ("renewal", "0.00", "1500.00"), ("rank_awards", "5000.00", "0.00")]
+        ("tiered", "0.00", "5000.00"),
+        ("renewal", "0.00", "1500.00"),
+        ("rank_awards", "5000.00", "0.00"),
+    ]
 
 
 def test_close_twice_is_refused(seeded: Path) -> None:
@@ -270,9 +313,24 @@ def test_backdated_deal_after_close_is_an_adjustment(seeded: Path) -> None:
     close_directly(seeded, "2026-08")
     project(seeded)
     late = [
-        {"id": "late-1", "type": "deal.created", "occurred_at": "2026-08-12T10:00:00+08:00",
-         "data": {"deal_id": "D9", "rep_id": "li", "customer_id": "C9", "product_line": "B", "amount": "50000"}},
-        {"id": "late-2", "type": "deal.won", "occurred_at": "2026-08-21T10:00:00+08:00", "data": {"deal_id": "D9"}},
+        {
+            "id": "late-1",
+            "type": "deal.created",
+            "occurred_at": "2026-08-12T10:00:00+08:00",
+            "data": {
+                "deal_id": "D9",
+                "rep_id": "li",
+                "customer_id": "C9",
+                "product_line": "B",
+                "amount": "50000",
+            },
+        },
+        {
+            "id": "late-2",
+            "type": "deal.won",
+            "occurred_at": "2026-08-21T10:00:00+08:00",
+            "data": {"deal_id": "D9"},
+        },
     ]
     append(seeded, [decode_event(json.dumps(e)) for e in late])
     project(seeded)
@@ -298,8 +356,13 @@ def _pad(data_dir: Path, count: int) -> None:
     base = datetime(2026, 7, 2, 9, tzinfo=UTC).timestamp()
     batch = []
     for i in range(count):
-        batch.append(ActivityLogged(id=f"pad-{i:07d}", occurred_at=datetime.fromtimestamp(base + i, UTC),
-                                    data=ActivityLoggedData(activity_id=f"pad-{i}", rep_id="li", kind="call")))
+        batch.append(
+            ActivityLogged(
+                id=f"pad-{i:07d}",
+                occurred_at=datetime.fromtimestamp(base + i, UTC),
+                data=ActivityLoggedData(activity_id=f"pad-{i}", rep_id="li", kind="call"),
+            )
+        )
         if len(batch) == 10_000:
             append(data_dir, batch)
             batch = []
@@ -320,7 +383,9 @@ print("done", flush=True)
 
 def _spawn_rebuild(data: Path) -> subprocess.Popen:
     code = REBUILD_CHILD.format(root=str(ROOT), data=str(data))
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
 
 
 @pytest.mark.slow
@@ -380,7 +445,9 @@ def test_replay_refuses_a_broken_chain(seeded: Path) -> None:
 
     db = sqlite3.connect(log_path(seeded))
     db.execute("DROP TRIGGER events_no_update")  # what a forger would have to do first
-    db.execute("UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), '340000', '940000') AS BLOB) WHERE position = 21")
+    db.execute(
+        "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), '340000', '940000') AS BLOB) WHERE position = 21"
+    )
     db.commit()
     db.close()
     with pytest.raises(AuditError, match="hash chain is broken at position 21"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import openpyxl
 import pytest
 from natsutil import wait_until
@@ -22,13 +23,13 @@ CORRECTED = CORRECTED.replace('{ from = "1.00", rate = "0.02", bonus = "1000" }'
 
 
 def store_doc(data: Path, kind: str, period: str, key: str = "") -> dict | None:
-    from services.project.readstore import ReadStore, as_builtins
+    from services.project.readstore import ReadStore
 
     store = ReadStore.open_current(data)
     if store is None:
         return None
     with store:
-        return as_builtins(store.doc(kind, period, key))
+        return msgspec.to_builtins(store.doc(kind, period, key))
 
 
 def projected(data: Path, position: int) -> bool:

@@ -15,6 +15,7 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from natsutil import REPO, pid_alive, wait_until
 from events.log import EventLog
 from schemas.events import decode_event
 from services.project.projector import Catchup, open_projection
-from services.project.readstore import ReadStore, as_builtins
+from services.project.readstore import ReadStore
 
 SHARED = REPO.parent / "shared"
 SEED = SHARED / "examples" / "seed-table1.jsonl"
@@ -204,7 +205,7 @@ def _all_docs(data_dir: Path) -> dict:
     """Every document as a reader sees it (ReadStore.doc), keyed by (kind, period, key)."""
     with ReadStore.open_current(data_dir) as store:
         keys = store._db.execute("SELECT kind, period, key FROM docs").fetchall()
-        return {key: as_builtins(store.doc(*key)) for key in keys}
+        return {key: msgspec.to_builtins(store.doc(*key)) for key in keys}
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 from fold_helpers import decode, ev
 
 from events.log import EventLog
 from services.cli.figures import show_unmatched
 from services.project.projector import open_projection
-from services.project.readstore import ReadStore, as_builtins
+from services.project.readstore import ReadStore
 
 
 def through_log(data: Path, *batches: list[dict]) -> dict:
@@ -31,8 +32,8 @@ def through_log(data: Path, *batches: list[dict]) -> dict:
     catchup.store.close()
     with ReadStore.open_current(data) as store:
         return {
-            "unmatched": as_builtins(store.unmatched()),
-            **{p: as_builtins(store.standings(p)) for p in ("2026-08", "2026-09", "2026-Q3")},
+            "unmatched": msgspec.to_builtins(store.unmatched()),
+            **{p: msgspec.to_builtins(store.standings(p)) for p in ("2026-08", "2026-09", "2026-Q3")},
         }
 
 

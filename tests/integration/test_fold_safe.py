@@ -14,6 +14,7 @@ import json
 import subprocess
 from datetime import datetime
 
+import msgspec
 import pytest
 from fold_helpers import SEED_EVENTS, SIGNED, decode, ev
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +27,7 @@ from projections.projection import Changes, Projection
 from projections.rulesets import RulesetSet
 from services.cli.ops import read_models
 from services.project.projector import documents, open_projection, rebuild
-from services.project.readstore import ReadStore, as_builtins
+from services.project.readstore import ReadStore
 from services.project.rulesets import read_ruleset
 
 _SEQ = [0]
@@ -127,7 +128,7 @@ def _seed_rows() -> list[tuple]:
 def _docs(data_dir) -> dict:
     with ReadStore.open_current(data_dir) as store:
         keys = store._db.execute("SELECT kind, period, key FROM docs").fetchall()
-        return {key: as_builtins(store.doc(*key)) for key in keys}
+        return {key: msgspec.to_builtins(store.doc(*key)) for key in keys}
 
 
 @pytest.mark.parametrize("name", sorted(STOPPERS))

@@ -107,7 +107,10 @@ def number(text: str) -> Decimal | None:
 
 def test_self_contained_and_offline(report: Path) -> None:
     html = report.read_text(encoding="utf-8")
-    assert html.count("<svg") >= 5  # team + 3 regions weekly, and the funnel
+    assert html.count("<svg") == 4  # team + 3 regions weekly; no deal was created in August:
+    assert (
+        "no deal was created in 2026-08" in html and "funnel 销售漏斗" not in html
+    )  # no empty funnel
     # nothing fetched: no script file, no stylesheet or image from elsewhere (pygal's inline
     # config script only names its tooltip options; its tooltip script is switched off)
     assert not re.search(r'<script[^>]*src=|<link |(src|href)="(https?:)?//', html)
@@ -166,13 +169,62 @@ def test_figures_read_back_from_the_dom(data_dir: Path, report: Path) -> None:
 
 
 def test_a_scope_without_any_week_on_week_change_still_draws() -> None:
+    from schemas.read_models import WeekBookings, WeeklySeries, WeekRow
     from services.audit.review import weekly_chart
 
-    flat = {
-        "target": None,
-        "weeks": [
-            {"week": "2026-W31", "bookings": "0.00", "mom": None, "target": None},
-            {"week": "2026-W32", "bookings": "0.00", "mom": None, "target": None},
+    flat = WeeklySeries(
+        target=None,
+        previous_week=WeekBookings(week="2026-W30", bookings="0.00"),
+        weeks=[
+            WeekRow(
+                week=w,
+                bookings="0.00",
+                mom=None,
+                cumulative="0.00",
+                target=None,
+                cumulative_target=None,
+            )
+            for w in ("2026-W31", "2026-W32")
         ],
-    }
+    )
     assert weekly_chart("region West", flat).startswith("<svg")
+
+
+def test_the_funnel_of_a_month_with_created_deals_is_drawn(data_dir: Path) -> None:
+    from services.audit.review import render
+
+    html = render(data_dir, "2026-07")  # the history's deals were created in July
+    assert "funnel 销售漏斗" in html and "no deal was created" not in html
+    assert "lead → qualified" in html
+
+
+def y2_labels(svg: str) -> list[str]:
+    axis = re.search(r'<g class="axis y2">(.*?)</g></g>(?!<g class="guides">)', svg)
+    assert axis is not None, "no secondary axis"
+    return re.findall(r"<text[^>]*>([^<]*)</text>", axis.group(1))
+
+
+def test_the_week_on_week_axis_is_labelled_in_round_percentages() -> None:
+    from schemas.read_models import WeekBookings, WeeklySeries, WeekRow
+    from services.audit.review import weekly_chart
+
+    def week(w: str, bookings: str, mom: str | None) -> WeekRow:
+        return WeekRow(
+            week=w,
+            bookings=bookings,
+            mom=mom,
+            cumulative="0.00",
+            target=None,
+            cumulative_target=None,
+        )
+
+    series = WeeklySeries(
+        target=None,
+        previous_week=WeekBookings(week="2026-W31", bookings="400000.00"),
+        weeks=[week("2026-W32", "0.00", "-1.0000"), week("2026-W33", "1620000.00", None),
+               week("2026-W34", "2187000.00", "0.3500")],
+    )  # fmt: skip
+    svg = weekly_chart("team sales", series)
+    # money 0 to 2,500,000 in 500,000s: six labels, and six round 环比 labels beside them
+    assert all(f">{m:,}</text>" in svg for m in range(0, 2_500_001, 500_000))
+    assert y2_labels(svg) == ["-100%", "-50%", "0%", "+50%", "+100%", "+150%"]
