@@ -67,8 +67,8 @@ class Shown:
 
 class Outbox:
     """The frames one page has yet to be sent. A page that falls `QUEUE` frames behind
-    gets the latest whole board instead of the patches it missed (a patch applies only
-    to the version it was made from, so none may be dropped)."""
+    gets the connection's state and the latest whole board instead of the frames it
+    missed (a patch applies only to the version it was made from, so none may be dropped)."""
 
     def __init__(self) -> None:
         self.frames: list[bytes] = []
@@ -153,7 +153,7 @@ class Hub:
             {"base": before.version, "version": shown.version, "position": shown.position, **patch},
         )
         for outbox in self.pages.get(period, ()):
-            outbox.put(frame, shown.frame)
+            outbox.put(frame, self.state_frame() + shown.frame)
 
     def _show(self, period: str) -> Shown:
         position, html = self.render(period)
@@ -167,9 +167,12 @@ class Hub:
         self.shown[period] = shown = Shown(version, position, board, frame)
         return shown
 
+    def state_frame(self) -> bytes:
+        return _frame("state", {"state": self.state})
+
     def set_state(self, state: str) -> None:
         self.state = state
-        frame = _frame("state", {"state": state})
+        frame = self.state_frame()
         for pages in self.pages.values():
             for outbox in pages:
                 outbox.put(frame)
@@ -298,7 +301,7 @@ class Wall:
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            first = b"retry: 1000\n\n" + _frame("state", {"state": self.hub.state}) + board
+            first = b"retry: 1000\n\n" + self.hub.state_frame() + board
             await send({"type": "http.response.body", "body": first, "more_body": True})
             while True:
                 frames = asyncio.ensure_future(outbox.take())
