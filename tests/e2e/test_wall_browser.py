@@ -66,11 +66,11 @@ def browser():
 class LocalWall:
     """The wall app on uvicorn in a thread, over a store folded in process."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, **env: str) -> None:
         settings = load_settings(data_dir, env={"QUOTABOARD_VIEWER_TOKEN": TOKEN, **env})
-        self.port = free_port()
+        self.port = port or free_port()
         config = uvicorn.Config(
-            Wall(settings, follow=False, clock=lambda: FROZEN),
+            Wall(settings, follow=False, clock=lambda: FROZEN, poll=0.2),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -154,49 +154,202 @@ async def test_token_live_update_without_reload(make_service, browser):
 
 async def test_connection_lost_and_back(tmp_path, browser):
     seed_dir = tmp_path / "data"
-    FoldedStore(seed_dir).apply_raw(SEED_EVENTS.read_bytes().splitlines())
+    folded = FoldedStore(seed_dir)
+    folded.apply_raw(SEED_EVENTS.read_bytes().splitlines())
     local = LocalWall(seed_dir)
     page = await browser.page()
     try:
         await page.goto(f"{local.url}/wall?period=2026-08&token={TOKEN}")
         await page.wait_for("document.getElementById('conn').dataset.state === 'live'", 10)
-        port = local.port
         local.stop()
         await page.wait_for("document.getElementById('conn').dataset.state === 'lost'", 10)
         assert "lost" in await page.eval("document.getElementById('conn').innerText")
-        back = LocalWall.__new__(LocalWall)  # the same port again, as a restarted service
-        settings = load_settings(seed_dir, env={"QUOTABOARD_VIEWER_TOKEN": TOKEN})
-        config = uvicorn.Config(
-            Wall(settings, follow=False, clock=lambda: FROZEN),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=1,
-        )
-        back.server, back.port = uvicorn.Server(config), port
-        back.thread = threading.Thread(target=back.server.run, daemon=True)
-        back.thread.start()
-        await page.wait_for(
-            "['back', 'live'].includes(document.getElementById('conn').dataset.state)", 15
-        )
-        back.stop()
+        back = LocalWall(seed_dir, port=local.port)  # the same port again, a restarted wall
+        try:
+            await page.wait_for(
+                "['back', 'live'].includes(document.getElementById('conn').dataset.state)", 15
+            )
+            # the restarted wall's patches apply to the board it sent on reconnecting
+            folded.apply_raw(json.dumps(e) for e in LATE_DEAL)
+            await page.wait_for(
+                "document.querySelector('tr[data-rep=li]').dataset.rank === '1'", 10
+            )
+        finally:
+            back.stop()
     finally:
         await page.close()
 
 
-async def test_hide_money_leaves_no_amount(tmp_path, browser):
-    demo_company(tmp_path / "data")
-    local = LocalWall(tmp_path / "data", QUOTABOARD_WALL_HIDE_MONEY="true")
+# What a page shows, slot by slot (services/wall/patch.py), and the rows' order.
+SHOWN = """[
+  [...document.querySelectorAll('#board [data-f]')].map(e => [
+    e.dataset.f,
+    Object.fromEntries([...e.attributes].map(a => [a.name, a.value])),
+    e.children.length ? null : e.textContent,
+  ]),
+  [...document.querySelectorAll('tr[data-rep]')].map(e => e.dataset.rep),
+]"""
+# Counts the whole-board swaps (the board's own children replaced) from now on.
+COUNT_SWAPS = """
+window.swaps = 0;
+new MutationObserver((records) => {
+  window.swaps += records.filter(r => r.type === 'childList').length;
+}).observe(document.getElementById('board'), { childList: true });
+"""
+
+
+def deal_won(n: int, rep: str, amount: str) -> list[str]:
+    created = {
+        "deal_id": f"P{n}",
+        "rep_id": rep,
+        "customer_id": "c001",
+        "product_line": "A",
+        "amount": amount,
+    }
+    return [
+        json.dumps(
+            {
+                "id": f"patch-{n}-c",
+                "type": "deal.created",
+                "occurred_at": "2026-08-18T10:00:00+08:00",
+                "data": created,
+            }
+        ),
+        json.dumps(
+            {
+                "id": f"patch-{n}-w",
+                "type": "deal.won",
+                "occurred_at": "2026-08-19T10:00:00+08:00",
+                "data": {"deal_id": f"P{n}"},
+            }
+        ),
+    ]
+
+
+async def open_live(browser, local: LocalWall):
     page = await browser.page()
+    await page.goto(f"{local.url}/wall?period=2026-08&token={TOKEN}")
+    await page.wait_for("document.getElementById('conn').dataset.state === 'live'", 10)
+    await page.wait_for("document.getElementById('board').dataset.version", 10)  # its first board
+    return page
+
+
+async def test_a_deal_patches_its_rows_in_place_and_leaves_the_rest(tmp_path, browser):
+    folded = demo_company(tmp_path / "data")
+    local = LocalWall(tmp_path / "data")
+    page = await open_live(browser, local)
     try:
-        await page.goto(f"{local.url}/wall?period=2026-08&token={TOKEN}")
+        last = await page.eval("document.querySelector('tbody tr:last-child').dataset.rep")
+        first = await page.eval("document.querySelector('tbody tr:first-child').dataset.rep")
+        await page.eval(COUNT_SWAPS)
+        await page.eval(
+            f"""window.notReloaded = true;
+            document.querySelector('tr[data-rep="{last}"]').marker = 'climber';
+            document.querySelector('tr[data-rep="{first}"]').marker = 'leader';
+            document.querySelector('.regions h2').marker = 'untouched';"""
+        )
+        folded.apply_raw(deal_won(1, last, "9000000"))
+        await page.wait_for(
+            f"document.querySelector('tr[data-rep=\"{last}\"]').dataset.rank === '1'", 10
+        )
+        assert await page.eval("window.notReloaded === true")
+        assert await page.eval("window.swaps") == 0  # patched, not swapped whole
+        assert await page.eval(
+            "[document.querySelector('tbody tr:first-child').marker,"
+            " document.querySelector('tbody tr:nth-child(2)').marker,"
+            " document.querySelector('.regions h2').marker]"
+        ) == ["climber", "leader", "untouched"]  # the same nodes, moved, not rebuilt
+        assert (
+            await page.eval(
+                f"document.querySelector('tr[data-rep=\"{first}\"] td.rank').textContent"
+            )
+            == "2"
+        )
+        fresh = await open_live(browser, local)  # the board as a page opened now shows it
+        try:
+            assert await page.eval(SHOWN) == await fresh.eval(SHOWN)
+        finally:
+            await fresh.close()
+        assert not [m for m in page.console() if "Content Security Policy" in m], page.console()
+    finally:
+        await page.close()
+        local.stop()
+
+
+async def test_a_new_rep_comes_as_a_whole_board(tmp_path, browser):
+    folded = demo_company(tmp_path / "data")
+    local = LocalWall(tmp_path / "data")
+    page = await open_live(browser, local)
+    try:
+        await page.eval(COUNT_SWAPS + "window.notReloaded = true;")
+        hired = {
+            "rep_id": "r99",
+            "name": "新人",
+            "team": "sales",
+            "region": "East",
+            "hired_on": "2026-08-01",
+        }
+        folded.apply_raw(
+            [
+                json.dumps(
+                    {
+                        "id": "patch-hire",
+                        "type": "rep.onboarded",
+                        "occurred_at": "2026-08-01T09:00:00+08:00",
+                        "data": hired,
+                    },
+                    ensure_ascii=False,
+                ),
+                *deal_won(2, "r99", "8000000"),
+            ]
+        )
+        await page.wait_for("document.querySelector('tr[data-rep=r99]') !== null", 10)
+        assert await page.eval("window.notReloaded === true")
+        assert await page.eval("window.swaps") >= 1
+        assert (
+            await page.eval("document.querySelector('tr[data-rep=r99] .name').textContent")
+            == "新人"
+        )
+        # and the next deal is a patch on that board again
+        await page.eval(COUNT_SWAPS)
+        second = await page.eval("document.querySelector('tbody tr:nth-child(2)').dataset.rep")
+        folded.apply_raw(deal_won(3, second, "20000000"))
+        await page.wait_for(
+            f"document.querySelector('tbody tr:first-child').dataset.rep === '{second}'", 10
+        )
+        assert await page.eval("window.swaps") == 0
+    finally:
+        await page.close()
+        local.stop()
+
+
+async def assert_no_money(page) -> None:
+    html = await page.eval("document.documentElement.outerHTML")
+    text = await page.eval("document.body.innerText")
+    assert "%" in text
+    assert not MONEY.search(html), MONEY.search(html)
+    assert "Actual" not in text and "Target" not in text
+
+
+async def test_hide_money_leaves_no_amount(tmp_path, browser):
+    folded = demo_company(tmp_path / "data")
+    local = LocalWall(tmp_path / "data", QUOTABOARD_WALL_HIDE_MONEY="true")
+    page = await open_live(browser, local)
+    try:
         assert await page.eval("document.querySelectorAll('tr[data-rep]').length") == 24
-        html = await page.eval("document.documentElement.outerHTML")
-        text = await page.eval("document.body.innerText")
-        assert "%" in text
-        assert not MONEY.search(html), MONEY.search(html)
-        assert "Actual" not in text and "Target" not in text
+        await assert_no_money(page)
+        last = await page.eval("document.querySelector('tbody tr:last-child').dataset.rep")
+        for n in range(2):  # and after patches: the climb, then a deal that moves no rank
+            position = await page.eval("document.getElementById('board').dataset.position")
+            folded.apply_raw(deal_won(10 + n, last, "9000000"))
+            await page.wait_for(
+                f"document.getElementById('board').dataset.position !== '{position}'", 10
+            )
+            assert (
+                await page.eval(f"document.querySelector('tr[data-rep=\"{last}\"]').dataset.rank")
+                == "1"
+            )
+            await assert_no_money(page)
     finally:
         await page.close()
         local.stop()

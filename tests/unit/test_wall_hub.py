@@ -1,0 +1,100 @@
+"""The wall's hub (services/wall/server.py): what each open page is sent after notices,
+with a render function standing in for the store and the template (no server, no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from services.wall.server import COALESCE, QUEUE, Hub
+
+
+class Boards:
+    """Renders a board whose footer shows the position; `reps` changes its skeleton."""
+
+    def __init__(self) -> None:
+        self.position, self.reps, self.renders = 1, ["a"], 0
+
+    def __call__(self, period: str) -> tuple[int, str]:
+        self.renders += 1
+        rows = "".join(f'<tr data-f="row@{r}"><td>{r}</td></tr>' for r in self.reps)
+        foot = f'<p data-f="foot">position {self.position}</p>'
+        return self.position, f"<table><tbody>{rows}</tbody></table>{foot}"
+
+
+def frames(raw: bytes) -> list[tuple[str, dict]]:
+    out = []
+    for block in raw.decode().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines:
+            out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+async def notice(hub: Hub, boards: Boards, *, reps: list[str] | None = None) -> None:
+    boards.position += 1
+    boards.reps = reps or boards.reps
+    hub.changed({"2026-08"})
+    await asyncio.sleep(COALESCE * 4)
+
+
+async def test_a_page_gets_the_board_then_patches_made_from_the_version_it_shows():
+    boards = Boards()
+    hub = Hub(boards)
+    outbox, first = hub.join("2026-08")
+    [(kind, board)] = frames(first)
+    assert kind == "board" and board["position"] == 1
+    await notice(hub, boards)
+    [(kind, patch)] = frames(await outbox.take())
+    assert kind == "patch"
+    assert patch["base"] == board["version"] and patch["position"] == 2
+    assert patch["set"] == [["foot", None, "position 2"]]
+    await notice(hub, boards)
+    [(_, second)] = frames(await outbox.take())
+    assert second["base"] == patch["version"]
+
+
+async def test_notices_close_together_are_rendered_once_and_other_periods_not_at_all():
+    boards = Boards()
+    hub = Hub(boards)
+    hub.join("2026-08")
+    renders = boards.renders
+    for _ in range(5):
+        hub.changed({"2026-08"})
+    hub.changed({"2026-07"})  # no page open on it
+    await asyncio.sleep(COALESCE * 4)
+    assert boards.renders == renders + 1
+
+
+async def test_a_new_rep_sends_the_whole_board():
+    boards = Boards()
+    hub = Hub(boards)
+    outbox, _ = hub.join("2026-08")
+    await notice(hub, boards, reps=["a", "b"])
+    [(kind, board)] = frames(await outbox.take())
+    assert kind == "board" and 'data-f="row@b"' in board["html"]
+
+
+async def test_a_page_that_fell_behind_gets_the_state_and_the_latest_board_instead():
+    boards = Boards()
+    hub = Hub(boards)
+    outbox, _ = hub.join("2026-08")
+    for _ in range(QUEUE + 1):  # the page reads nothing meanwhile
+        await notice(hub, boards)
+    sent = frames(await outbox.take())
+    assert [kind for kind, _ in sent] == ["state", "board"]
+    assert sent[1][1]["position"] == boards.position
+    await notice(hub, boards)  # and the next patch is made from that board
+    [(kind, patch)] = frames(await outbox.take())
+    assert kind == "patch" and patch["base"] == sent[1][1]["version"]
+
+
+async def test_a_period_left_by_its_last_page_is_rendered_afresh_for_the_next():
+    boards = Boards()
+    hub = Hub(boards)
+    outbox, first = hub.join("2026-08")
+    hub.leave("2026-08", outbox)
+    boards.position = 9
+    _, again = hub.join("2026-08")
+    assert frames(again)[0][1]["position"] == 9
+    assert frames(again)[0][1]["version"] != frames(first)[0][1]["version"]
