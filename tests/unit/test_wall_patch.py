@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from schemas.read_models import Standings
 from services.wall.morning import MorningRanks
 from services.wall.patch import BoardError, diff, read_board
 from services.wall.view import wall_view
+from tui import sample
 from tui.source import MemorySource
+
+TARGET = Decimal("50000.00")
 
 NOW = datetime(2026, 8, 20, 7, 30, tzinfo=UTC)
 MONEY = re.compile(r"\d+(\.\d+)?\s*[kM]\b|[¥$€]|\d{1,3}(,\d{3})+")
@@ -110,25 +115,16 @@ def test_a_board_that_cannot_be_patched_says_why(html, why):
 # --- the real template ---------------------------------------------------------------
 
 
-def _standings(**reps: tuple[str, str]) -> dict:
-    return {
-        "position": 1,
-        "team": {"A": {"attainment": "0.9", "bookings": "90000.00", "target": "100000.00"}},
-        "regions": {"East": {"attainment": "0.9", "bookings": "90000.00", "target": "100000.00"}},
-        "reps": {
-            rep: {
-                "name": rep.title(),
-                "region": "East",
-                "attainment": att,
-                "bookings": bookings,
-                "target": "50000.00",
-            }
-            for rep, (att, bookings) in reps.items()
-        },
-    }
+def _standings(position: int = 1, **reps: tuple[str, str]) -> Standings:
+    """Standings of reps at (attainment, bookings) against 50,000 each, in region East."""
+    entries = {}
+    for rep, (att, bookings) in reps.items():
+        entries[rep] = sample.rep_entry(rep.title(), "East", Decimal(bookings), TARGET, won=1)
+        assert entries[rep]["attainment"] == str(Decimal(att).quantize(Decimal("0.0001")))
+    return sample.standings_of("2026-08", entries, position)
 
 
-def render(tmp_path, doc: dict, hide_money: bool = False) -> str:
+def render(tmp_path, doc: Standings, hide_money: bool = False) -> str:
     source = MemorySource({("standings", "2026-08", ""): doc})
     view = wall_view(source, "2026-08", NOW, MorningRanks(tmp_path), hide_money)
     templates = Environment(
@@ -140,8 +136,7 @@ def render(tmp_path, doc: dict, hide_money: bool = False) -> str:
 @pytest.mark.parametrize("hide_money", [False, True])
 def test_a_deal_won_patches_the_rows_it_moves_and_nothing_else(tmp_path, hide_money):
     before = _standings(li=("0.6", "30000.00"), wu=("1.2", "60000.00"), zhao=("0.5", "25000.00"))
-    after = _standings(li=("1.4", "70000.00"), wu=("1.2", "60000.00"), zhao=("0.5", "25000.00"))
-    after["position"] = 2
+    after = _standings(2, li=("1.4", "70000.00"), wu=("1.2", "60000.00"), zhao=("0.5", "25000.00"))
     old = read_board(render(tmp_path, before, hide_money))
     new = read_board(render(tmp_path, after, hide_money))
     patch = diff(old, new)
