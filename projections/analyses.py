@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from projections import diagnosis as dg
 from projections import periods as pd
-from projections.metrics import Acc
+from projections.assessment import RepRow, scorecard_doc
+from projections.diagnosis import Cohort
+from projections.metrics import UNASSIGNED, Acc
 from projections.statements import ZERO
+from projections.trend import WeeklyBookings, weekly_doc
 
 
 class Analyses:
@@ -21,8 +25,6 @@ class Analyses:
     def scorecard(self, period: str) -> dict | None:
         """`scorecard --json` (projections/assessment.py): None when the period's ruleset
         has no `[assessment]` or the period is not of the assessment's kind."""
-        from projections.assessment import RepRow, scorecard_doc
-
         plan = self._plan(period)
         assessment = plan.ruleset.assessment
         if assessment is None or pd.kind_of(period) != assessment.period:
@@ -35,8 +37,6 @@ class Analyses:
 
     def diagnosis(self, period: str) -> dict:
         """`diagnose --json` (projections/diagnosis.py): the drivers behind each rep below green."""
-        from projections import diagnosis as dg
-
         standings = self.standings(period)
         fig = self._figures(period)
         last = self.cal.last_instant(period)
@@ -48,8 +48,7 @@ class Analyses:
             tl = self._reps.get(rep_id)
             return tl.team_at(last) if tl is not None and tl.known else None
 
-        deals = self._deals
-        by_rep, by_team = dg.cohorts((deals[i] for m in months for i in sorted(self._cohort.get(m, ()))), team_of)
+        by_rep, by_team = dg.cohorts((self._owner_cohorts_of(m) for m in months), team_of)
         members: dict[str, list[Acc]] = {}
         for r, tl in self._reps.items():
             if tl.known and tl.active_at(last) and tl.team_at(last):
@@ -68,12 +67,19 @@ class Analyses:
         return {"period": period, "ruleset": standings["ruleset"], "position": self.position,
                 "cohort": {"from": months[0], "to": months[-1]}, "reps": reps}
 
+    def _owner_cohorts_of(self, month: str) -> dict[str, Cohort]:
+        """The month's diagnosis cohorts by owner, cached until a deal created in it changes."""
+        by_owner = self._owner_cohorts.get(month)
+        if by_owner is None:
+            deals = self._deals
+            by_owner = self._owner_cohorts[month] = dg.owner_cohorts(
+                deals[i] for i in self._cohort.get(month, ())
+            )
+        return by_owner
+
     def weekly(self, period: str) -> dict:
         """`weekly --json` (projections/trend.py): bookings per ISO week with 环比 and the
         pro-rated target, for the team, each region and each rep."""
-        from projections.metrics import UNASSIGNED
-        from projections.trend import WeeklyBookings, weekly_doc
-
         cal = self.cal
         weeks = cal.weeks_of(period)
         prior = cal.previous_week(weeks[0])
@@ -87,21 +93,12 @@ class Analyses:
         while m <= cal.month_of(hi - 1):
             months.append(m)
             m = pd.shift_month(m, 1)
-        deal_ids = set().union(*(self._month_deals.get(m, ()) for m in months))
-        for deal_id in sorted(deal_ids):
-            d = self._deals[deal_id]
-            ct = d.closed_t
-            if ct is None or not lo <= ct < hi:
-                continue
-            week = cal.iso_week(ct)
-            for rep_id, share in d.close_credit:
-                credited = d.closed_amount * share
-                if ids["rep"] and self.is_known(rep_id):
-                    acc.add("rep", rep_id, week, credited)
-                acc.add("region", (self.region_at(rep_id, ct) if self.is_known(rep_id) else None) or UNASSIGNED,
-                        week, credited)
-                acc.add("team", (self.team_at(rep_id, ct) if self.is_known(rep_id) else None) or UNASSIGNED,
-                        week, credited)
+        wanted = {prior, *weeks}
+        add = acc.add
+        for m in months:
+            for (scope, scope_id, week), credited in self._weekly_closes_of(m).items():
+                if week in wanted and (scope != "rep" or ids["rep"]):
+                    add(scope, scope_id, week, credited)
         start, end = cal.bounds(period)
         shares = {}
         for week in weeks:
@@ -109,6 +106,36 @@ class Analyses:
             shares[week] = Decimal(max(0, min(we, end) - max(ws, start))) / Decimal(end - start)
         targets = {scope: self._scope_targets(scope, period, "bookings") for scope in ("team", "region", "rep")}
         return {**weekly_doc(period, prior, acc, ids, targets, shares), "position": self.position}
+
+    def _weekly_closes_of(self, month: str) -> dict[tuple[str, str, str], Decimal]:
+        """The credited closes of the deals closed in `month`, summed by (scope, id, ISO
+        week): a week's bookings for every period whose trend shows that week, cached until
+        a deal or the org changes the month (weeks straddle months: a period adds up the
+        months its weeks touch and keeps its own weeks)."""
+        sums = self._weekly_closes.get(month)
+        if sums is not None:
+            return sums
+        sums = self._weekly_closes[month] = {}
+        cal, deals = self.cal, self._deals
+        for deal_id in sorted(self._month_deals.get(month, ())):
+            d = deals[deal_id]
+            ct = d.closed_t
+            if ct is None or cal.month_of(ct) != month:
+                continue
+            week = cal.iso_week(ct)
+            for rep_id, share in d.close_credit:
+                credited = d.closed_amount * share
+                known = self.is_known(rep_id)
+                keys = [
+                    ("region", (self.region_at(rep_id, ct) if known else None) or UNASSIGNED),
+                    ("team", (self.team_at(rep_id, ct) if known else None) or UNASSIGNED),
+                ]
+                if known:
+                    keys.append(("rep", rep_id))
+                for scope, scope_id in keys:
+                    key = (scope, scope_id, week)
+                    sums[key] = sums.get(key, ZERO) + credited
+        return sums
 
     def trend_periods(self, periods: set[str]) -> set[str]:
         """The known periods whose weekly trend may change with these: a period's first and

@@ -52,16 +52,37 @@ class Cohort:
         return Decimal(b) / a if a else None
 
 
-def cohorts(deals: Iterable[DealState], team_of) -> tuple[dict[str, Cohort], dict[str, Cohort]]:
-    """(per owner, per team) cohorts; a deal's owner is its owner at the close, else now."""
+    def merge(self, other: Cohort) -> None:
+        self.new_created += other.new_created
+        self.new_closed += other.new_closed
+        self.reached = [a + b for a, b in zip(self.reached, other.reached, strict=True)]
+
+
+def owner_cohorts(deals: Iterable[DealState]) -> dict[str, Cohort]:
+    """One month's cohort per owner; a deal's owner is its owner at the close, else now.
+    The fold keeps these per month: a period's cohort spans several months, and a month
+    feeds the diagnoses of its own month, quarter and year and of the two months after."""
     by_rep: dict[str, Cohort] = {}
-    by_team: dict[str, Cohort] = {}
     for d in deals:
         owner = d.close_owner or d.owner
-        by_rep.setdefault(owner, Cohort()).add(d)
+        cohort = by_rep.get(owner)
+        if cohort is None:
+            cohort = by_rep[owner] = Cohort()
+        cohort.add(d)
+    return by_rep
+
+
+def cohorts(months: Iterable[dict[str, Cohort]], team_of) -> tuple[dict[str, Cohort], dict[str, Cohort]]:
+    """(per owner, per team) cohorts of the months' owner cohorts added up."""
+    by_rep: dict[str, Cohort] = {}
+    for month in months:
+        for owner, cohort in month.items():
+            by_rep.setdefault(owner, Cohort()).merge(cohort)
+    by_team: dict[str, Cohort] = {}
+    for owner, cohort in by_rep.items():
         team = team_of(owner)
         if team is not None:
-            by_team.setdefault(team, Cohort()).add(d)
+            by_team.setdefault(team, Cohort()).merge(cohort)
     return by_rep, by_team
 
 

@@ -366,6 +366,8 @@ class Fold:
             self._doc_cache.pop(p, None)
             self._funnel_cache.pop(p, None)
             self._cohort_cache.pop(p, None)
+            self._owner_cohorts.pop(p, None)
+            self._weekly_closes.pop(p, None)
         if self._rate_cache:
             self._rate_cache = {k: v for k, v in self._rate_cache.items() if k[1] not in periods}
 

@@ -51,6 +51,7 @@ from projections.analyses import Analyses
 from projections.bounds import Bounds
 from projections.closing import Closing
 from projections.deals import DealState, MoneyIssue
+from projections.diagnosis import Cohort
 from projections.documents import Documents
 from projections.facts import PeriodFacts
 from projections.fold import Changes, Fold
@@ -124,4 +125,6 @@ class Projection(Fold, Closing, Statements, Documents, Analyses):
         self._doc_cache: dict[str, dict] = {}
         self._funnel_cache: dict[str, dict] = {}
         self._cohort_cache: dict[str, FunnelCounts] = {}  # a month's cohort counts
+        self._owner_cohorts: dict[str, dict[str, Cohort]] = {}  # a month's, for the diagnosis
+        self._weekly_closes: dict[str, dict[tuple[str, str, str], Decimal]] = {}  # a month's closes by week
         self._rate_cache: dict[tuple[str, str], Decimal | None] = {}
