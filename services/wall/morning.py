@@ -26,14 +26,17 @@ class MorningRanks:
 
     def baseline(self, period: str, day: date, ranks: dict[str, int]) -> dict[str, int]:
         """The ranks of `period` at the start of `day`: the first ranking seen that day.
-        A rep who appeared since keeps its first rank of the day as its baseline."""
+        A rep who appeared since has no morning rank (the wall shows it as new all day);
+        it is remembered as joined, so the file is written once per newcomer, not per look."""
         kept = self._days.get(period)
         if kept is None or kept.get("day") != day.isoformat():
-            kept = {"day": day.isoformat(), "ranks": dict(ranks)}
-        elif not set(ranks) <= set(kept["ranks"]):
-            kept = {"day": kept["day"], "ranks": {**ranks, **kept["ranks"]}}
+            kept = {"day": day.isoformat(), "ranks": dict(ranks), "joined": []}
         else:
-            return kept["ranks"]
+            known = set(kept["ranks"]) | set(kept.get("joined", ()))
+            if set(ranks) <= known:
+                return kept["ranks"]
+            joined = sorted(set(kept.get("joined", ())) | (set(ranks) - known))
+            kept = {"day": kept["day"], "ranks": kept["ranks"], "joined": joined}
         self._days[period] = kept
         write_private(self.path, json.dumps(self._days, ensure_ascii=False, sort_keys=True))
         return kept["ranks"]

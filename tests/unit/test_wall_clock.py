@@ -65,3 +65,14 @@ def test_the_morning_baseline_turns_over_at_the_business_midnight(tmp_path):
     next_day = datetime(2026, 12, 1, 16, 0, 0, tzinfo=UTC)  # 00:00 on 2 December
     fresh = wall_view(source, "2026-12", next_day, morning, hide_money=False)
     assert {r["id"]: r["move"] for r in fresh["rows"]} == {"a": 0, "b": 0}
+
+
+def test_a_rep_who_joins_after_the_morning_shows_as_new_all_day(tmp_path):
+    morning = MorningRanks(tmp_path)
+    nine, noon = (datetime(2026, 12, 2, h, 0, 0, tzinfo=UTC) for h in (1, 4))  # 09:00, 12:00 local
+    source = MemorySource({("standings", "2026-12", ""): standings("2026-12", a="1.2", b="0.8")})
+    wall_view(source, "2026-12", nine, morning, hide_money=False)
+    source.docs[("standings", "2026-12", "")] = standings("2026-12", a="1.2", b="0.8", c="1.0")
+    for _ in range(2):  # a second look (or a restarted wall) still shows c as new
+        view = wall_view(source, "2026-12", noon, MorningRanks(tmp_path), hide_money=False)
+        assert {r["id"]: r["move"] for r in view["rows"]} == {"a": 0, "c": None, "b": -1}
