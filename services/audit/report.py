@@ -146,7 +146,7 @@ def _product_lines(deals: list[DealRow]) -> list[str]:
     return sorted(closed or {d.product_line for d in deals if d.product_line})
 
 
-def table1(store: ReadStore, period: str, standings: Standings, basis: str, frozen: bool) -> Table:
+def table1(store: ReadStore, period: str, standings: Standings, frozen: bool) -> Table:
     t = Table(
         SHEETS[0],
         [
@@ -182,7 +182,7 @@ def table1(store: ReadStore, period: str, standings: Standings, basis: str, froz
                 " / ".join(_product_lines(deals)),
                 f"{rep.name or rep_id} ({rep_id})",
                 _dec(rep.target),
-                actual_on(rep, basis),
+                actual_on(rep),
                 _dec(rep.attainment),
                 _dec(rep.gap),
                 RAG_WORD[rep.rag],
@@ -200,7 +200,7 @@ def table1(store: ReadStore, period: str, standings: Standings, basis: str, froz
             row[column] = scope_id
             row += [
                 _dec(m.target),
-                actual_on(m, basis),
+                actual_on(m),
                 _dec(m.attainment),
                 _dec(m.gap),
                 RAG_WORD[m.rag],
@@ -217,9 +217,10 @@ def table1(store: ReadStore, period: str, standings: Standings, basis: str, froz
     return t
 
 
-def actual_on(m: ScopeEntry, basis: str) -> Decimal | None:
-    """The scope's actual on the plan's basis metric (bookings or collections)."""
-    return _dec(m.collections if basis == "collections" else m.bookings)
+def actual_on(m: ScopeEntry) -> Decimal | None:
+    """The scope's actual on the basis its attainment was computed on (the entry's own
+    `basis`: the plan that governed the period, a `ruleset.applied` override included)."""
+    return _dec(m.collections if m.basis == "collections" else m.bookings)
 
 
 def table2(period: str, standings: Standings) -> Table:
@@ -430,9 +431,8 @@ def build_tables(data_dir: Path | str, period: str) -> list[Table]:
             raise ReportError(f"no figures for period {period!r} (months with figures: {months})")
         frozen = store.frozen(period)
         plan = _plan(data_dir, period)
-        basis = plan.ruleset.incentive.basis if plan is not None else "bookings"
         return [
-            table1(store, period, standings, basis, frozen is not None),
+            table1(store, period, standings, frozen is not None),
             table2(period, standings),
             table3(period, standings, frozen, plan),
         ]

@@ -139,7 +139,6 @@ def funnel_chart(funnel: Funnel) -> str:
 def _table1(store: ReadStore, period: str, standings: Standings) -> list[dict]:
     """表1 rows: one per rep (region, product lines closed in the period, target, actual,
     attainment, gap, RAG), then one per region and product line."""
-    basis = next((rep.basis for rep in standings.reps.values()), "bookings")
     rows = []
     reps = standings.reps
     for rep_id in sorted(reps, key=lambda r: (reps[r].region or "", r)):
@@ -155,7 +154,7 @@ def _table1(store: ReadStore, period: str, standings: Standings) -> list[dict]:
                 "lines": " / ".join(lines),
                 "label": f"{rep.name or rep_id} ({rep_id})",
                 "entry": rep,
-                "actual": actual_on(rep, basis),
+                "actual": actual_on(rep),
             }
         )
     for kind, scopes in (("region", standings.regions), ("product line", standings.product_lines)):
@@ -168,7 +167,7 @@ def _table1(store: ReadStore, period: str, standings: Standings) -> list[dict]:
                     "lines": scope_id if kind != "region" else "",
                     "label": f"{kind} {scope_id}",
                     "entry": entry,
-                    "actual": actual_on(entry, basis),
+                    "actual": actual_on(entry),
                 }
             )
     return rows

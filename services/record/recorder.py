@@ -406,7 +406,8 @@ class Recorder:
                     except Exception:  # noqa: BLE001 - redelivery is harmless, the log dedups
                         pass
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.ack_wait)  # +WPI again before the broker gives up on us
+                # +WPI again well before the broker gives up on us (half its ack_wait)
+                delay = min(delay * 2, 5.0, self.ack_wait / 2)
         if self._crash_after_commit:
             log.warning("%s=1: killing the recorder after its first commit, before the ack", CRASH_ENV)
             os.kill(os.getpid(), signal.SIGKILL)

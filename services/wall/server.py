@@ -48,6 +48,7 @@ KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream
 POLL = 2.0  # seconds between checks of the store's position
 QUEUE = 4  # frames a slow page may fall behind before it is sent the whole board instead
 COALESCE = 0.005  # seconds: notices this close together are one repaint
+REFRESH = 60.0  # seconds: with no change, the open boards still repaint this often (the clock's parts)
 
 
 def _frame(event: str, data: dict) -> bytes:
@@ -192,6 +193,7 @@ class Wall:
         follow: bool = True,
         clock: Callable[[], datetime] | None = None,
         poll: float = POLL,
+        refresh: float = REFRESH,
     ) -> None:
         if settings.viewer_token is None:
             raise ValueError("the wall needs a viewer token (viewer_token in <data>/secrets.toml)")
@@ -203,6 +205,7 @@ class Wall:
         self.feed = feed
         self.clock = clock or (lambda: datetime.now(UTC))
         self.poll = poll
+        self.refresh = refresh
         self.morning = MorningRanks(settings.data_dir)
         self.templates = Environment(
             loader=PackageLoader("services.wall", "templates"),
@@ -228,13 +231,22 @@ class Wall:
         self.hub.changed(set(notice.periods) if notice.periods else None)
 
     async def _watch_position(self) -> None:
+        """Repaint on a position no notice announced, and at least every `refresh` seconds
+        without one: days left, the pace marker, the time and the morning's moves follow
+        the clock, and a page that connects is sent the board last painted."""
+        loop = asyncio.get_running_loop()
+        painted = loop.time()
         while True:
             await asyncio.sleep(self.poll)
             position = self.source.position()
             if position != self._seen:
                 if self._seen >= 0:
                     self.hub.changed(None)
+                    painted = loop.time()
                 self._seen = position
+            elif loop.time() - painted >= self.refresh:
+                self.hub.changed(None)
+                painted = loop.time()
 
     # --- ASGI ----------------------------------------------------------------------
 

@@ -295,3 +295,22 @@ def test_dingtalk_backfill_then_callbacks_store_each_track_once(httpserver, make
     for eid, event in expected.items():
         assert stored[eid]["data"] == event["data"]
         assert stored[eid]["occurred_at"][:19] == event["occurred_at"][:19]
+
+
+def test_a_spent_month_answered_as_429_is_still_final(httpserver):
+    """The month's quota decides by its code, not by the HTTP status it comes with."""
+    httpserver.expect_request(dingtalk_api.TOKEN_PATH, method="POST").respond_with_handler(
+        Tokens("app-month-429", [7200])
+    )
+    httpserver.expect_request(dingtalk_api.TRACKS_PATH).respond_with_data(
+        '{"code": "Forbidden.AccessDenied.ApiCountLimitForOrg"}',
+        429,
+        content_type="application/json",
+    )
+    api = dingtalk_api.DingTalkApi(settings(httpserver, "app-month-429"))
+    try:
+        with pytest.raises(UpstreamUnavailable, match="429"):
+            next(api.track_pages())
+    finally:
+        api.close()
+    assert sum(1 for request, _ in httpserver.log if request.path == dingtalk_api.TRACKS_PATH) == 1

@@ -111,6 +111,27 @@ async def test_a_pipedrive_that_does_not_answer_makes_the_webhook_retried(httpse
     assert rec.events[0].data.product_line == "C"
 
 
+async def test_webhooks_behind_a_failed_read_answer_at_once_until_it_is_tried_again(
+    httpserver, monkeypatch
+):
+    """A Pipedrive that is down is asked once, not once per queued webhook: for
+    FAILED_SECONDS the next webhooks get the same 503 without a call (none waits out its
+    own retries, none holds a worker thread); after that Pipedrive is asked again."""
+    fields = Fields(fail=2)
+    settings = serve(httpserver, "down-once", fields)
+    rec = Recorder()
+    with pytest.raises(UpstreamUnavailable):
+        await post(rec, settings, created(39, 508))
+    asked = fields.calls
+    for deal_id in (509, 510):
+        with pytest.raises(UpstreamUnavailable):
+            await post(rec, settings, created(39, deal_id))
+    assert fields.calls == asked and not rec.events
+    monkeypatch.setattr(pipedrive_fields, "FAILED_SECONDS", 0.0)
+    assert (await post(rec, settings, created(39, 511))).status == 200
+    assert fields.calls > asked and rec.events[0].data.product_line == "C"
+
+
 def test_the_backfill_labels_api_numbers_of_a_field_the_file_does_not_list(httpserver):
     """API v2 deals carry a bare option id; without `[pipedrive.option_labels]` for the field
     the labels come from Pipedrive, read once for the run."""

@@ -98,3 +98,34 @@ async def test_a_period_left_by_its_last_page_is_rendered_afresh_for_the_next():
     _, again = hub.join("2026-08")
     assert frames(again)[0][1]["position"] == 9
     assert frames(again)[0][1]["version"] != frames(first)[0][1]["version"]
+
+
+async def test_open_boards_follow_the_clock_without_a_change(tmp_path):
+    """No notice, no new position: the boards still repaint every `refresh` seconds, so
+    the time, days left and the morning's moves are the clock's, and a page connecting
+    on a quiet morning is not sent last evening's board."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.config import load_settings
+    from services.wall.server import Wall
+    from tui import sample
+    from tui.source import MemorySource
+
+    now = [datetime(2026, 8, 20, 10, 0, 0, tzinfo=UTC)]
+    source = MemorySource({("standings", "2026-08", ""): sample.standings("2026-08", reps=3)})
+    settings = load_settings(tmp_path, env={"QUOTABOARD_VIEWER_TOKEN": "v" * 32})
+    wall = Wall(settings, source=source, follow=False, clock=lambda: now[0], poll=0.01, refresh=0.05)
+    outbox, first = wall.hub.join("2026-08")
+    assert b"updated 18:00:00" in first  # 10:00 UTC in the business timezone
+    watching = asyncio.ensure_future(wall._watch_position())
+    try:
+        now[0] += timedelta(hours=1, minutes=1)
+        sent = frames(await asyncio.wait_for(outbox.take(), 2))
+        assert [event for event, _ in sent] == ["patch"]
+        changed = {key: text for key, _attrs, text in sent[0][1]["set"]}
+        assert changed["foot"] == "updated 19:01:00 · position 100"
+        assert "pace@team:sales" in changed  # the pace marker moved with the day's hour
+        _, again = wall.hub.join("2026-08")
+        assert b"updated 19:01:00" in again
+    finally:
+        watching.cancel()

@@ -36,6 +36,7 @@ from services.ingest.adapters.vendor_http import header_wait, httpx_temporary, r
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 TRACKS_PATH = "/v1.0/crm/customers/tracks"
 PAGE_SIZE = 20  # the SDK's documented example; DingTalk names no maximum for this call
+SPENT = "Forbidden.AccessDenied.ApiCountLimitForOrg"  # the month's API calls are used up: final
 THROTTLED = frozenset(
     {
         "request.too.frequent",
@@ -61,8 +62,12 @@ def temporary(exc: Exception) -> float | None:
     """A throttled answer waits its Retry-After or the documented second; then as httpx_temporary."""
     import httpx
 
-    if isinstance(exc, httpx.HTTPStatusError) and _code(exc.response) in THROTTLED:
-        return header_wait(exc.response.headers) or 1.0
+    if isinstance(exc, httpx.HTTPStatusError):
+        code = _code(exc.response)
+        if code == SPENT:
+            return None  # the month's calls are spent, whatever the HTTP status says
+        if code in THROTTLED:
+            return header_wait(exc.response.headers) or 1.0
     return httpx_temporary(exc)
 
 

@@ -20,13 +20,16 @@ import threading
 import time
 
 from services.ingest.adapters.base import AdapterSettings
+from services.ingest.adapters.hubspot_api import UpstreamUnavailable
 from services.ingest.adapters.vendor_http import ATTEMPTS, httpx_temporary, retrying
 
 PATH = "/api/v2/dealFields"
 REFRESH_SECONDS = 60.0
+FAILED_SECONDS = 30.0  # after a failed read, answer "unavailable" at once for this long
 Labels = dict[str, dict[str, str]]  # field code -> option id -> label
 
 _cache: dict[str, tuple[float, Labels]] = {}
+_failed: dict[str, tuple[float, UpstreamUnavailable]] = {}
 _lock = threading.Lock()
 
 
@@ -77,12 +80,23 @@ def fetch(settings: AdapterSettings, attempts: int = ATTEMPTS) -> Labels:
 
 
 def labels(settings: AdapterSettings, attempts: int = ATTEMPTS) -> Labels:
-    """The labels, fetched unless they were fetched less than a minute ago."""
+    """The labels, fetched unless they were fetched less than a minute ago. A failed read
+    is remembered for FAILED_SECONDS: webhooks queued behind it answer 503 at once instead
+    of each waiting out its own retries against a Pipedrive that is down (and holding a
+    worker thread the other vendors' webhooks need)."""
     key = settings.pipedrive_api_url or ""
     with _lock:
         entry = _cache.get(key)
         if entry is not None and time.monotonic() - entry[0] < REFRESH_SECONDS:
             return entry[1]
-        fetched = fetch(settings, attempts)
+        failed = _failed.get(key)
+        if failed is not None and time.monotonic() - failed[0] < FAILED_SECONDS:
+            raise failed[1]
+        try:
+            fetched = fetch(settings, attempts)
+        except UpstreamUnavailable as exc:
+            _failed[key] = (time.monotonic(), exc)
+            raise
+        _failed.pop(key, None)
         _cache[key] = (time.monotonic(), fetched)
         return fetched
