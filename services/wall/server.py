@@ -105,9 +105,9 @@ class Hub:
 
     def join(self, period: str) -> tuple[Outbox, bytes]:
         """A new page's outbox, and its first frame: the board its period's pages show."""
+        shown = self.shown.get(period) or self._show(period)  # a failed render registers nothing
         outbox = Outbox()
         self.pages.setdefault(period, set()).add(outbox)
-        shown = self.shown.get(period) or self._show(period)
         return outbox, shown.frame
 
     def leave(self, period: str, outbox: Outbox) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from services.wall.server import COALESCE, QUEUE, Hub
 
 
@@ -129,3 +131,13 @@ async def test_open_boards_follow_the_clock_without_a_change(tmp_path):
         assert b"updated 19:01:00" in again
     finally:
         watching.cancel()
+
+
+def test_a_page_whose_first_render_fails_is_not_left_registered():
+    def broken(period: str) -> tuple[int, str]:
+        raise RuntimeError("the store cannot be read")
+
+    hub = Hub(broken)
+    with pytest.raises(RuntimeError):
+        hub.join("2026-08")
+    assert hub.pages == {}
