@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -184,6 +185,20 @@ class ReadStore:
 
     # --- reading -----------------------------------------------------------------
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: every SELECT inside sees the same commit. The connection is
+        in autocommit mode (isolation_level=None, so that `write` controls its own
+        transaction), where each SELECT would otherwise see the latest commit of its own."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
     def meta(self, key: str) -> str | None:
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -203,7 +218,7 @@ class ReadStore:
         inside it can be older than the checkpoint; the figures are the same at the
         checkpoint, which is the position a reader should be told.
         """
-        with self._db:  # one read transaction: document and checkpoint agree
+        with self.snapshot():  # document and checkpoint agree
             row = self._db.execute(
                 "SELECT doc FROM docs WHERE kind = ? AND period = ? AND key = ?",
                 (kind, period, key),
@@ -242,7 +257,7 @@ class ReadStore:
         rewrites, so a team or rank award earned through other reps' deals shows here at
         once. None when the rep has no entry in the period.
         """
-        with self._db:
+        with self.snapshot():  # the parts and the entry of one commit
             parts = self.doc("statement", period, rep_id)
             standings = self.doc("standings", period)
         entry = standings.reps.get(rep_id) if standings is not None else None
