@@ -318,6 +318,9 @@ def broker_target(settings: Settings) -> tuple[list[str], str | None, str | None
     return [rt["url"]], creds.user, creds.password, True
 
 
+DRAIN_TIMEOUT = 5  # seconds
+
+
 async def connect(settings: Settings, *, name: str = "quotaboard", wait: float = 0.0) -> Client:
     """A NATS client for the configured broker, reconnecting forever once connected.
     `wait` > 0 retries the first connection for that many seconds (for roles that start
@@ -331,6 +334,9 @@ async def connect(settings: Settings, *, name: str = "quotaboard", wait: float =
                 connect_timeout=2, reconnect_time_wait=0.5, max_reconnect_attempts=-1,
                 allow_reconnect=True, ping_interval=5, max_outstanding_pings=2,
                 pending_size=2 * 1024 * 1024,
+                # a stopping role drains for at most this long (nats-py's default is 30 s):
+                # when the broker died with `up`, a drain waits for a server that is gone
+                drain_timeout=DRAIN_TIMEOUT,
             )
         except BrokerUnavailable:
             if time.monotonic() >= deadline:

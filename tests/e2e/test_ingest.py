@@ -210,12 +210,17 @@ def test_up_killed_takes_its_broker_and_roles_with_it(make_service):
     (PR_SET_PDEATHSIG), so no nats-server is left holding the port and the store."""
     svc = make_service()
     info = svc.service_info()
-    pids = [info["broker"]["pid"], *info["roles"].values()]
+    names = {info["broker"]["pid"]: "broker", **{pid: role for role, pid in info["roles"].items()}}
+    pids = list(names)
     assert all(pid_alive(p) for p in pids)
     svc.proc.kill()
     svc.proc.wait(10)
     try:
-        wait_until(lambda: not any(pid_alive(p) for p in pids), 20, what=f"{pids} to exit with `up`")
+        wait_until(
+            lambda: not any(pid_alive(p) for p in pids),
+            20,
+            what=lambda: f"{[names[p] for p in pids if pid_alive(p)]} to exit with `up`",
+        )
     finally:
         for pid in filter(pid_alive, pids):  # leave nothing running when the test fails
             os.kill(pid, signal.SIGKILL)

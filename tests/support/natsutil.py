@@ -50,14 +50,16 @@ def event(i: int | str, prefix: str = "t") -> dict:
             "source": "test", "data": {"customer_id": f"C-{prefix}-{i}", "name": "ACME"}}
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what="condition"):
+    """`predicate()` once it is truthy; else AssertionError naming `what` (a text, or a
+    function giving it at the timeout, so it can say what was still wrong)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
 
 
 def log_count(data_dir: Path) -> int:
