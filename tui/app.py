@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual.app import App
@@ -187,7 +188,8 @@ class QuotaboardApp(App):
 
 
 def run_tui(source: DataSource, feed: NoticeFeed, period: str | None = None,
-            clock: Callable[[], datetime] | None = None) -> None:
+            clock: Callable[[], datetime] | None = None, business_tz: ZoneInfo = P.BUSINESS_TZ) -> None:
     """Open the live leaderboard on `source`, refreshed by `feed` (`clock`: the demo's,
-    when pinned with `--now`). services/cli/tui.py gives it the running service's."""
-    QuotaboardApp(source, feed, period=period, clock=clock).run()
+    when pinned with `--now`; `business_tz`: the rulesets' timezone, which decides the
+    month a day is in). services/cli/tui.py gives it the running service's."""
+    QuotaboardApp(source, feed, period=period, clock=clock, business_tz=business_tz).run()

@@ -18,12 +18,14 @@ from services.cli.app import DataOpt, NatsOpt, fail, settings_from
 def open_tui(data_dir: Path, period: str | None = None, nats_url: str | None = None,
              clock: Callable[[], datetime] | None = None) -> None:
     """The leaderboard on the service of `data_dir`, until the user quits."""
+    from services.project.projector import current_rulesets
     from services.project.readers import NatsFeed, StoreSource
     from tui.app import run_tui
 
     source = StoreSource(data_dir)
     try:
-        run_tui(source, NatsFeed(data_dir, nats_url=nats_url), period=period, clock=clock)
+        run_tui(source, NatsFeed(data_dir, nats_url=nats_url), period=period, clock=clock,
+                business_tz=current_rulesets(data_dir).timezone)
     finally:
         source.close()
 

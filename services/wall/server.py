@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from services.config import Settings
+from services.project.projector import current_rulesets
 from services.project.readers import NatsFeed, StoreSource
 from services.wall.access import SECURITY_HEADERS, Access, without_token
 from services.wall.morning import MorningRanks
@@ -206,6 +207,7 @@ class Wall:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.poll = poll
         self.refresh = refresh
+        self.tz = current_rulesets(settings.data_dir).timezone  # the business days and months
         self.morning = MorningRanks(settings.data_dir)
         self.templates = Environment(
             loader=PackageLoader("services.wall", "templates"),
@@ -217,7 +219,7 @@ class Wall:
 
     def view(self, period: str | None) -> dict:
         return wall_view(
-            self.source, period, self.clock(), self.morning, self.settings.wall_hide_money
+            self.source, period, self.clock(), self.morning, self.settings.wall_hide_money, self.tz
         )
 
     def _render_board(self, period: str) -> tuple[int, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from projections.periods import (
     BUSINESS_TZ,
@@ -90,22 +91,28 @@ def _trend(
 
 
 def wall_view(
-    source: DataSource, period: str | None, now: datetime, morning: MorningRanks, hide_money: bool
+    source: DataSource,
+    period: str | None,
+    now: datetime,
+    morning: MorningRanks,
+    hide_money: bool,
+    tz: ZoneInfo = BUSINESS_TZ,
 ) -> dict:
-    """The page's model for `period` (default: this month) at `now`."""
+    """The page's model for `period` (default: this month) at `now`; months, days left,
+    the time shown and the morning's day are the business timezone's (`tz`, the rulesets')."""
     periods = source.periods()
-    this_month = current_month(now, BUSINESS_TZ)
+    this_month = current_month(now, tz)
     period = period or default_month(months_among(periods), this_month) or this_month
-    start, end = bounds(period)
+    start, end = bounds(period, tz)
     elapsed = (max(start, min(now, end)) - start) / (end - start)
     view = {
         "period": period,
         "kind": kind_of(period),
-        "days_left": days_left(period, now),
+        "days_left": days_left(period, now, tz),
         "prev": shift(period, -1),
         "next": shift(period, 1),
         "hide_money": hide_money,
-        "updated": now.astimezone(BUSINESS_TZ).strftime("%H:%M:%S"),
+        "updated": now.astimezone(tz).strftime("%H:%M:%S"),
         "position": source.position(),
         "teams": [],
         "rows": [],
@@ -136,7 +143,7 @@ def wall_view(
         team_target = team_target or as_decimal(team.target)
     reps = doc.reps
     ranks = rank_reps(reps)
-    before = morning.baseline(period, now.astimezone(BUSINESS_TZ).date(), ranks)
+    before = morning.baseline(period, now.astimezone(tz).date(), ranks)
     for rep_id, entry in sorted(reps.items(), key=lambda item: (ranks[item[0]], item[0])):
         rag = entry.rag
         move = before[rep_id] - ranks[rep_id] if rep_id in before else None

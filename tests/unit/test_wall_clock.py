@@ -1,11 +1,12 @@
 """The wall reads the clock (default period, days left, the morning's ranks): pinned at a
 month's first second, its last day, New Year and 29 February, in the business timezone
-(Asia/Shanghai) whatever the UTC date."""
+(the rulesets'; Asia/Shanghai by default) whatever the UTC date."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -76,3 +77,39 @@ def test_a_rep_who_joins_after_the_morning_shows_as_new_all_day(tmp_path):
     for _ in range(2):  # a second look (or a restarted wall) still shows c as new
         view = wall_view(source, "2026-12", noon, MorningRanks(tmp_path), hide_money=False)
         assert {r["id"]: r["move"] for r in view["rows"]} == {"a": 0, "c": None, "b": -1}
+
+
+# The same edges in another business timezone: New York's month, days and morning, not
+# Shanghai's (the rulesets' `timezone` decides; the wall used to assume Asia/Shanghai).
+NEW_YORK_EDGES = [
+    (datetime(2026, 12, 1, 5, 0, 0, tzinfo=UTC), "2026-12", 31, "2026-12-01"),  # first second
+    (datetime(2027, 1, 1, 4, 59, 59, tzinfo=UTC), "2026-12", 1, "2026-12-31"),  # last second
+    (datetime(2027, 1, 1, 5, 0, 0, tzinfo=UTC), "2027-01", 31, "2027-01-01"),  # New Year
+    (datetime(2028, 3, 1, 4, 0, 0, tzinfo=UTC), "2028-02", 1, "2028-02-29"),  # 29 February
+]
+
+
+@pytest.mark.parametrize("now, month, left, day", NEW_YORK_EDGES)
+def test_the_business_days_are_the_rulesets_timezone(tmp_path, now, month, left, day):
+    tz = ZoneInfo("America/New_York")
+    docs = {("standings", m, ""): standings(m, a="1.2", b="0.8") for m in (month, "2027-01")}
+    view = wall_view(MemorySource(docs), None, now, MorningRanks(tmp_path), False, tz)
+    assert (view["period"], view["days_left"]) == (month, left)
+    assert view["updated"] == now.astimezone(tz).strftime("%H:%M:%S")
+    assert f'"day": "{day}"' in (tmp_path / "wall" / "morning.json").read_text()
+
+
+def test_the_wall_takes_the_timezone_of_the_rulesets(tmp_path):
+    from pathlib import Path
+
+    from services.config import load_settings
+    from services.wall.server import Wall
+
+    seed = Path(__file__).resolve().parents[2] / "rulesets" / "seed-table3.toml"
+    (tmp_path / "rulesets").mkdir()
+    (tmp_path / "rulesets" / "ny.toml").write_text(
+        seed.read_text().replace('timezone = "Asia/Shanghai"', 'timezone = "America/New_York"')
+    )
+    settings = load_settings(tmp_path, env={"QUOTABOARD_VIEWER_TOKEN": "v" * 32})
+    wall = Wall(settings, source=MemorySource({}), follow=False)
+    assert wall.tz == ZoneInfo("America/New_York")
