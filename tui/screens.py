@@ -308,13 +308,11 @@ class FunnelScreen(DataScreen):
         st.add_column("Won", justify="right")
         st.add_column("Win %", justify="right")
         st.add_column("", min_width=10)
-        best = max([(s.won / s.created) if s.created else 0 for s in sources.values()] + [0])
-        best = round(best, 4)
+        # the fold's win rates (won ÷ created, 4 places; none without a deal created)
+        rates = {name: dec(s.win_rate) for name, s in sources.items()}
+        best = max((r for r in rates.values() if r is not None), default=None)
         for name, s in sorted(sources.items(), key=lambda kv: -kv[1].created):
-            created, won = s.created, s.won
-            rate = (
-                float(s.win_rate) if s.win_rate is not None else won / created if created else None
-            )
+            created, won, rate = s.created, s.won, rates[name]
             st.add_row(
                 name,
                 str(created),
@@ -322,7 +320,7 @@ class FunnelScreen(DataScreen):
                 "—" if rate is None else f"{rate * 100:.0f}%",
                 Text(
                     bar_text(rate, max(10, width - 20))
-                    + (" ★" if rate and round(rate, 4) == best else ""),
+                    + (" ★" if rate and rate == best else ""),
                     style="green",
                 ),
             )
