@@ -1,6 +1,6 @@
 """Where the TUI's figures and change notices come from; both are injectable.
 
-`DataSource`: anything with standings/funnel/statement/statement_parts/scorecard/diagnosis/
+`DataSource`: anything with standings/funnel/statement/scorecard/diagnosis/
 weekly/publication returning the read-model documents as the Structs of
 schemas/read_models.py (None where there is none: scorecard when the period is not
 assessed), periods/position, and `projector` returning the state the projector
@@ -31,7 +31,6 @@ from schemas.read_models import (
     Scorecard,
     Standings,
     Statement,
-    StatementParts,
     Weekly,
 )
 
@@ -42,7 +41,6 @@ class DataSource(Protocol):
     def standings(self, period: str) -> Standings | None: ...
     def funnel(self, period: str) -> Funnel | None: ...
     def statement(self, period: str, rep_id: str) -> Statement | None: ...
-    def statement_parts(self, period: str, rep_id: str) -> StatementParts | None: ...
     def scorecard(self, period: str) -> Scorecard | None: ...
     def diagnosis(self, period: str) -> Diagnosis | None: ...
     def weekly(self, period: str) -> Weekly | None: ...
@@ -76,13 +74,6 @@ class MemorySource:
 
     def statement(self, period: str, rep_id: str) -> Statement | None:
         return self.docs.get(("statement", period, rep_id))
-
-    def statement_parts(self, period: str, rep_id: str) -> StatementParts | None:
-        """The stored parts of the rep's statement (what a store keeps beside the standings)."""
-        s = self.statement(period, rep_id)
-        if s is None:
-            return None
-        return StatementParts(s.period, s.rep_id, s.deals, s.activities, s.weekly_bookings)
 
     def scorecard(self, period: str) -> Scorecard | None:
         return self.docs.get(("scorecard", period, ""))

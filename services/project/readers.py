@@ -20,7 +20,6 @@ from schemas.read_models import (
     Scorecard,
     Standings,
     Statement,
-    StatementParts,
     Weekly,
 )
 from services.config import load_settings
@@ -70,11 +69,6 @@ class StoreSource:
 
     def statement(self, period: str, rep_id: str) -> Statement | None:
         return self._call("statement", period, rep_id)
-
-    def statement_parts(self, period: str, rep_id: str) -> StatementParts | None:
-        """The stored parts alone, without decoding the standings (the wall sums the
-        reps' weekly bookings)."""
-        return self._call("doc", "statement", period, rep_id)
 
     def scorecard(self, period: str) -> Scorecard | None:
         return self._call("scorecard", period)

@@ -1,6 +1,6 @@
 """What the wall shows, from the read store's documents: the figures are the documents'
 own (the same the TUI and `--json` show); this module only ranks them (the shared
-schemas.documents.rank_reps), sums the reps' weekly bookings into the team's trend, and
+schemas.documents.rank_reps), takes the team's trend from the fold's weekly document, and
 formats. With `hide_money` no amount leaves this module: the page gets attainment only.
 """
 
@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from projections.metrics import UNASSIGNED
 from projections.periods import (
     BUSINESS_TZ,
     bounds,
@@ -22,7 +23,6 @@ from projections.periods import (
     shift,
 )
 from schemas.documents import RAG_SYMBOL, as_decimal, money, pct, rank_reps
-from schemas.read_models import RepEntry
 from services.wall.morning import MorningRanks
 from tui.source import DataSource
 
@@ -54,25 +54,26 @@ def honour_text(honour: str) -> str:
 
 
 def _trend(
-    source: DataSource,
-    period: str,
-    reps: dict[str, RepEntry],
-    target: Decimal | None,
-    hide_money: bool,
+    source: DataSource, period: str, target: Decimal | None, hide_money: bool
 ) -> list[dict]:
-    """The team's bookings per week of the period (the reps' statements' weekly bookings),
-    with the attainment reached by each week's end when the team has a target."""
-    weeks: dict[str, Decimal] = {}
-    for rep_id in reps:
-        parts = source.statement_parts(period, rep_id)
-        for week in parts.weekly_bookings if parts is not None else []:
-            amount = as_decimal(week.bookings) or Decimal(0)
-            weeks[week.week] = weeks.get(week.week, Decimal(0)) + amount
-    if not weeks:
+    """The team's bookings per week of the period: the fold's weekly trend (the document
+    `quotaboard weekly` and the TUI's trend screen show), its teams added up without the
+    unassigned credit, as the team panels show them; with the attainment reached by each
+    week's end when the team has a target."""
+    doc = source.weekly(period)
+    if doc is None:
         return []
-    top = max(weeks.values()) or Decimal(1)
+    weeks = {week: Decimal(0) for week in doc.weeks}
+    for team, series in doc.team.items():
+        if team == UNASSIGNED:
+            continue
+        for row in series.weeks:
+            weeks[row.week] += as_decimal(row.bookings) or Decimal(0)
+    if not any(weeks.values()):
+        return []
+    top = max(weeks.values())
     running, out = Decimal(0), []
-    for i, (week, amount) in enumerate(sorted(weeks.items())):
+    for i, (week, amount) in enumerate(weeks.items()):
         running += amount
         reached = running / target if target else None
         height = amount / top * 80
@@ -184,5 +185,5 @@ def wall_view(
                 "target": None if hide_money else money(region.target, compact=True),
             }
         )
-    view["trend"] = _trend(source, period, reps, team_target, hide_money)
+    view["trend"] = _trend(source, period, team_target, hide_money)
     return view

@@ -113,3 +113,33 @@ def test_the_wall_takes_the_timezone_of_the_rulesets(tmp_path):
     settings = load_settings(tmp_path, env={"QUOTABOARD_VIEWER_TOKEN": "v" * 32})
     wall = Wall(settings, source=MemorySource({}), follow=False)
     assert wall.tz == ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize("hide_money", [False, True])
+def test_the_trend_is_the_folds_weekly_document(tmp_path, hide_money):
+    """The wall's weekly bars are `quotaboard weekly`'s team figures (the seed month folded
+    for real), not a second sum of the reps' statements: the same weeks, amounts and the
+    target reached by each week's end."""
+    from fold_helpers import project, seed_raw
+
+    from schemas.documents import money, pct
+    from schemas.read_models import as_document
+
+    p = project(seed_raw())
+    weekly = as_document("weekly", p.weekly("2026-08"))
+    docs = {
+        ("standings", "2026-08", ""): as_document("standings", p.standings("2026-08")),
+        ("weekly", "2026-08", ""): weekly,
+    }
+    now = datetime(2026, 8, 20, 4, 0, 0, tzinfo=UTC)
+    view = wall_view(MemorySource(docs), "2026-08", now, MorningRanks(tmp_path), hide_money)
+    (series,) = weekly.team.values()
+    target = Decimal(series.target)
+    assert [t["week"] for t in view["trend"]] == [w[-3:] for w in weekly.weeks]
+    assert [t["reached"] for t in view["trend"]] == [
+        pct(Decimal(row.cumulative) / target, 0) for row in series.weeks
+    ]
+    amounts = [None] * len(series.weeks) if hide_money else [
+        money(row.bookings, compact=True) for row in series.weeks
+    ]
+    assert [t["amount"] for t in view["trend"]] == amounts
