@@ -118,13 +118,13 @@ async def test_token_live_update_without_reload(make_service, browser):
     try:
         refused = await page.goto(f"{wall}/wall?period=2026-08")
         assert refused["status"] == 401
-        assert await page.eval("document.querySelectorAll('tr[data-rep]').length") == 0
+        assert await page.eval("document.querySelectorAll('.lb-row[data-rep]').length") == 0
         assert "viewer token" in await page.eval("document.body.innerText")
 
         deadline = time.monotonic() + 20
         while True:  # the projector folds the seed
             opened = await page.goto(f"{wall}/wall?period=2026-08&token={TOKEN}")
-            if await page.eval("document.querySelectorAll('tr[data-rep]').length") == 3:
+            if await page.eval("document.querySelectorAll('.lb-row[data-rep]').length") == 3:
                 break
             assert time.monotonic() < deadline, "the seed's standings never reached the wall"
             await asyncio.sleep(0.3)
@@ -134,18 +134,18 @@ async def test_token_live_update_without_reload(make_service, browser):
         assert "qb_wall" not in await page.eval("document.cookie")  # HttpOnly
         assert "content-security-policy" in {k.lower() for k in opened["headers"]}
         await page.wait_for("document.getElementById('conn').dataset.state === 'live'", 10)
-        assert await page.eval("document.querySelector('tr[data-rep=li]').dataset.rank") == "3"
+        assert await page.eval("document.querySelector('.lb-row[data-rep=li]').dataset.rank") == "3"
         await page.eval("window.notReloaded = true")
 
         posted = time.monotonic()
         assert svc.post(LATE_DEAL).status_code == 202
-        await page.wait_for("document.querySelector('tr[data-rep=li]').dataset.rank === '1'", 5)
+        await page.wait_for("document.querySelector('.lb-row[data-rep=li]').dataset.rank === '1'", 5)
         elapsed = time.monotonic() - posted
         print(f"signed webhook -> li's row repainted in {elapsed * 1000:.0f} ms")
         assert elapsed < 1.0
         assert await page.eval("window.notReloaded === true")  # swapped in, not reloaded
         assert "▲2" in await page.eval(
-            "document.querySelector('tr[data-rep=li] td.move').innerText"
+            "document.querySelector('.lb-row[data-rep=li] .move').innerText"
         )
         assert not [m for m in page.console() if "Content Security Policy" in m], page.console()
     finally:
@@ -172,7 +172,7 @@ async def test_connection_lost_and_back(tmp_path, browser):
             # the restarted wall's patches apply to the board it sent on reconnecting
             folded.apply_raw(json.dumps(e) for e in LATE_DEAL)
             await page.wait_for(
-                "document.querySelector('tr[data-rep=li]').dataset.rank === '1'", 10
+                "document.querySelector('.lb-row[data-rep=li]').dataset.rank === '1'", 10
             )
         finally:
             back.stop()
@@ -187,7 +187,7 @@ SHOWN = """[
     Object.fromEntries([...e.attributes].map(a => [a.name, a.value])),
     e.children.length ? null : e.textContent,
   ]),
-  [...document.querySelectorAll('tr[data-rep]')].map(e => e.dataset.rep),
+  [...document.querySelectorAll('.lb-row[data-rep]')].map(e => e.dataset.rep),
 ]"""
 # Counts the whole-board swaps (the board's own children replaced) from now on.
 COUNT_SWAPS = """
@@ -239,29 +239,29 @@ async def test_a_deal_patches_its_rows_in_place_and_leaves_the_rest(tmp_path, br
     local = LocalWall(tmp_path / "data")
     page = await open_live(browser, local)
     try:
-        last = await page.eval("document.querySelector('tbody tr:last-child').dataset.rep")
-        first = await page.eval("document.querySelector('tbody tr:first-child').dataset.rep")
+        last = await page.eval("document.querySelector('.lb-rows > .lb-row:last-child').dataset.rep")
+        first = await page.eval("document.querySelector('.lb-rows > .lb-row:first-child').dataset.rep")
         await page.eval(COUNT_SWAPS)
         await page.eval(
             f"""window.notReloaded = true;
-            document.querySelector('tr[data-rep="{last}"]').marker = 'climber';
-            document.querySelector('tr[data-rep="{first}"]').marker = 'leader';
+            document.querySelector('.lb-row[data-rep="{last}"]').marker = 'climber';
+            document.querySelector('.lb-row[data-rep="{first}"]').marker = 'leader';
             document.querySelector('.regions h2').marker = 'untouched';"""
         )
         folded.apply_raw(deal_won(1, last, "9000000"))
         await page.wait_for(
-            f"document.querySelector('tr[data-rep=\"{last}\"]').dataset.rank === '1'", 10
+            f"document.querySelector('.lb-row[data-rep=\"{last}\"]').dataset.rank === '1'", 10
         )
         assert await page.eval("window.notReloaded === true")
         assert await page.eval("window.swaps") == 0  # patched, not swapped whole
         assert await page.eval(
-            "[document.querySelector('tbody tr:first-child').marker,"
-            " document.querySelector('tbody tr:nth-child(2)').marker,"
+            "[document.querySelector('.lb-rows > .lb-row:first-child').marker,"
+            " document.querySelector('.lb-rows > .lb-row:nth-child(2)').marker,"
             " document.querySelector('.regions h2').marker]"
         ) == ["climber", "leader", "untouched"]  # the same nodes, moved, not rebuilt
         assert (
             await page.eval(
-                f"document.querySelector('tr[data-rep=\"{first}\"] td.rank').textContent"
+                f"document.querySelector('.lb-row[data-rep=\"{first}\"] .rank').textContent"
             )
             == "2"
         )
@@ -303,19 +303,19 @@ async def test_a_new_rep_comes_as_a_whole_board(tmp_path, browser):
                 *deal_won(2, "r99", "8000000"),
             ]
         )
-        await page.wait_for("document.querySelector('tr[data-rep=r99]') !== null", 10)
+        await page.wait_for("document.querySelector('.lb-row[data-rep=r99]') !== null", 10)
         assert await page.eval("window.notReloaded === true")
         assert await page.eval("window.swaps") >= 1
         assert (
-            await page.eval("document.querySelector('tr[data-rep=r99] .name').textContent")
+            await page.eval("document.querySelector('.lb-row[data-rep=r99] .name').textContent")
             == "新人"
         )
         # and the next deal is a patch on that board again
         await page.eval(COUNT_SWAPS)
-        second = await page.eval("document.querySelector('tbody tr:nth-child(2)').dataset.rep")
+        second = await page.eval("document.querySelector('.lb-rows > .lb-row:nth-child(2)').dataset.rep")
         folded.apply_raw(deal_won(3, second, "20000000"))
         await page.wait_for(
-            f"document.querySelector('tbody tr:first-child').dataset.rep === '{second}'", 10
+            f"document.querySelector('.lb-rows > .lb-row:first-child').dataset.rep === '{second}'", 10
         )
         assert await page.eval("window.swaps") == 0
     finally:
@@ -336,9 +336,9 @@ async def test_hide_money_leaves_no_amount(tmp_path, browser):
     local = LocalWall(tmp_path / "data", QUOTABOARD_WALL_HIDE_MONEY="true")
     page = await open_live(browser, local)
     try:
-        assert await page.eval("document.querySelectorAll('tr[data-rep]').length") == 24
+        assert await page.eval("document.querySelectorAll('.lb-row[data-rep]').length") == 24
         await assert_no_money(page)
-        last = await page.eval("document.querySelector('tbody tr:last-child').dataset.rep")
+        last = await page.eval("document.querySelector('.lb-rows > .lb-row:last-child').dataset.rep")
         for n in range(2):  # and after patches: the climb, then a deal that moves no rank
             position = await page.eval("document.getElementById('board').dataset.position")
             folded.apply_raw(deal_won(10 + n, last, "9000000"))
@@ -346,7 +346,7 @@ async def test_hide_money_leaves_no_amount(tmp_path, browser):
                 f"document.getElementById('board').dataset.position !== '{position}'", 10
             )
             assert (
-                await page.eval(f"document.querySelector('tr[data-rep=\"{last}\"]').dataset.rank")
+                await page.eval(f"document.querySelector('.lb-row[data-rep=\"{last}\"]').dataset.rank")
                 == "1"
             )
             await assert_no_money(page)
