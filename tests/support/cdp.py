@@ -14,7 +14,9 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -34,11 +36,11 @@ CHROMIUM_MISSING = (
 
 
 class Browser:
-    def __init__(self, *extra: str) -> None:
+    def __init__(self, *extra: str, binary: str | None = None) -> None:
         self.profile = Path(tempfile.mkdtemp(prefix="qb-chromium-"))
         self.proc = subprocess.Popen(
             [
-                CHROMIUM,
+                binary or CHROMIUM,
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
@@ -55,6 +57,7 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # close() ends the browser's whole process group
         )
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
@@ -86,7 +89,31 @@ class Browser:
         await page.start(width, height, mobile)
         return page
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU of the browser and every process it started, so far."""
+        tick = os.sysconf("SC_CLK_TCK")
+        children: dict[int, list[int]] = {}
+        stats: dict[int, list[str]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(entry.name)
+            stats[pid] = fields
+            children.setdefault(int(fields[1]), []).append(pid)
+        total, todo = 0, [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            if pid in stats:
+                total += int(stats[pid][11]) + int(stats[pid][12])
+            todo += children.get(pid, [])
+        return total / tick
+
     def close(self) -> None:
+        """End the browser and every process it started (renderers outlive a killed parent)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -94,6 +121,10 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
