@@ -21,7 +21,17 @@ a round faster than 50 pages can repaint only measures the queue). To say where 
 goes, it also prints the server's render, diff and hand-off per notice, and per page the
 notice -> frame received and received -> painted.
 
-    .venv/bin/python bench/wall.py [--pages 8 50] [--updates 200] [--interval 1.5]
+Fifty pages are fifty screens, each with a browser of its own; on this machine's two
+cores, fifty Chromium windows measure mostly Chromium's own cost per frame times fifty
+(docs/performance.md). So a run may keep only some of its pages in Chromium
+(`--chromium K`): the rest are remote screens, event streams a child process holds with
+the viewer token exactly as a page does, reading and decoding every frame, which is all
+the server sees of a screen whose browser runs elsewhere. The server's work is the same
+for the fifty; the K Chromium pages are measured, the remote screens' arrival times are
+reported too. The default runs both: `--pages 8 50` all in Chromium, then 50 pages of
+which 5 are Chromium windows.
+
+    .venv/bin/python bench/wall.py [--pages 8 50] [--chromium K] [--updates 200] [--interval 1.5]
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -40,6 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 
+import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from cdp import CHROMIUM_MISSING, Browser  # noqa: E402
 from natsutil import free_port  # noqa: E402
@@ -54,6 +66,7 @@ NOW = datetime(2026, 8, 20, 7, 30, tzinfo=UTC)
 PERIOD = "2026-08"
 TOKEN = "qbv_" + "B" * 43
 BATCH = 5  # pages opened at once
+IDLE = 5.0  # seconds the pages are watched doing nothing after the rounds: the browser's idle CPU
 SETUP_TIMEOUT = 120.0  # seconds a page may take to open and go live (not measured)
 # Injected before the page's own script, so it measures any version of the page the same
 # way. "received": a frame's arrival, before the page's handler runs. "painted": the first
@@ -113,6 +126,47 @@ class HandFeed:
         self.loop.call_soon_threadsafe(self.on_notice, notice)
 
 
+def remote_screens(url: str, count: int, ready, stop, results) -> None:
+    """Screens whose browser runs on another device: `count` event streams with the viewer
+    token, each frame read and decoded; at `stop`, the arrival times per position."""
+    asyncio.run(_remote_screens(url, count, ready, stop, results))
+
+
+async def _remote_screens(url: str, count: int, ready, stop, results) -> None:
+    arrivals: dict[int, list[float]] = {}
+    live = 0
+
+    async def screen(client: httpx.AsyncClient) -> None:
+        nonlocal live
+        headers = {"authorization": f"Bearer {TOKEN}"}
+        async with client.stream("GET", url, headers=headers) as response:
+            response.raise_for_status()
+            live += 1
+            event = None
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: ") and event in ("board", "patch"):
+                    at = time.time() * 1000
+                    position = json.loads(line.removeprefix("data: "))["position"]
+                    arrivals.setdefault(position, []).append(at)
+
+    limits = httpx.Limits(max_connections=count + 1)
+    async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+        tasks = [asyncio.create_task(screen(client)) for _ in range(count)]
+        while live < count:
+            failed = [t for t in tasks if t.done()]
+            if failed:
+                raise RuntimeError(f"a remote screen's stream ended: {failed[0].exception()}")
+            await asyncio.sleep(0.05)
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        for task in tasks:
+            task.cancel()
+    results.put(arrivals)
+
+
 def win(i: int, rep: str) -> list[str]:
     deal = {
         "deal_id": f"B{i}",
@@ -162,7 +216,9 @@ async def open_page(browser: Browser, url: str):
     return page
 
 
-async def run(pages: int, updates: int, interval: float) -> dict:
+async def run(
+    pages: int, chromium: int, updates: int, interval: float, binary: str | None
+) -> dict:
     data = Path(tempfile.mkdtemp(prefix="bench-wall-")) / "data"
     folded = FoldedStore(data)
     org = organisation(7, NOW)
@@ -199,21 +255,39 @@ async def run(pages: int, updates: int, interval: float) -> dict:
         "--disable-renderer-backgrounding",
         "--disable-background-timer-throttling",
         "--disable-backgrounding-occluded-windows",
+        binary=binary,
     )
     opened = []
+    spawn = multiprocessing.get_context("spawn")
+    ready, stop, results = spawn.Event(), spawn.Event(), spawn.Queue()
+    remote = spawn.Process(
+        target=remote_screens,
+        args=(f"http://127.0.0.1:{port}/wall/events?period={PERIOD}", pages - chromium),
+        kwargs={"ready": ready, "stop": stop, "results": results},
+        daemon=True,
+    )
     try:
         started = time.monotonic()
-        while len(opened) < pages:
-            batch = min(BATCH, pages - len(opened))
+        if chromium < pages:
+            remote.start()
+            while not ready.wait(0.1):
+                if not remote.is_alive() or time.monotonic() - started > SETUP_TIMEOUT:
+                    raise RuntimeError("the remote screens did not connect")
+        while len(opened) < chromium:
+            batch = min(BATCH, chromium - len(opened))
             urls = [
                 f"http://wall-{n}.bench.test:{port}/wall?period={PERIOD}&token={TOKEN}"
                 for n in range(len(opened), len(opened) + batch)
             ]
             opened += await asyncio.gather(*(open_page(browser, url) for url in urls))
-        print(f"{len(opened)} pages open and live in {time.monotonic() - started:.1f} s")
+        print(
+            f"{pages} pages open and live ({len(opened)} in Chromium, {pages - chromium} remote)"
+            f" in {time.monotonic() - started:.1f} s"
+        )
         await asyncio.sleep(2.0)
         renders.clear()
         sent: dict[int, float] = {}
+        busy_from, busy_start = browser.cpu_seconds(), time.monotonic()
         reps = [r["rep_id"] for r in org.reps]
         for i in range(updates):
             changes = folded.apply_raw(win(i, reps[(i * 7) % len(reps)]))
@@ -221,7 +295,21 @@ async def run(pages: int, updates: int, interval: float) -> dict:
             feed.deliver(Notice(changes.position, {PERIOD}, set()))
             await asyncio.sleep(interval)
         await asyncio.sleep(2.0)
+        busy, busy_for = browser.cpu_seconds() - busy_from, time.monotonic() - busy_start
+        idle_from, idle_start = browser.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(IDLE)  # after the rounds: opening pages is long done
+        idle_rate = (browser.cpu_seconds() - idle_from) / (time.monotonic() - idle_start)
         out = {"painted": [], "received": [], "repaint": [], "missed": 0, "render": renders}
+        out["idle"] = idle_rate * 1000 / max(1, chromium)
+        out["per_notice"] = (busy - idle_rate * busy_for) * 1000 / (updates * max(1, chromium))
+        out["remote"] = []
+        if chromium < pages:
+            stop.set()
+            arrivals = results.get(timeout=30)
+            out["remote_missed"] = sum(
+                (pages - chromium) - len(arrivals.get(p, [])) for p in sent
+            )
+            out["remote"] = [at - t0 for p, t0 in sent.items() for at in arrivals.get(p, [])]
         for page in opened:
             marks = await page.eval(
                 "performance.getEntriesByType('mark').map(m => [m.name, performance.timeOrigin + m.startTime])"
@@ -245,31 +333,63 @@ async def run(pages: int, updates: int, interval: float) -> dict:
         for page in opened:
             await page.close()
         browser.close()
+        stop.set()
+        if remote.pid is not None:
+            remote.join(10)
         server.should_exit = True
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, nargs="+", default=[8, 50], help="one run for each")
+    parser.add_argument("--pages", type=int, nargs="+", default=None, help="one run for each")
+    parser.add_argument(
+        "--chromium",
+        type=int,
+        default=None,
+        help="how many of the pages are Chromium windows here (default: all); the rest are remote screens",
+    )
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--interval", type=float, default=1.5, help="seconds between rounds")
+    parser.add_argument(
+        "--browser",
+        default=None,
+        help="the Chromium binary (default: chromium on PATH; e.g. chromium-headless-shell)",
+    )
     args = parser.parse_args()
     if CHROMIUM_MISSING:
         print(f"bench/wall.py: skipped: {CHROMIUM_MISSING}")
         return 0
-    for pages in args.pages:
+    if args.pages is None:
+        runs = [(8, 8), (50, 50), (50, 5)] if args.chromium is None else [(50, args.chromium)]
+    else:
+        runs = [(p, p if args.chromium is None else min(p, args.chromium)) for p in args.pages]
+    for pages, chromium in runs:
         before = os.getloadavg()
-        out = asyncio.run(run(pages, args.updates, args.interval))
+        out = asyncio.run(run(pages, chromium, args.updates, args.interval, args.browser))
         after = os.getloadavg()
         painted = out["painted"]
+        where = (
+            "all in one Chromium on this machine"
+            if chromium == pages
+            else f"{chromium} Chromium windows here measured, {pages - chromium} remote screens"
+        )
         print(
-            f"notice -> wall repainted, {pages} pages, {args.updates} updates "
+            f"notice -> wall repainted, {pages} pages ({where}), {args.updates} updates "
             f"{args.interval} s apart ({len(painted)} paints, {out['missed']} superseded): "
             f"{summary(painted)}, max {max(painted):.0f} ms (goal p99 <= 300 ms)"
         )
+        if out["remote"]:
+            print(
+                f"  notice -> frame at the remote screens: {summary(out['remote'])}"
+                f" ({len(out['remote'])} frames, {out['remote_missed']} missing)"
+            )
         print(f"  server render, diff + hand-off per notice: {summary(out['render'])}")
         print(f"  notice -> frame in the page:   {summary(out['received'])}")
         print(f"  frame -> painted (apply, layout, paint): {summary(out['repaint'])}")
+        print(
+            f"  Chromium's CPU (all its processes): idle {out['idle']:.1f} ms per page per second, "
+            f"{out['per_notice']:.1f} ms per page per notice beyond idle"
+        )
         print(
             "  load average (1/5/15 min): before "
             + " ".join(f"{x:.2f}" for x in before)
