@@ -30,6 +30,7 @@ from tui.source import DataSource, Notice, NoticeFeed, NullFeed
 from tui.widgets import state_text
 
 COALESCE_SECONDS = 0.02  # notices arriving together cause one refresh
+REZONE = 60.0  # seconds between two reads of the rulesets' timezone
 
 
 class QuotaboardApp(App):
@@ -46,12 +47,13 @@ class QuotaboardApp(App):
 
     def __init__(self, source: DataSource, feed: NoticeFeed | None = None, *, period: str | None = None,
                  clock: Callable[[], datetime] | None = None, poll_interval: float | None = 2.0,
-                 business_tz=P.BUSINESS_TZ) -> None:
+                 business_tz=P.BUSINESS_TZ, tz_source: Callable[[], ZoneInfo] | None = None) -> None:
         super().__init__()
         self.source = source
         self.feed = feed or NullFeed()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tz = business_tz
+        self.tz_source = tz_source  # the rulesets' timezone now (read again every REZONE s)
         self.poll_interval = poll_interval
         self.connection = "connecting"
         self.last_update: datetime | None = None
@@ -74,6 +76,8 @@ class QuotaboardApp(App):
         self.run_worker(self.feed.run(self.handle_notice, self.handle_state), group="feed", exclusive=True)
         if self.poll_interval:
             self.set_interval(self.poll_interval, self._poll)
+        if self.poll_interval and self.tz_source is not None:
+            self.set_interval(REZONE, self.rezone)
 
     # --- header text shared by the screens --------------------------------------
 
@@ -162,6 +166,18 @@ class QuotaboardApp(App):
         if position != self.position:
             self.handle_notice(Notice(position))
 
+    def rezone(self) -> None:
+        """Take the rulesets' timezone again: a rebuild under rulesets with another one
+        moves the months, days left and times shown without a restart. Rulesets that do
+        not load keep the timezone in use (the header shows the projector's error)."""
+        try:
+            tz = self.tz_source()
+        except (ValueError, OSError):
+            return
+        if tz != self.tz:
+            self.tz = tz
+            self._set_period(self.period)
+
     # --- actions --------------------------------------------------------------------
 
     def _set_period(self, period: str) -> None:
@@ -188,8 +204,11 @@ class QuotaboardApp(App):
 
 
 def run_tui(source: DataSource, feed: NoticeFeed, period: str | None = None,
-            clock: Callable[[], datetime] | None = None, business_tz: ZoneInfo = P.BUSINESS_TZ) -> None:
+            clock: Callable[[], datetime] | None = None, business_tz: ZoneInfo = P.BUSINESS_TZ,
+            tz_source: Callable[[], ZoneInfo] | None = None) -> None:
     """Open the live leaderboard on `source`, refreshed by `feed` (`clock`: the demo's,
     when pinned with `--now`; `business_tz`: the rulesets' timezone, which decides the
-    month a day is in). services/cli/tui.py gives it the running service's."""
-    QuotaboardApp(source, feed, period=period, clock=clock, business_tz=business_tz).run()
+    month a day is in; `tz_source` reads it again). services/cli/tui.py gives it the
+    running service's."""
+    QuotaboardApp(source, feed, period=period, clock=clock, business_tz=business_tz,
+                  tz_source=tz_source).run()

@@ -25,7 +25,8 @@ def open_tui(data_dir: Path, period: str | None = None, nats_url: str | None = N
     source = StoreSource(data_dir)
     try:
         run_tui(source, NatsFeed(data_dir, nats_url=nats_url), period=period, clock=clock,
-                business_tz=current_rulesets(data_dir).timezone)
+                business_tz=current_rulesets(data_dir).timezone,
+                tz_source=lambda: current_rulesets(data_dir).timezone)
     finally:
         source.close()
 

@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from projections.rulesets import RulesetError
 from services.config import Settings
 from services.project.projector import current_rulesets
 from services.project.readers import NatsFeed, StoreSource
@@ -235,7 +236,8 @@ class Wall:
     async def _watch_position(self) -> None:
         """Repaint on a position no notice announced, and at least every `refresh` seconds
         without one: days left, the pace marker, the time and the morning's moves follow
-        the clock, and a page that connects is sent the board last painted."""
+        the clock (and the rulesets' timezone), and a page that connects is sent the
+        board last painted."""
         loop = asyncio.get_running_loop()
         painted = loop.time()
         while True:
@@ -247,8 +249,19 @@ class Wall:
                     painted = loop.time()
                 self._seen = position
             elif loop.time() - painted >= self.refresh:
+                self.tz = await asyncio.to_thread(self._business_tz)
                 self.hub.changed(None)
                 painted = loop.time()
+
+    def _business_tz(self):
+        """The rulesets' timezone now: a rebuild under rulesets with another timezone
+        reaches open boards at the next refresh, not at the wall's next start. Rulesets
+        that do not load keep the timezone in use (the projector reports the error)."""
+        try:
+            return current_rulesets(self.settings.data_dir).timezone
+        except (RulesetError, OSError):
+            log.warning("the wall keeps %s: the rulesets do not load", self.tz, exc_info=True)
+            return self.tz
 
     # --- ASGI ----------------------------------------------------------------------
 

@@ -291,3 +291,29 @@ async def test_header_names_a_ruleset_that_cannot_load(seeded):
         app._poll()
         await pilot.pause()
         assert "ruleset error" not in screen_text(app) and "projector" not in screen_text(app)
+
+
+async def test_the_tui_follows_the_rulesets_timezone(seeded):
+    """31 August 23:30 UTC is 1 September in Shanghai (August has ended) and still
+    31 August in New York (a day left); rulesets that stop loading keep the timezone."""
+    from zoneinfo import ZoneInfo
+
+    zones = [ZoneInfo("America/New_York")]
+
+    def tz_source():
+        if isinstance(zones[0], Exception):
+            raise zones[0]
+        return zones[0]
+
+    app = QuotaboardApp(StoreSource(seeded.data_dir), QueueFeed(), period="2026-08",
+                        clock=lambda: datetime(2026, 8, 31, 23, 30, tzinfo=UTC), poll_interval=None,
+                        tz_source=tz_source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert "│ ended" in app.title_text("x").plain
+        app.rezone()
+        await pilot.pause()
+        assert "│ 1d left" in app.title_text("x").plain
+        assert "1d left" in screen_text(app)
+        zones[0] = ValueError("rulesets/live.toml line 3: broken")
+        app.rezone()
+        assert app.tz == ZoneInfo("America/New_York")

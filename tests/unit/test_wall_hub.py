@@ -133,6 +133,44 @@ async def test_open_boards_follow_the_clock_without_a_change(tmp_path):
         watching.cancel()
 
 
+async def test_open_boards_follow_the_rulesets_timezone_at_the_refresh(tmp_path):
+    """Rulesets with another timezone (a rebuild under a corrected definition) reach the
+    open boards at the next refresh, not at the wall's next start; rulesets that stop
+    loading keep the timezone in use."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from services.config import load_settings
+    from services.wall.server import Wall
+    from tui import sample
+    from tui.source import MemorySource
+
+    seed = (Path(__file__).resolve().parents[2] / "rulesets" / "seed-table3.toml").read_text()
+    (tmp_path / "rulesets").mkdir()
+    live = tmp_path / "rulesets" / "live.toml"
+    live.write_text(seed)
+    source = MemorySource({("standings", "2026-08", ""): sample.standings("2026-08", reps=3)})
+    settings = load_settings(tmp_path, env={"QUOTABOARD_VIEWER_TOKEN": "v" * 32})
+    now = datetime(2026, 8, 20, 10, 0, 0, tzinfo=UTC)
+    wall = Wall(settings, source=source, follow=False, clock=lambda: now, poll=0.01, refresh=0.05)
+    outbox, first = wall.hub.join("2026-08")
+    assert b"updated 18:00:00" in first  # Asia/Shanghai
+    live.write_text(seed.replace('timezone = "Asia/Shanghai"', 'timezone = "America/New_York"'))
+    watching = asyncio.ensure_future(wall._watch_position())
+    try:
+        sent = frames(await asyncio.wait_for(outbox.take(), 2))
+        changed = {key: text for key, _attrs, text in sent[0][1]["set"]}
+        assert changed["foot"] == "updated 06:00:00 · position 100"  # 10:00 UTC in New York
+        live.write_text("[incentive\n")
+        await asyncio.sleep(0.3)  # several refreshes with rulesets that do not load
+        assert wall.tz == ZoneInfo("America/New_York")
+        _, again = wall.hub.join("2026-08")
+        assert b"updated 06:00:00" in again
+    finally:
+        watching.cancel()
+
+
 def test_a_page_whose_first_render_fails_is_not_left_registered():
     def broken(period: str) -> tuple[int, str]:
         raise RuntimeError("the store cannot be read")
