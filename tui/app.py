@@ -169,10 +169,11 @@ class QuotaboardApp(App):
     def rezone(self) -> None:
         """Take the rulesets' timezone again: a rebuild under rulesets with another one
         moves the months, days left and times shown without a restart. Rulesets that do
-        not load keep the timezone in use (the header shows the projector's error)."""
+        not load, or a store being swapped, keep the timezone in use (the header shows
+        the projector's error)."""
         try:
             tz = self.tz_source()
-        except (ValueError, OSError):
+        except Exception:  # noqa: BLE001 - a broken ruleset or a store being swapped: next time
             return
         if tz != self.tz:
             self.tz = tz

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from projections.rulesets import RulesetError
 from services.config import Settings
 from services.project.projector import current_rulesets
 from services.project.readers import NatsFeed, StoreSource
@@ -236,12 +236,17 @@ class Wall:
     async def _watch_position(self) -> None:
         """Repaint on a position no notice announced, and at least every `refresh` seconds
         without one: days left, the pace marker, the time and the morning's moves follow
-        the clock (and the rulesets' timezone), and a page that connects is sent the
-        board last painted."""
+        the clock, and a page that connects is sent the board last painted. The rulesets'
+        timezone is read again every `refresh` seconds too, busy or quiet."""
         loop = asyncio.get_running_loop()
-        painted = loop.time()
+        painted = zoned = loop.time()
         while True:
             await asyncio.sleep(self.poll)
+            if loop.time() - zoned >= self.refresh:
+                tz, zoned = await asyncio.to_thread(self._business_tz), loop.time()
+                if tz != self.tz:
+                    self.tz = tz
+                    painted = -self.refresh  # repaint now, in the new timezone
             position = self.source.position()
             if position != self._seen:
                 if self._seen >= 0:
@@ -249,17 +254,17 @@ class Wall:
                     painted = loop.time()
                 self._seen = position
             elif loop.time() - painted >= self.refresh:
-                self.tz = await asyncio.to_thread(self._business_tz)
                 self.hub.changed(None)
                 painted = loop.time()
 
-    def _business_tz(self):
+    def _business_tz(self) -> ZoneInfo:
         """The rulesets' timezone now: a rebuild under rulesets with another timezone
-        reaches open boards at the next refresh, not at the wall's next start. Rulesets
-        that do not load keep the timezone in use (the projector reports the error)."""
+        reaches open boards within `refresh` seconds, not at the wall's next start.
+        Rulesets or a store that cannot be read now keep the timezone in use (the
+        projector reports a broken ruleset; a store being swapped is read next time)."""
         try:
             return current_rulesets(self.settings.data_dir).timezone
-        except (RulesetError, OSError):
+        except Exception:  # noqa: BLE001 - whatever the read fails on, the wall goes on
             log.warning("the wall keeps %s: the rulesets do not load", self.tz, exc_info=True)
             return self.tz
 

@@ -164,6 +164,7 @@ async def test_open_boards_follow_the_rulesets_timezone_at_the_refresh(tmp_path)
         assert changed["foot"] == "updated 06:00:00 · position 100"  # 10:00 UTC in New York
         live.write_text("[incentive\n")
         await asyncio.sleep(0.3)  # several refreshes with rulesets that do not load
+        assert not watching.done()  # the watcher goes on
         assert wall.tz == ZoneInfo("America/New_York")
         _, again = wall.hub.join("2026-08")
         assert b"updated 06:00:00" in again
