@@ -31,7 +31,11 @@ for the fifty; the K Chromium pages are measured, the remote screens' arrival ti
 reported too. The default runs both: `--pages 8 50` all in Chromium, then 50 pages of
 which 5 are Chromium windows.
 
+`--drop` hands the Chromium pages each patch without some of its slots, for what a
+page's parts cost.
+
     .venv/bin/python bench/wall.py [--pages 8 50] [--chromium K] [--updates 200] [--interval 1.5]
+                                   [--drop KEYS|all] [--browser BINARY]
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ SETUP_TIMEOUT = 120.0  # seconds a page may take to open and go live (not measur
 # frame callback, that frame's rendering follows it, otherwise the next frame's does.
 MEASURE = """
 (() => {
+  const CUT = (event) => event;
   const raf = window.requestAnimationFrame.bind(window);
   let inFrame = false;
   const seen = new Set();
@@ -93,7 +98,7 @@ MEASURE = """
     return add.call(this, type, (event) => {
       const at = performance.now();
       performance.mark(`bench-received-${JSON.parse(event.data).position}`, { startTime: at });
-      listener(event);
+      listener(CUT(event));
     }, ...rest);
   };
   addEventListener("DOMContentLoaded", () => {
@@ -201,13 +206,32 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> str:
+    if not values:
+        return "none"
     return f"p50 {pct(values, 0.5):.0f} ms, p95 {pct(values, 0.95):.0f} ms, p99 {pct(values, 0.99):.0f} ms"
 
 
-async def open_page(browser: Browser, url: str):
+def measure_script(drop: list[str]) -> str:
+    """MEASURE, handing the page each patch without the slots whose keys start with one of
+    `drop` ("order": without the rows' moves; "all": no frame at all): what a page's
+    parts cost (`--drop`, docs/performance.md)."""
+    if not drop:
+        return MEASURE
+    if drop == ["all"]:
+        return MEASURE.replace("listener(CUT(event));", "/* dropped unread */")
+    cut = f"""const CUT = (event) => {{
+    const frame = JSON.parse(event.data);
+    if (frame.set) frame.set = frame.set.filter(([key]) => !{json.dumps(drop)}.some((p) => key.startsWith(p)));
+    if (frame.order && {json.dumps("order" in drop)}) frame.order = {{}};
+    return new MessageEvent(event.type, {{ data: JSON.stringify(frame) }});
+  }};"""
+    return MEASURE.replace("const CUT = (event) => event;", cut)
+
+
+async def open_page(browser: Browser, url: str, script: str = MEASURE):
     """A page on its own host name, live (the board's event stream open)."""
     page = await browser.page(1920, 1080)
-    await page.send("Page.addScriptToEvaluateOnNewDocument", source=MEASURE)
+    await page.send("Page.addScriptToEvaluateOnNewDocument", source=script)
     await page.goto(url, SETUP_TIMEOUT)
     await page.send("Network.disable")  # each event would also come back over DevTools
     await page.wait_for(
@@ -217,7 +241,12 @@ async def open_page(browser: Browser, url: str):
 
 
 async def run(
-    pages: int, chromium: int, updates: int, interval: float, binary: str | None
+    pages: int,
+    chromium: int,
+    updates: int,
+    interval: float,
+    binary: str | None,
+    drop: list[str] | None = None,
 ) -> dict:
     data = Path(tempfile.mkdtemp(prefix="bench-wall-")) / "data"
     folded = FoldedStore(data)
@@ -279,7 +308,8 @@ async def run(
                 f"http://wall-{n}.bench.test:{port}/wall?period={PERIOD}&token={TOKEN}"
                 for n in range(len(opened), len(opened) + batch)
             ]
-            opened += await asyncio.gather(*(open_page(browser, url) for url in urls))
+            script = measure_script(drop or [])
+            opened += await asyncio.gather(*(open_page(browser, url, script) for url in urls))
         print(
             f"{pages} pages open and live ({len(opened)} in Chromium, {pages - chromium} remote)"
             f" in {time.monotonic() - started:.1f} s"
@@ -355,7 +385,18 @@ def main() -> int:
         default=None,
         help="the Chromium binary (default: chromium on PATH; e.g. chromium-headless-shell)",
     )
+    parser.add_argument(
+        "--drop",
+        default="",
+        help="slot-key prefixes dropped from every patch before the page applies it, comma-"
+        "separated (e.g. 'row,rank,move,order'), or 'all': frames dropped unread; for the "
+        "cost of a page's parts",
+    )
     args = parser.parse_args()
+    pages_given = args.pages or [50]
+    if args.chromium is not None and not 0 < args.chromium <= min(pages_given):
+        parser.error(f"--chromium: between 1 and the pages ({min(pages_given)})")
+    drop = [k for k in args.drop.split(",") if k]
     if CHROMIUM_MISSING:
         print(f"bench/wall.py: skipped: {CHROMIUM_MISSING}")
         return 0
@@ -365,7 +406,7 @@ def main() -> int:
         runs = [(p, p if args.chromium is None else min(p, args.chromium)) for p in args.pages]
     for pages, chromium in runs:
         before = os.getloadavg()
-        out = asyncio.run(run(pages, chromium, args.updates, args.interval, args.browser))
+        out = asyncio.run(run(pages, chromium, args.updates, args.interval, args.browser, drop))
         after = os.getloadavg()
         painted = out["painted"]
         where = (
@@ -376,7 +417,7 @@ def main() -> int:
         print(
             f"notice -> wall repainted, {pages} pages ({where}), {args.updates} updates "
             f"{args.interval} s apart ({len(painted)} paints, {out['missed']} superseded): "
-            f"{summary(painted)}, max {max(painted):.0f} ms (goal p99 <= 300 ms)"
+            f"{summary(painted)}, max {max(painted, default=0):.0f} ms (goal p99 <= 300 ms)"
         )
         if out["remote"]:
             print(
