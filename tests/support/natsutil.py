@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -28,10 +29,31 @@ SHARED = REPO.parent / "shared"
 QUOTABOARD = [sys.executable, "-m", "services.cli"]
 
 
+# Ports for the servers tests start, below Linux's ephemeral range (32768-60999): a port
+# the kernel handed out with bind(0) could be taken as the local port of any client
+# connection before the server bound it (a gateway once found its port held for 20 s).
+# Each xdist worker draws from its own slice, so two workers never pick the same port.
+_PORTS = range(20000, 32768)
+_handed: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index, count = (int(worker), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) if worker.isdigit() else (0, 1)
+    share = len(_PORTS) // max(1, count)
+    mine = _PORTS[index * share : (index + 1) * share]
+    for _ in range(200):
+        port = random.choice(mine)
+        if port in _handed:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed.add(port)
+        return port
+    raise RuntimeError(f"no free port in {mine}")
 
 
 def new_secret() -> str:
