@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,15 +33,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 
-from services.ingest.signing import sign  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from natsutil import free_port, new_secret, signed_headers  # noqa: E402
+from procstat import children, cpu_seconds  # noqa: E402
 
 
 def event(prefix: str, i: int) -> dict:
@@ -116,12 +108,6 @@ def start_service(data: Path, secret: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("service did not start; see " + str(data.parent / "up.log"))
 
 
-def signed(secret: str, body: bytes) -> dict:
-    mid, ts = "msg_" + secrets.token_hex(8), int(time.time())
-    return {"webhook-id": mid, "webhook-timestamp": str(ts), "webhook-signature": sign(secret, mid, ts, body),
-            "content-type": "application/json"}
-
-
 class Conn:
     """One keep-alive HTTP/1.1 connection with a hand-written request and a minimal
     response parser. httpx costs ~1 ms of CPU per request; on a 2-core machine that
@@ -163,7 +149,7 @@ def _hostport(url: str) -> tuple[str, int]:
 
 async def http_throughput(url: str, secret: str, watch: LogWatch, total: int, base: int) -> float:
     bodies = [json.dumps([event("h", i) for i in range(k, k + 100)]).encode() for k in range(0, total, 100)]
-    requests = [(b, signed(secret, b)) for b in bodies]  # signing is the client's work: not timed
+    requests = [(b, signed_headers(secret, b)) for b in bodies]  # signing is the client's work: not timed
     requests.reverse()
     conns = [Conn(*_hostport(url)) for _ in range(16)]
 
@@ -187,7 +173,7 @@ async def latency(url: str, secret: str, watch: LogWatch, seconds: float, base: 
     requests = []
     for k in range(count):
         body = json.dumps([event("l", k * per_req + i) for i in range(per_req)]).encode()
-        requests.append((body, signed(secret, body)))
+        requests.append((body, signed_headers(secret, body)))
     idle: list[Conn] = []
     sent: list[tuple[int, float]] = []
 
@@ -218,17 +204,6 @@ async def latency(url: str, secret: str, watch: LogWatch, seconds: float, base: 
         lat.append((marks[j][1] - t0) * 1000)
     lat.sort()
     return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], n
-
-
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(x) for x in out.split()]
 
 
 async def _fill_stream(data: str, total: int) -> None:
@@ -268,13 +243,13 @@ def js_throughput(total: int, prefill: Path | None = None) -> tuple[float, str]:
             while watch.position <= base:
                 time.sleep(0.001)
             first, t0 = watch.marks[-1]
-            procs = {"recorder intake": [proc.pid], "log writer": _children(proc.pid),
+            procs = {"recorder intake": [proc.pid], "log writer": children(proc.pid),
                      "nats-server": [broker.proc.pid]}
-            cpu0 = {k: sum(map(_cpu_seconds, v)) for k, v in procs.items()}
+            cpu0 = {k: sum(map(cpu_seconds, v)) for k, v in procs.items()}
             while watch.position < base + total:
                 time.sleep(0.002)
             t1 = time.perf_counter()
-            cpu1 = {k: sum(map(_cpu_seconds, v)) for k, v in procs.items()}
+            cpu1 = {k: sum(map(cpu_seconds, v)) for k, v in procs.items()}
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(30)
@@ -297,7 +272,7 @@ def main() -> None:
     into = f"into a log of {args.prefill_log}" if args.prefill_log else "into a fresh log"
     print(f"JetStream -> log : {js_rate:10,.0f} events/s  ({args.js_events:,} events {into}; goal >= 30,000; {js_cpu})")
 
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    secret = new_secret()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         proc, url = start_service(data, secret)

@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import httpx
 from services.config import new_viewer_token
 from services.demo.crm_sim import CrmSimulator, clock_from, organisation
 from services.ingest.signing import sign
+from services.runtime.broker import free_port
 from services.runtime.processes import die_with_parent, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,12 +44,6 @@ BATCH = 250
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Poster:

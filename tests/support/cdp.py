@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import websockets
+from procstat import tree_cpu_seconds
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_MISSING = (
@@ -91,26 +92,7 @@ class Browser:
 
     def cpu_seconds(self) -> float:
         """User and system CPU of the browser and every process it started, so far."""
-        tick = os.sysconf("SC_CLK_TCK")
-        children: dict[int, list[int]] = {}
-        stats: dict[int, list[str]] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            pid = int(entry.name)
-            stats[pid] = fields
-            children.setdefault(int(fields[1]), []).append(pid)
-        total, todo = 0, [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            if pid in stats:
-                total += int(stats[pid][11]) + int(stats[pid][12])
-            todo += children.get(pid, [])
-        return total / tick
+        return tree_cpu_seconds(self.proc.pid)
 
     def close(self) -> None:
         """End the browser and every process it started (renderers outlive a killed parent)."""

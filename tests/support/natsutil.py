@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from procstat import running
 
 from services.ingest.signing import sign
 
@@ -98,16 +99,8 @@ def log_count(data_dir: Path) -> int:
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (exited, not yet reaped) counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
+    """Alive and not a zombie (exited, not yet reaped): a zombie counts as gone."""
+    return running(pid)
 
 
 # A killed role comes back after 0.05 s instead of production's 0.5 s doubling to 8 s: the
