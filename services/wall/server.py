@@ -209,6 +209,7 @@ class Wall:
         self.poll = poll
         self.refresh = refresh
         self.tz = current_rulesets(settings.data_dir).timezone  # the business days and months
+        self._tz_error: str | None = None  # why the last read of the timezone failed
         self.morning = MorningRanks(settings.data_dir)
         self.templates = Environment(
             loader=PackageLoader("services.wall", "templates"),
@@ -263,10 +264,14 @@ class Wall:
         Rulesets or a store that cannot be read now keep the timezone in use (the
         projector reports a broken ruleset; a store being swapped is read next time)."""
         try:
-            return current_rulesets(self.settings.data_dir).timezone
-        except Exception:  # noqa: BLE001 - whatever the read fails on, the wall goes on
-            log.warning("the wall keeps %s: the rulesets do not load", self.tz, exc_info=True)
+            tz = current_rulesets(self.settings.data_dir).timezone
+        except Exception as exc:  # noqa: BLE001 - whatever the read fails on, the wall goes on
+            if str(exc) != self._tz_error:  # said once, not every refresh while it lasts
+                self._tz_error = str(exc)
+                log.warning("the wall keeps the timezone %s: the rulesets do not load: %s", self.tz, exc)
             return self.tz
+        self._tz_error = None
+        return tz
 
     # --- ASGI ----------------------------------------------------------------------
 

@@ -293,27 +293,40 @@ async def test_header_names_a_ruleset_that_cannot_load(seeded):
         assert "ruleset error" not in screen_text(app) and "projector" not in screen_text(app)
 
 
-async def test_the_tui_follows_the_rulesets_timezone(seeded):
-    """31 August 23:30 UTC is 1 September in Shanghai (August has ended) and still
-    31 August in New York (a day left); rulesets that stop loading keep the timezone."""
+# The first second of a month in Shanghai, a month's last day, New Year and 29 February:
+# each instant is past its month's end in Shanghai and still inside it in New York.
+EDGES = [
+    (datetime(2026, 8, 31, 16, 0, 0, tzinfo=UTC), "2026-08"),  # 2026-09-01 00:00:00 Shanghai
+    (datetime(2026, 8, 31, 23, 30, tzinfo=UTC), "2026-08"),
+    (datetime(2026, 12, 31, 16, 0, 0, tzinfo=UTC), "2026-12"),  # New Year in Shanghai
+    (datetime(2028, 2, 29, 16, 0, 0, tzinfo=UTC), "2028-02"),  # 29 February in New York
+]
+
+
+@pytest.mark.parametrize(("now", "period"), EDGES)
+async def test_the_tui_follows_the_rulesets_timezone(seeded, monkeypatch, now, period):
+    """The timezone is read again on the TUI's timer: the month Shanghai has ended has a
+    day left in New York; rulesets that stop loading keep the timezone in use."""
     from zoneinfo import ZoneInfo
 
-    zones = [ZoneInfo("America/New_York")]
+    import tui.app
+
+    monkeypatch.setattr(tui.app, "REZONE", 0.05)
+    zones: list = [ZoneInfo("Asia/Shanghai")]
 
     def tz_source():
         if isinstance(zones[0], Exception):
             raise zones[0]
         return zones[0]
 
-    app = QuotaboardApp(StoreSource(seeded.data_dir), QueueFeed(), period="2026-08",
-                        clock=lambda: datetime(2026, 8, 31, 23, 30, tzinfo=UTC), poll_interval=None,
-                        tz_source=tz_source)
+    app = QuotaboardApp(StoreSource(seeded.data_dir), QueueFeed(), period=period,
+                        clock=lambda: now, poll_interval=60, tz_source=tz_source)
     async with app.run_test(size=(80, 24)) as pilot:
         assert "│ ended" in app.title_text("x").plain
-        app.rezone()
-        await pilot.pause()
+        zones[0] = ZoneInfo("America/New_York")
+        await pilot.pause(0.3)  # the timer's next reads
         assert "│ 1d left" in app.title_text("x").plain
         assert "1d left" in screen_text(app)
         zones[0] = ValueError("rulesets/live.toml line 3: broken")
-        app.rezone()
-        assert app.tz == ZoneInfo("America/New_York")
+        await pilot.pause(0.3)
+        assert app.tz == ZoneInfo("America/New_York") and app.is_running

@@ -133,7 +133,7 @@ async def test_open_boards_follow_the_clock_without_a_change(tmp_path):
         watching.cancel()
 
 
-async def test_open_boards_follow_the_rulesets_timezone_at_the_refresh(tmp_path):
+async def test_open_boards_follow_the_rulesets_timezone_at_the_refresh(tmp_path, caplog):
     """Rulesets with another timezone (a rebuild under a corrected definition) reach the
     open boards at the next refresh, not at the wall's next start; rulesets that stop
     loading keep the timezone in use."""
@@ -166,6 +166,8 @@ async def test_open_boards_follow_the_rulesets_timezone_at_the_refresh(tmp_path)
         await asyncio.sleep(0.3)  # several refreshes with rulesets that do not load
         assert not watching.done()  # the watcher goes on
         assert wall.tz == ZoneInfo("America/New_York")
+        kept = [r for r in caplog.records if "keeps the timezone" in r.getMessage()]
+        assert len(kept) == 1 and "America/New_York" in kept[0].getMessage()  # said once
         _, again = wall.hub.join("2026-08")
         assert b"updated 06:00:00" in again
     finally:
