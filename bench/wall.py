@@ -335,7 +335,7 @@ async def run(
         out["remote"] = []
         if chromium < pages:
             stop.set()
-            arrivals = results.get(timeout=30)
+            arrivals = await asyncio.to_thread(results.get, True, 30)
             out["remote_missed"] = sum(
                 (pages - chromium) - len(arrivals.get(p, [])) for p in sent
             )
@@ -403,7 +403,7 @@ def main() -> int:
     if args.pages is None:
         runs = [(8, 8), (50, 50), (50, 5)] if args.chromium is None else [(50, args.chromium)]
     else:
-        runs = [(p, p if args.chromium is None else min(p, args.chromium)) for p in args.pages]
+        runs = [(p, args.chromium or p) for p in args.pages]
     for pages, chromium in runs:
         before = os.getloadavg()
         out = asyncio.run(run(pages, chromium, args.updates, args.interval, args.browser, drop))
